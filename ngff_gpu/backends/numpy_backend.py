@@ -1,0 +1,41 @@
+"""The host backend: NumPy arrays and the reference reductions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..reduce_numpy import reduce_region
+from ..step import LevelStep, Region
+
+
+class NumpyBackend:
+    """Host backend; the oracle every other backend is checked against."""
+
+    name = "numpy"
+    on_device = False
+
+    def asarray(self, a: Any) -> np.ndarray:
+        """Return ``a`` as a NumPy array (no copy when it already is one)."""
+        if hasattr(a, "get") and not isinstance(a, np.ndarray):  # CuPy array
+            return a.get()
+        return np.asarray(a)
+
+    def to_host(self, a: Any) -> np.ndarray:
+        """Return ``a`` as a NumPy array."""
+        return self.asarray(a)
+
+    def reduce_region(
+        self,
+        x: Any,
+        step: LevelStep,
+        origin: tuple[int, ...],
+        in_shape: tuple[int, ...],
+        out_region: Region,
+    ) -> np.ndarray:
+        """See :func:`ngff_gpu.reduce_numpy.reduce_region`."""
+        return reduce_region(np.asarray(x), step, origin, in_shape, out_region)
+
+    def synchronize(self) -> None:
+        """Nothing to wait for on the host."""
