@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy.special import ive
@@ -37,7 +37,7 @@ def gaussian_sigma(factor: int) -> float:
     return math.sqrt((factor * factor - 1) / (8.0 * math.log(2.0)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def discrete_gaussian(factor: int) -> tuple[float, ...]:
     """Normalized symmetric ITK discrete Gaussian kernel for ``factor``.
 
@@ -106,7 +106,7 @@ class AxisWeights:
         return max(0, -self.first), max(0, self.last - (self.factor - 1))
 
 
-@lru_cache(maxsize=None)
+@cache
 def gaussian_axis_weights(factor: int) -> AxisWeights:
     """Fused blur + linear-interpolation weights of GAUSSIAN for ``factor``.
 

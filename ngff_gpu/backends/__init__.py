@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from ..errors import BackendUnavailableError
@@ -27,7 +27,7 @@ def cuda_available() -> bool:
         return False
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cuda_backend():
     from .cupy_backend import CupyBackend
 

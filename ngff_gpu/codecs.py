@@ -1,0 +1,62 @@
+"""Compression choices for the written arrays (Zarr v3 for 0.5, Zarr v2 for 0.4).
+
+Names: ``zstd`` (default), ``lz4``, ``gzip``, ``blosc-zstd``, ``blosc-lz4``,
+``blosc-lz4hc``, ``blosc-zlib``, ``none``. Zarr v3 has no standard bare LZ4
+codec, so ``lz4`` is Blosc with LZ4 and byte shuffle there (and plain LZ4 in
+Zarr v2); every name gives a store any zarr-python 3 reader opens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numcodecs
+
+CODEC_NAMES = ("zstd", "lz4", "gzip", "blosc-zstd", "blosc-lz4", "blosc-lz4hc", "blosc-zlib",
+               "none")
+
+_DEFAULT_LEVEL = {"zstd": 3, "gzip": 5, "lz4": 5}
+
+
+def compressors_for(codec: str, level: int | None, zarr_format: int,
+                    itemsize: int = 1) -> Any:
+    """The ``compressors`` argument of ``zarr.create_array`` for ``codec``.
+
+    Parameters
+    ----------
+    codec : str
+        One of :data:`CODEC_NAMES`.
+    level : int, optional
+        Compression level; the codec's default when None.
+    zarr_format : {2, 3}
+        Zarr format of the array.
+    itemsize : int
+        Item size of the data (Blosc's shuffle type size).
+
+    Raises
+    ------
+    ValueError
+        For an unknown codec name or a level out of range.
+    """
+    name = codec.lower().replace("_", "-")
+    if name not in CODEC_NAMES:
+        raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODEC_NAMES)}")
+    if name == "none":
+        return None
+    if level is not None and not -7 <= int(level) <= 22:
+        raise ValueError(f"compression level {level} out of range")
+    if name.startswith("blosc") or (name == "lz4" and zarr_format == 3):
+        cname = "lz4" if name == "lz4" else name.split("-", 1)[1]
+        clevel = 5 if level is None else max(0, min(9, int(level)))
+        if zarr_format == 2:
+            return numcodecs.Blosc(cname=cname, clevel=clevel, shuffle=numcodecs.Blosc.SHUFFLE)
+        from zarr.codecs import BloscCodec
+
+        return BloscCodec(cname=cname, clevel=clevel, shuffle="shuffle", typesize=itemsize)
+    lvl = _DEFAULT_LEVEL[name] if level is None else int(level)
+    if zarr_format == 2:
+        return {"zstd": numcodecs.Zstd(level=lvl), "gzip": numcodecs.GZip(level=lvl),
+                "lz4": numcodecs.LZ4(acceleration=1)}[name]
+    from zarr.codecs import GzipCodec, ZstdCodec
+
+    return ZstdCodec(level=lvl) if name == "zstd" else GzipCodec(level=lvl)

@@ -1,0 +1,238 @@
+"""The engine: runs the passes of a plan as a pipeline of bounded stages.
+
+Stages, each overlapping the next::
+
+    read brick (reader thread) -> [H2D] compute all levels of the brick
+    (compute workers, through the backend) -> [D2H] -> encode + write
+    complete chunks/shards (writer thread pool) -> mark the brick done
+
+Bounded queues and a byte budget on in-flight bricks make peak memory a
+function of the budget, not of the volume. The same engine runs every backend;
+with a ``dask.distributed`` client, bricks run as tasks on the cluster instead
+(one task per brick, so never two writers on one chunk or shard).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .backends import Backend, get_backend
+from .bricks import Brick, Pass, iter_bricks
+from .plan import LevelPlan
+
+_STOP = object()
+
+
+def _slices(region) -> tuple[slice, ...]:
+    return tuple(slice(a, b) for a, b in region)
+
+
+def read_region(source: Any, region) -> Any:
+    """Read ``region`` of a lazy source (dask, zarr, memmap, NumPy, CuPy) into memory."""
+    sub = source[_slices(region)]
+    if hasattr(sub, "compute") and hasattr(sub, "dask"):
+        sub = sub.compute(scheduler="synchronous")
+    if isinstance(sub, np.ndarray) or type(sub).__module__.startswith("cupy"):
+        return sub
+    return np.asarray(sub)
+
+
+@dataclass
+class BrickJob:
+    """Everything one brick needs, picklable for a distributed worker."""
+
+    levels: Sequence[LevelPlan]
+    pass_: Pass
+    brick: Brick
+    source: Any
+    arrays: dict[int, Any]
+    marker: Any
+    device: str
+
+    def run(self) -> int:
+        """Read, compute and write the brick (synchronously); return bytes written."""
+        backend = get_backend(self.device)
+        data = read_region(self.source, self.brick.read)
+        outputs = compute_brick(backend, self.levels, self.pass_, self.brick, data)
+        nbytes = 0
+        for k, (region, out) in outputs.items():
+            self.arrays[k][_slices(region)] = out
+            nbytes += out.nbytes
+        if self.marker is not None:
+            self.marker[self.brick.index] = 1
+        return nbytes
+
+
+def compute_brick(backend: Backend, levels: Sequence[LevelPlan], p: Pass, brick: Brick,
+                  data: Any) -> dict[int, tuple[Any, np.ndarray]]:
+    """All levels of one brick, as host arrays keyed by level: ``{k: (region, array)}``.
+
+    ``data`` holds ``brick.read`` of the source level. Level ``k`` is computed
+    over ``brick.need[k]`` from level ``k-1``'s need region, then cropped to
+    what the brick writes.
+    """
+    x = backend.asarray(data)
+    origin = tuple(a for a, _ in brick.read)
+    out: dict[int, tuple[Any, np.ndarray]] = {}
+    if p.source in brick.write:
+        region = brick.write[p.source]
+        crop = tuple(slice(a - o, b - o) for (a, b), o in zip(region, origin))
+        out[p.source] = (region, backend.to_host(x[crop]))
+    for k in p.levels:
+        if k not in brick.need:
+            break
+        region = brick.need[k]
+        x = backend.reduce_region(x, levels[k].step, origin, levels[k - 1].shape, region)
+        origin = tuple(a for a, _ in region)
+        if k in brick.write:
+            w = brick.write[k]
+            crop = tuple(slice(a - o, b - o) for (a, b), o in zip(w, origin))
+            out[k] = (w, backend.to_host(x[crop]))
+    backend.synchronize()
+    return out
+
+
+class Engine:
+    """Runs bricks through read -> compute -> write stages with bounded memory.
+
+    Parameters
+    ----------
+    backend : Backend
+        Where compute runs.
+    budget : int
+        Host bytes allowed for bricks in flight.
+    workers : int, optional
+        Compute workers (CPU) and writer threads; default: CPU count.
+    on_brick : callable, optional
+        Called with the number of bytes written after each brick.
+    """
+
+    def __init__(self, backend: Backend, budget: int, workers: int | None = None,
+                 on_brick: Callable[[int], None] | None = None) -> None:
+        self.backend = backend
+        self.budget = budget
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.on_brick = on_brick
+
+    def run_pass(self, levels: Sequence[LevelPlan], p: Pass, source: Any,
+                 arrays: dict[int, Any], done: Callable[[int], bool],
+                 mark: Callable[[int], None], brick_cost: int) -> None:
+        """Run every brick of ``p`` not yet ``done``; raise the first error."""
+        in_flight = max(1, min(2 * self.workers, self.budget // max(brick_cost, 1)))
+        slots = threading.BoundedSemaphore(in_flight)
+        read_q: queue.Queue = queue.Queue(maxsize=1)
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        n_compute = 1 if self.backend.on_device else min(self.workers, in_flight)
+
+        def fail(exc: BaseException) -> None:
+            errors.append(exc)
+            stop.set()
+
+        def reader() -> None:
+            try:
+                for brick in iter_bricks(levels, p):
+                    if stop.is_set():
+                        break
+                    if done(brick.index):
+                        continue
+                    while not slots.acquire(timeout=0.1):
+                        if stop.is_set():
+                            return
+                    read_q.put((brick, read_region(source, brick.read)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                fail(exc)
+            finally:
+                for _ in range(n_compute):
+                    read_q.put(_STOP)
+
+        writers = ThreadPoolExecutor(self.workers, thread_name_prefix="ngff-write")
+
+        def finish_brick(brick: Brick, futures: list[Future], nbytes: int) -> None:
+            pending = [len(futures)]
+            lock = threading.Lock()
+
+            def one_done(fut: Future) -> None:
+                exc = fut.exception()
+                if exc is not None:
+                    fail(exc)
+                with lock:
+                    pending[0] -= 1
+                    last = pending[0] == 0
+                if last:
+                    try:
+                        if not stop.is_set():
+                            mark(brick.index)
+                            if self.on_brick:
+                                self.on_brick(nbytes)
+                    except BaseException as e:  # noqa: BLE001
+                        fail(e)
+                    finally:
+                        slots.release()
+
+            if not futures:
+                mark(brick.index)
+                slots.release()
+            for fut in futures:
+                fut.add_done_callback(one_done)
+
+        def compute() -> None:
+            while True:
+                item = read_q.get()
+                if item is _STOP:
+                    return
+                if stop.is_set():
+                    slots.release()
+                    continue
+                brick, data = item
+                try:
+                    outputs = compute_brick(self.backend, levels, p, brick, data)
+                    del data
+                    futures = [writers.submit(_write, arrays[k], region, arr)
+                               for k, (region, arr) in outputs.items()]
+                    finish_brick(brick, futures, sum(a.nbytes for _, a in outputs.values()))
+                except BaseException as exc:  # noqa: BLE001
+                    slots.release()
+                    fail(exc)
+
+        threads = [threading.Thread(target=reader, name="ngff-read", daemon=True)]
+        threads += [threading.Thread(target=compute, name=f"ngff-compute-{i}", daemon=True)
+                    for i in range(n_compute)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        writers.shutdown(wait=True)
+        if errors:
+            raise errors[0]
+
+
+def _write(array: Any, region, data: np.ndarray) -> None:
+    array[_slices(region)] = data
+
+
+def run_distributed(client: Any, levels: Sequence[LevelPlan], p: Pass, source: Any,
+                    arrays: dict[int, Any], marker: Any, done: Callable[[int], bool],
+                    device: str, on_brick: Callable[[int], None] | None = None) -> None:
+    """Run the bricks of ``p`` as tasks on a ``dask.distributed`` client.
+
+    Each task reads, computes and writes one brick; bricks never share a chunk
+    or shard, so tasks never race on a key.
+    """
+    from distributed import as_completed
+
+    jobs = [BrickJob(levels, p, b, source, arrays, marker, device)
+            for b in iter_bricks(levels, p) if not done(b.index)]
+    futures = [client.submit(BrickJob.run, job, pure=False) for job in jobs]
+    for fut in as_completed(futures):
+        nbytes = fut.result()
+        if on_brick:
+            on_brick(nbytes)

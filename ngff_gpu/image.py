@@ -1,0 +1,167 @@
+"""NgffImage: one scale of an image, with its dims and physical placement.
+
+``to_ngff_image`` wraps any array lazily in a ``dask.array`` whose chunk type
+is the input's (CuPy chunks for device input; torch tensors are handed over
+zero-copy through DLPack), and fills the default dims, scale and translation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask.array as da
+
+from .errors import DimsError
+from .metadata import SPATIAL_DIMS, VALID_DIMS
+from .namespace import is_cupy, is_dask, is_zarr, to_compute
+from .pretty import PrettyRepr
+
+#: Default dims by number of dimensions.
+DEFAULT_DIMS = {1: ["x"], 2: ["y", "x"], 3: ["z", "y", "x"], 4: ["c", "z", "y", "x"],
+                5: ["t", "c", "z", "y", "x"]}
+
+
+@dataclass(repr=False)
+class NgffImage(PrettyRepr):
+    """One scale of an OME-NGFF image.
+
+    Parameters
+    ----------
+    data : dask.array.Array
+        Lazy pixel data (chunk type NumPy or CuPy).
+    dims : list of str
+        Dim names, a subset of ``t, c, z, y, x`` in array order.
+    scale, translation : dict
+        Pixel spacing and position of the first pixel's centre, per spatial dim.
+    name : str
+        Image name.
+    axes_units : dict, optional
+        UDUNITS-2 unit per dim.
+    computed_callbacks : list
+        Callables run after the data are computed (kept for ngff-zarr parity).
+    """
+
+    data: Any
+    dims: list[str]
+    scale: dict[str, float]
+    translation: dict[str, float]
+    name: str = "image"
+    axes_units: dict[str, str] | None = None
+    computed_callbacks: list[Callable[..., Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.dims = check_dims(self.dims, self.data.ndim)
+
+    @property
+    def spatial_dims(self) -> list[str]:
+        """The dims that are downsampled."""
+        return [d for d in self.dims if d in SPATIAL_DIMS]
+
+
+def check_dims(dims: Sequence[str], ndim: int) -> list[str]:
+    """Validate ``dims`` against the array's ``ndim``; raise :class:`DimsError`."""
+    dims = list(dims)
+    bad = [d for d in dims if d not in VALID_DIMS]
+    if bad:
+        raise DimsError(f"unknown dim name(s) {bad}; dims must come from {list(VALID_DIMS)}")
+    if len(set(dims)) != len(dims):
+        raise DimsError(f"dims {dims} repeat a name")
+    if len(dims) != ndim:
+        raise DimsError(f"dims {dims} name {len(dims)} axes but the data has {ndim}")
+    return dims
+
+
+def default_dims(ndim: int) -> list[str]:
+    """``x``, ``yx``, ``zyx``, ``czyx`` or ``tczyx`` for 1 to 5 dimensions."""
+    if ndim not in DEFAULT_DIMS:
+        raise DimsError(f"cannot choose default dims for a {ndim}-D array; pass dims=")
+    return list(DEFAULT_DIMS[ndim])
+
+
+def as_dask(data: Any) -> da.Array:
+    """Wrap ``data`` in a lazy dask array without copying it.
+
+    Dask arrays are returned as they are; zarr arrays and memory maps are read
+    lazily; CuPy arrays (and CUDA tensors) keep CuPy chunks.
+    """
+    if is_dask(data):
+        return data
+    if is_zarr(data):
+        return da.from_array(data, chunks="auto", asarray=False, fancy=False)
+    arr = to_compute(data)
+    if is_cupy(arr):
+        return da.from_array(arr, chunks="auto", asarray=False)
+    return da.from_array(arr, chunks="auto")
+
+
+def _per_dim(name: str, value: Mapping[str, float] | Sequence[float] | None,
+             dims: list[str], default: float) -> dict[str, float]:
+    spatial = [d for d in dims if d in SPATIAL_DIMS]
+    if value is None:
+        return {d: default for d in spatial}
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in dims]
+        if unknown:
+            raise DimsError(f"{name} names dim(s) {unknown} that are not in dims {dims}")
+        out = {d: float(value[d]) for d in dims if d in value}
+        for d in spatial:
+            out.setdefault(d, default)
+        return out
+    values = [float(v) for v in value]
+    if len(values) == len(spatial):
+        return dict(zip(spatial, values))
+    if len(values) == len(dims):
+        return dict(zip(dims, values))
+    raise DimsError(f"{name} has {len(values)} values; expected one per spatial dim {spatial}")
+
+
+def to_ngff_image(
+    data: Any,
+    dims: Sequence[str] | None = None,
+    scale: Mapping[str, float] | Sequence[float] | None = None,
+    translation: Mapping[str, float] | Sequence[float] | None = None,
+    name: str = "image",
+    axes_units: Mapping[str, str] | None = None,
+) -> NgffImage:
+    """Wrap an array as an :class:`NgffImage`.
+
+    Parameters
+    ----------
+    data : array-like
+        NumPy, CuPy, torch, Dask, zarr or any Array API array.
+    dims : sequence of str, optional
+        Dim names; default ``yx``, ``zyx``, ``czyx`` or ``tczyx`` by ``ndim``.
+    scale, translation : dict or sequence, optional
+        Per spatial dim; defaults 1.0 and 0.0.
+    name : str
+        Image name.
+    axes_units : dict, optional
+        UDUNITS-2 unit per dim, e.g. ``{"z": "micrometer"}``.
+
+    Returns
+    -------
+    NgffImage
+
+    Raises
+    ------
+    DimsError
+        If ``dims`` do not fit the data or name unknown axes.
+    """
+    arr = as_dask(data)
+    dims = check_dims(dims, arr.ndim) if dims is not None else default_dims(arr.ndim)
+    units = None
+    if axes_units is not None:
+        unknown = [k for k in axes_units if k not in dims]
+        if unknown:
+            raise DimsError(f"axes_units names dim(s) {unknown} that are not in dims {dims}")
+        units = dict(axes_units)
+    return NgffImage(
+        data=arr,
+        dims=dims,
+        scale=_per_dim("scale", scale, dims, 1.0),
+        translation=_per_dim("translation", translation, dims, 0.0),
+        name=name,
+        axes_units=units,
+    )

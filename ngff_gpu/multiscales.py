@@ -1,0 +1,126 @@
+"""Multiscales: every level of an image as lazy arrays, with its OME metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .image import NgffImage, to_ngff_image
+from .lazy import downsample_lazy
+from .metadata import Axis, Dataset, Metadata, Scale, Translation, axis_type
+from .methods import Methods, as_method, check_dtype
+from .plan import LevelPlan, ScaleFactors, plan_levels
+from .pretty import PrettyRepr
+
+
+@dataclass(repr=False)
+class Multiscales(PrettyRepr):
+    """A multiscale image: one :class:`NgffImage` per level and the metadata.
+
+    Attributes
+    ----------
+    images : list of NgffImage
+        Level 0 first; lazy dask arrays.
+    metadata : Metadata
+        Axes and per-level datasets with their scale and translation.
+    scale_factors : int or list
+        As passed to :func:`to_multiscales`.
+    method : Methods
+        Downsampling method.
+    chunks : dict
+        Chunk size per dim.
+    """
+
+    images: list[NgffImage]
+    metadata: Metadata
+    scale_factors: Any = None
+    method: Methods | None = None
+    chunks: dict[str, int] | None = None
+    levels: list[LevelPlan] = field(default_factory=list, repr=False)
+
+
+def dataset_path(index: int, name: str) -> str:
+    """Array path of level ``index``: ``scale{index}/{name}``."""
+    return f"scale{index}/{name}"
+
+
+def build_metadata(dims: Sequence[str], levels: Sequence[LevelPlan], name: str,
+                   units: Mapping[str, str] | None, version: str = "0.5") -> Metadata:
+    """:class:`Metadata` for planned ``levels``."""
+    units = units or {}
+    axes = [Axis(name=d, type=axis_type(d), unit=units.get(d)) for d in dims]
+    datasets = [
+        Dataset(
+            path=dataset_path(lv.index, name),
+            coordinateTransformations=[
+                Scale(scale=[float(lv.scale.get(d, 1.0)) for d in dims]),
+                Translation(translation=[float(lv.translation.get(d, 0.0)) for d in dims]),
+            ],
+        )
+        for lv in levels
+    ]
+    return Metadata(axes=axes, datasets=datasets, name=name, version=version)
+
+
+def to_multiscales(
+    image: NgffImage | Any,
+    scale_factors: ScaleFactors = 128,
+    chunks: int | Mapping[str, int] | Sequence[int] | None = None,
+    method: Methods | str | None = None,
+) -> Multiscales:
+    """Plan a multiscale pyramid and build its lazy levels.
+
+    Parameters
+    ----------
+    image : NgffImage or array-like
+        An image from :func:`to_ngff_image`, or any array (wrapped with defaults).
+    scale_factors : int or list of int or list of dict
+        An int builds a ladder automatically (levels keep at least that many
+        samples, as ngff-zarr); a list of ints gives absolute factors for every
+        spatial dim per level; a list of dicts gives absolute per-dim factors
+        (a missing dim is 1).
+    chunks : int, dict or sequence, optional
+        Output chunks; default 128 per spatial dim in 3-D, 256 in 2-D, 1 for ``t``/``c``.
+    method : Methods or str, optional
+        Downsampling method; default GAUSSIAN. ngff-zarr's names are accepted.
+
+    Returns
+    -------
+    Multiscales
+
+    Raises
+    ------
+    ScaleFactorError
+        On a non-integer relative factor or a dim smaller than its factor.
+    UnsupportedDtypeError
+        When the method does not accept the data's dtype.
+    """
+    if not isinstance(image, NgffImage):
+        image = to_ngff_image(image)
+    method = as_method(method)
+    check_dtype(image.data.dtype, method)
+    levels = plan_levels(image.dims, image.data.shape, image.scale, image.translation,
+                         scale_factors, chunks, method)
+    images = []
+    data = image.data.rechunk(levels[0].chunks)
+    for lv in levels:
+        if lv.step is not None:
+            data = downsample_lazy(data, lv.step, lv.chunks)
+        images.append(NgffImage(
+            data=data,
+            dims=list(image.dims),
+            scale=dict(lv.scale),
+            translation=dict(lv.translation),
+            name=image.name,
+            axes_units=dict(image.axes_units) if image.axes_units else None,
+        ))
+    metadata = build_metadata(image.dims, levels, image.name, image.axes_units)
+    return Multiscales(
+        images=images,
+        metadata=metadata,
+        scale_factors=scale_factors,
+        method=method,
+        chunks=dict(zip(image.dims, levels[0].chunks)),
+        levels=levels,
+    )

@@ -1,0 +1,213 @@
+"""Plan the pyramid (pure Python, no data touched).
+
+From an image's shape and dims, the scale factors, the chunks and the method,
+:func:`plan_levels` derives every level's shape, absolute and relative
+factors, its :class:`~ngff_gpu.step.LevelStep`, chunks, and the scale and
+translation that say where its samples really are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .errors import ScaleFactorError
+from .metadata import SPATIAL_DIMS
+from .methods import Methods, as_method
+from .step import LevelStep
+
+ScaleFactors = int | Sequence[int] | Sequence[Mapping[str, int]]
+
+
+@dataclass(frozen=True)
+class LevelPlan:
+    """One level of the pyramid.
+
+    Attributes
+    ----------
+    index : int
+        Level number (0 is the input).
+    shape : tuple of int
+        Array shape.
+    factors : dict
+        Absolute factor per dim relative to level 0.
+    step : LevelStep or None
+        How this level is computed from the previous one (None for level 0).
+    chunks : tuple of int
+        Chunk shape.
+    scale, translation : dict
+        Physical placement per spatial dim.
+    """
+
+    index: int
+    shape: tuple[int, ...]
+    factors: dict[str, int]
+    step: LevelStep | None
+    chunks: tuple[int, ...]
+    scale: dict[str, float]
+    translation: dict[str, float]
+
+
+def spatial_chunk_default(dims: Sequence[str]) -> int:
+    """128 per spatial dim for 3-D data, 256 for 2-D (and 1-D)."""
+    return 128 if sum(d in SPATIAL_DIMS for d in dims) >= 3 else 256
+
+
+def normalize_chunks(
+    chunks: int | Mapping[str, int] | Sequence[int] | None,
+    dims: Sequence[str],
+    shape: Sequence[int],
+) -> dict[str, int]:
+    """Chunk size per dim, clamped to the shape.
+
+    ``None`` gives 128 (3-D) or 256 (2-D) on spatial dims and 1 on ``t`` and
+    ``c``; an int applies to the spatial dims; a dict sets dims by name; a
+    sequence sets every axis.
+    """
+    base = spatial_chunk_default(dims)
+    out = {d: (base if d in SPATIAL_DIMS else 1) for d in dims}
+    if isinstance(chunks, int):
+        for d in dims:
+            if d in SPATIAL_DIMS:
+                out[d] = chunks
+    elif isinstance(chunks, Mapping):
+        unknown = [k for k in chunks if k not in dims]
+        if unknown:
+            raise ValueError(f"chunks name dim(s) {unknown} that are not in dims {list(dims)}")
+        out.update({k: int(v) for k, v in chunks.items()})
+    elif chunks is not None:
+        values = [int(c) for c in chunks]
+        if len(values) != len(dims):
+            raise ValueError(f"chunks {values} do not match dims {list(dims)}")
+        out = dict(zip(dims, values))
+    for d, c in out.items():
+        if c < 1:
+            raise ValueError(f"chunk size of dim {d!r} must be positive, got {c}")
+    return {d: max(1, min(out[d], n)) for d, n in zip(dims, shape)}
+
+
+def auto_scale_factors(
+    dims: Sequence[str], shape: Sequence[int], min_length: int, chunks: Mapping[str, int]
+) -> list[dict[str, int]]:
+    """ngff-zarr's automatic ladder: halve the spatial dims that are at least
+    two chunks long, skipping dims at most half the largest (anisotropy), while
+    the level keeps at least ``2 * min_length`` samples."""
+    sizes = {d: n for d, n in zip(dims, shape) if d in SPATIAL_DIMS}
+    previous = {d: 1 for d in sizes}
+    ladder: list[dict[str, int]] = []
+    while any(sizes[d] >= 2 * chunks[d] for d in sizes):
+        max_size = max(sizes.values())
+        factor = {}
+        for d in previous:
+            if sizes[d] <= max_size / 2 or sizes[d] / 2 < chunks[d]:
+                factor[d] = previous[d]
+                continue
+            factor[d] = 2 * previous[d]
+            sizes[d] = int(sizes[d] / 2)
+        prod = 1
+        for n in sizes.values():
+            prod *= n
+        if prod / min_length < 2 or factor == previous:
+            break
+        ladder.append(factor)
+        previous = factor
+    return ladder
+
+
+def normalize_scale_factors(
+    scale_factors: ScaleFactors,
+    dims: Sequence[str],
+    shape: Sequence[int],
+    chunks: Mapping[str, int],
+) -> list[dict[str, int]]:
+    """Absolute factors per spatial dim for levels 1..N.
+
+    Raises
+    ------
+    ScaleFactorError
+        On a non-positive factor, a factor on ``t``/``c``, or a dim name not in ``dims``.
+    """
+    spatial = [d for d in dims if d in SPATIAL_DIMS]
+    if isinstance(scale_factors, bool):
+        raise ScaleFactorError(f"scale_factors must be an int or a list, not {scale_factors!r}")
+    if isinstance(scale_factors, int):
+        if scale_factors < 1:
+            raise ScaleFactorError(f"scale_factors as an int is a minimum length, got {scale_factors}")
+        return auto_scale_factors(dims, shape, scale_factors, chunks)
+    levels: list[dict[str, int]] = []
+    for k, sf in enumerate(scale_factors, start=1):
+        if isinstance(sf, Mapping):
+            bad = [d for d in sf if d not in dims]
+            if bad:
+                raise ScaleFactorError(f"level {k}: scale factor names dim(s) {bad} not in {dims}")
+            fixed = [d for d in sf if d not in SPATIAL_DIMS and int(sf[d]) != 1]
+            if fixed:
+                raise ScaleFactorError(f"level {k}: dims {fixed} (t, c) are never downsampled")
+            level = {d: sf.get(d, 1) for d in spatial}
+        else:
+            level = {d: sf for d in spatial}
+        for d, f in level.items():
+            if isinstance(f, bool) or int(f) != f or int(f) < 1:
+                raise ScaleFactorError(
+                    f"level {k}: scale factor {f!r} of dim {d!r} must be a positive integer"
+                )
+            level[d] = int(f)
+        levels.append(level)
+    return levels
+
+
+def plan_levels(
+    dims: Sequence[str],
+    shape: Sequence[int],
+    scale: Mapping[str, float],
+    translation: Mapping[str, float],
+    scale_factors: ScaleFactors,
+    chunks: int | Mapping[str, int] | Sequence[int] | None,
+    method: Methods | str | None,
+) -> list[LevelPlan]:
+    """Every level of the pyramid, level 0 first.
+
+    Raises
+    ------
+    ScaleFactorError
+        When a relative factor ``F_k / F_{k-1}`` is not a positive integer or a
+        dim is smaller than its relative factor; the message names both levels.
+    """
+    dims = list(dims)
+    method = as_method(method)
+    chunk_map = normalize_chunks(chunks, dims, shape)
+    absolute = normalize_scale_factors(scale_factors, dims, shape, chunk_map)
+    shape0 = tuple(int(n) for n in shape)
+    prev_f = {d: 1 for d in dims if d in SPATIAL_DIMS}
+    levels = [LevelPlan(0, shape0, dict(prev_f), None, tuple(chunk_map[d] for d in dims),
+                        dict(scale), dict(translation))]
+    for k, level in enumerate(absolute, start=1):
+        prev = levels[-1]
+        rel = []
+        for d in dims:
+            if d not in SPATIAL_DIMS:
+                rel.append(1)
+                continue
+            f, p = level[d], prev_f[d]
+            if f % p:
+                raise ScaleFactorError(
+                    f"levels {k - 1} -> {k}: factor of dim {d!r} goes from {p} to {f}, "
+                    f"not an integer multiple ({f}/{p})"
+                )
+            rel.append(f // p)
+        step = LevelStep(tuple(rel), method)
+        try:
+            out_shape = step.out_shape(prev.shape)
+        except ScaleFactorError as exc:
+            raise ScaleFactorError(f"levels {k - 1} -> {k}: {exc}") from None
+        sc, tr = dict(prev.scale), dict(prev.translation)
+        for axis, d in enumerate(dims):
+            if d not in SPATIAL_DIMS:
+                continue
+            s_prev = prev.scale.get(d, 1.0)
+            sc[d] = s_prev * rel[axis]
+            tr[d] = prev.translation.get(d, 0.0) + step.sample_offset(axis) * s_prev
+        chunk = tuple(min(chunk_map[d], n) for d, n in zip(dims, out_shape))
+        levels.append(LevelPlan(k, out_shape, dict(level), step, chunk, sc, tr))
+        prev_f = level
+    return levels

@@ -1,0 +1,103 @@
+"""Read an OME-Zarr store (0.4 or 0.5) back into a Multiscales of lazy dask arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.array as da
+import zarr
+
+from .errors import InvalidStoreError
+from .image import NgffImage
+from .metadata import SPATIAL_DIMS, Metadata, Scale, Translation, metadata_from_json
+from .methods import Methods
+from .multiscales import Multiscales
+
+
+def read_ome_attrs(group: zarr.Group) -> tuple[str, dict[str, Any]]:
+    """The OME-Zarr version and the attributes that hold ``multiscales``.
+
+    Raises
+    ------
+    InvalidStoreError
+        When the group carries no OME multiscales metadata.
+    """
+    attrs = group.attrs.asdict()
+    if "ome" in attrs and "multiscales" in attrs["ome"]:
+        return str(attrs["ome"].get("version", "0.5")), attrs["ome"]
+    if "multiscales" in attrs:
+        entry = attrs["multiscales"][0] if attrs["multiscales"] else {}
+        return str(entry.get("version", "0.4")), attrs
+    raise InvalidStoreError("the group has no OME-Zarr multiscales metadata (incomplete store?)")
+
+
+def _open_group(store: Any) -> zarr.Group:
+    try:
+        return zarr.open_group(store, mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError, ValueError) as exc:
+        raise InvalidStoreError(f"{store} is not a Zarr group: {exc}") from exc
+
+
+def _transform(meta_ds, kind) -> list[float] | None:
+    for t in meta_ds.coordinateTransformations:
+        if isinstance(t, kind):
+            return t.scale if kind is Scale else t.translation
+    return None
+
+
+def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
+    """Open an OME-Zarr image as a :class:`Multiscales` with lazy dask arrays.
+
+    Parameters
+    ----------
+    store : str, pathlib.Path, zarr store, zarr.Group or fsspec URL
+        The OME-Zarr image group.
+    validate : bool
+        Validate the store with ``ome-zarr-models`` first.
+
+    Raises
+    ------
+    InvalidStoreError
+        If the store is not an OME-Zarr 0.4/0.5 image.
+    """
+    if validate:
+        from .validate import validate_store
+
+        validate_store(store)
+    group = store if isinstance(store, zarr.Group) else _open_group(store)
+    version, attrs = read_ome_attrs(group)
+    if version not in ("0.4", "0.5"):
+        raise InvalidStoreError(f"unsupported OME-Zarr version {version!r}")
+    meta: Metadata = metadata_from_json(attrs["multiscales"][0], version)
+    dims = [a.name for a in meta.axes]
+    units = {a.name: a.unit for a in meta.axes if a.unit} or None
+    images = []
+    for ds in meta.datasets:
+        try:
+            arr = group[ds.path]
+        except KeyError as exc:
+            raise InvalidStoreError(f"dataset {ds.path!r} is missing from the store") from exc
+        scale = _transform(ds, Scale) or [1.0] * len(dims)
+        translation = _transform(ds, Translation) or [0.0] * len(dims)
+        images.append(NgffImage(
+            data=da.from_zarr(arr),
+            dims=list(dims),
+            scale={d: float(s) for d, s in zip(dims, scale) if d in SPATIAL_DIMS},
+            translation={d: float(t) for d, t in zip(dims, translation) if d in SPATIAL_DIMS},
+            name=meta.name,
+            axes_units=units,
+        ))
+    base = images[0].scale
+    factors = [{d: int(round(im.scale[d] / base[d])) for d in base} for im in images[1:]]
+    entry = attrs["multiscales"][0]
+    try:
+        method = Methods(entry.get("type")) if entry.get("type") else None
+    except ValueError:
+        method = None
+    return Multiscales(
+        images=images,
+        metadata=meta,
+        scale_factors=factors,
+        method=method,
+        chunks=dict(zip(dims, images[0].data.chunksize)),
+    )

@@ -1,0 +1,284 @@
+"""Write a Multiscales to an OME-Zarr store (0.5 on Zarr v3, or 0.4 on Zarr v2).
+
+Order of writes, so that a store with OME metadata is always complete:
+
+1. the root group with an in-progress marker (the plan's fingerprint), no OME metadata;
+2. every level array, brick by brick through the engine; each finished brick
+   is recorded in ``ngff_gpu_progress/pass{p}`` so ``resume=True`` skips it;
+3. labels and omero, then the OME metadata, then the progress records are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import zarr
+
+from .backends import get_backend
+from .bricks import brick_bytes, count_bricks, plan_passes
+from .codecs import compressors_for
+from .engine import Engine, run_distributed
+from .errors import InvalidStoreError, StoreExistsError
+from .metadata import metadata_to_json
+from .methods import Methods, compute_dtype
+from .multiscales import Multiscales, build_metadata
+from .namespace import is_device_array
+from .progress import make_progress
+
+PROGRESS_GROUP = "ngff_gpu_progress"
+IN_PROGRESS_ATTR = "ngff_gpu_in_progress"
+DEFAULT_MEMORY_LIMIT = 1 << 30
+
+
+def parse_bytes(value: int | str | None) -> int | None:
+    """``"2GiB"``, ``"512MB"``, ``1e9`` -> bytes (None stays None)."""
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    import dask.utils
+
+    try:
+        return int(dask.utils.parse_bytes(value))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"cannot parse memory limit {value!r} (try '2GiB' or '512MB')") from exc
+
+
+def _open_root(store: Any, zarr_format: int, overwrite: bool, resume: bool) -> zarr.Group:
+    try:
+        existing = zarr.open_group(store, mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError, ValueError):
+        existing = None
+    if existing is not None and not (overwrite or resume):
+        raise StoreExistsError(
+            f"{store} already holds a Zarr group; pass overwrite=True (CLI: --overwrite) "
+            "or resume=True (CLI: --resume)"
+        )
+    if resume and existing is not None:
+        if existing.metadata.zarr_format != zarr_format:
+            raise InvalidStoreError(
+                f"cannot resume {store}: it is Zarr v{existing.metadata.zarr_format}, "
+                f"this write is Zarr v{zarr_format}"
+            )
+        return zarr.open_group(store, mode="r+")
+    return zarr.open_group(store, mode="w", zarr_format=zarr_format)
+
+
+def _fingerprint(ms: Multiscales, version: str, shards, codec, level) -> str:
+    desc = {
+        "version": version,
+        "dtype": str(ms.images[0].data.dtype),
+        "dims": ms.images[0].dims,
+        "levels": [[list(lv.shape), list(lv.chunks)] for lv in ms.levels],
+        "shards": [list(s) if s else None for s in shards],
+        "method": ms.method.value,
+        "codec": [codec, level],
+        "name": ms.metadata.name,
+    }
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _shards(ms: Multiscales, chunks_per_shard: Any) -> list[tuple[int, ...] | None]:
+    if chunks_per_shard is None:
+        return [None] * len(ms.levels)
+    dims = ms.images[0].dims
+    out = []
+    for lv in ms.levels:
+        if isinstance(chunks_per_shard, int):
+            cps = [chunks_per_shard if d in "zyx" else 1 for d in dims]
+        elif isinstance(chunks_per_shard, Mapping):
+            cps = [int(chunks_per_shard.get(d, 1)) for d in dims]
+        else:
+            cps = [int(c) for c in chunks_per_shard]
+        if len(cps) != len(dims) or any(c < 1 for c in cps):
+            raise ValueError(f"chunks_per_shard {chunks_per_shard!r} does not fit dims {dims}")
+        # A shard never needs to be larger than the array (rounded up to chunks).
+        out.append(tuple(min(c * p, -(-n // c) * c) for c, p, n in zip(lv.chunks, cps, lv.shape)))
+    return out
+
+
+def _create_arrays(root: zarr.Group, ms: Multiscales, shards, compressors, zarr_format: int,
+                   resume: bool) -> dict[int, zarr.Array]:
+    arrays = {}
+    dtype = ms.images[0].data.dtype
+    for lv, ds, shard in zip(ms.levels, ms.metadata.datasets, shards):
+        if resume and ds.path in root:
+            arrays[lv.index] = root[ds.path]
+            continue
+        kwargs: dict[str, Any] = {}
+        if zarr_format == 3:
+            kwargs["dimension_names"] = list(ms.images[0].dims)
+            if shard is not None:
+                kwargs["shards"] = shard
+        else:
+            kwargs["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+        arrays[lv.index] = root.create_array(
+            ds.path, shape=lv.shape, chunks=lv.chunks, dtype=dtype, compressors=compressors,
+            fill_value=0, overwrite=True, **kwargs,
+        )
+    return arrays
+
+
+def _markers(root: zarr.Group, n_passes_bricks: list[int], resume: bool) -> list[zarr.Array]:
+    if resume and PROGRESS_GROUP in root:
+        g = root[PROGRESS_GROUP]
+        return [g[f"pass{i}"] for i in range(len(n_passes_bricks))]
+    g = root.create_group(PROGRESS_GROUP, overwrite=True)
+    return [g.create_array(f"pass{i}", shape=(n,), chunks=(1,), dtype="uint8", fill_value=0,
+                           compressors=None)
+            for i, n in enumerate(n_passes_bricks)]
+
+
+def _ome_attrs(ms: Multiscales, version: str, omero: dict | None) -> dict[str, Any]:
+    meta = build_metadata(ms.images[0].dims, ms.levels, ms.metadata.name,
+                          ms.images[0].axes_units, version)
+    ms.metadata = meta
+    entry = metadata_to_json(meta, version, method=ms.method.value)
+    if version == "0.4":
+        attrs: dict[str, Any] = {"multiscales": [entry]}
+        if omero:
+            attrs["omero"] = {"version": "0.4", **omero}
+        return attrs
+    ome: dict[str, Any] = {"version": "0.5", "multiscales": [entry]}
+    if omero:
+        ome["omero"] = omero
+    return {"ome": ome}
+
+
+def to_ngff_zarr(
+    store: Any,
+    multiscales: Multiscales,
+    version: str = "0.5",
+    overwrite: bool = True,
+    chunks_per_shard: int | Mapping[str, int] | None = None,
+    codec: str = "zstd",
+    codec_level: int | None = None,
+    resume: bool = False,
+    memory_limit: int | str | None = None,
+    device: str = "auto",
+    progress: bool = False,
+    omero: dict | bool | None = None,
+    labels: Mapping[str, Any] | None = None,
+    client: Any = None,
+) -> None:
+    """Compute and write every level of ``multiscales`` to an OME-Zarr store.
+
+    Parameters
+    ----------
+    store : str, pathlib.Path, zarr store or fsspec URL
+        Where to write (anything ``zarr.open_group`` accepts).
+    multiscales : Multiscales
+        From :func:`to_multiscales`.
+    version : {"0.5", "0.4"}
+        OME-Zarr version: 0.5 writes Zarr v3 (``dimension_names``, optional
+        sharding), 0.4 writes Zarr v2.
+    overwrite : bool
+        Replace an existing store; if False an existing store raises
+        :class:`StoreExistsError`.
+    chunks_per_shard : int or dict, optional
+        Chunks per shard along each spatial dim (0.5 only).
+    codec, codec_level : str, int
+        Compressor (see :mod:`ngff_gpu.codecs`).
+    resume : bool
+        Continue an interrupted write of the same plan, skipping finished bricks.
+    memory_limit : int or str, optional
+        Host bytes for bricks in flight (default 1 GiB).
+    device : {"auto", "cpu", "cuda"}
+        Compute backend; device inputs always compute on the device.
+    progress : bool
+        Show a rich progress bar.
+    omero : dict or True, optional
+        OME ``omero`` display metadata; True computes windows from the data.
+    labels : dict, optional
+        ``{name: array or NgffImage}`` label images written under ``labels/`` (MODE).
+    client : distributed.Client, optional
+        Run bricks as tasks on this client (default: the active client, if any).
+
+    Raises
+    ------
+    StoreExistsError, InvalidStoreError, ValueError
+        On an existing store without ``overwrite``/``resume``, a plan that does
+        not match the store being resumed, or bad arguments.
+    """
+    if version not in ("0.4", "0.5"):
+        raise ValueError(f"unsupported OME-Zarr version {version!r}; use '0.4' or '0.5'")
+    if chunks_per_shard is not None and version == "0.4":
+        raise ValueError("sharding (chunks_per_shard) needs OME-Zarr 0.5 (Zarr v3)")
+    zarr_format = 3 if version == "0.5" else 2
+    budget = parse_bytes(memory_limit) or DEFAULT_MEMORY_LIMIT
+    if budget < 16 << 20:
+        raise ValueError(f"memory_limit {budget} bytes is too small (at least 16 MiB)")
+    source = multiscales.images[0].data
+    dtype = np.dtype(source.dtype)
+    shards = _shards(multiscales, chunks_per_shard)
+    compressors = compressors_for(codec, codec_level, zarr_format, dtype.itemsize)
+    if omero is True:
+        from .inputs import omero_from_data
+
+        omero = omero_from_data(source, multiscales.images[0].dims)
+
+    root = _open_root(store, zarr_format, overwrite, resume)
+    fp = _fingerprint(multiscales, version, shards, codec, codec_level)
+    attrs = root.attrs.asdict()
+    if resume:
+        if "ome" in attrs or "multiscales" in attrs:
+            if attrs.get("ngff_gpu_fingerprint") == fp:
+                return  # already complete
+            raise InvalidStoreError(f"cannot resume {store}: it is a complete store of another plan")
+        if attrs and attrs.get(IN_PROGRESS_ATTR) != fp:
+            raise InvalidStoreError(
+                f"cannot resume {store}: it was started with different parameters"
+            )
+    root.attrs.put({IN_PROGRESS_ATTR: fp})
+
+    levels = multiscales.levels
+    grids = [s or lv.chunks for s, lv in zip(shards, levels)]
+    backend = get_backend("cuda" if is_device_array(source) else device)
+    ct = compute_dtype(dtype) if multiscales.method is not Methods.MODE else dtype
+    passes = plan_passes(levels, grids, dtype.itemsize, np.dtype(ct).itemsize, budget // 3)
+    arrays = _create_arrays(root, multiscales, shards, compressors, zarr_format, resume)
+    markers = _markers(root, [count_bricks(levels, p) for p in passes], resume)
+    if client is None:
+        client = _active_client()
+    total = sum(int(np.prod(lv.shape)) * dtype.itemsize for lv in levels)
+    with make_progress(progress, total, len(levels), sum(count_bricks(levels, p) for p in passes)
+                       ) as bar:
+        for i, p in enumerate(passes):
+            done_flags = markers[i][:] if resume else np.zeros(markers[i].shape, np.uint8)
+            src = source if p.source == 0 else arrays[p.source]
+            cost = brick_bytes(levels, p.source, p.last, p.brick, dtype.itemsize,
+                               np.dtype(ct).itemsize)
+            bar.start_pass(p)
+            if client is not None:
+                run_distributed(client, levels, p, src, arrays, markers[i],
+                                lambda j, f=done_flags: bool(f[j]), device, bar.advance)
+            else:
+                engine = Engine(backend, budget, on_brick=bar.advance)
+                engine.run_pass(levels, p, src, arrays, lambda j, f=done_flags: bool(f[j]),
+                                lambda j, m=markers[i]: m.__setitem__(j, 1), cost)
+
+    if labels:
+        from .labels import write_labels
+
+        write_labels(root, labels, multiscales, version, codec, codec_level, budget, device)
+    final = _ome_attrs(multiscales, version, omero if isinstance(omero, dict) else None)
+    final["ngff_gpu_fingerprint"] = fp
+    del root[PROGRESS_GROUP]
+    root.attrs.put(final)
+
+
+def _active_client() -> Any:
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
