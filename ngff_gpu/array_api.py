@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .backends import backend_for
+from .errors import ScaleFactorError
 from .image import default_dims
 from .methods import Methods, as_method
 from .namespace import from_compute, is_dask, is_zarr, to_compute
@@ -87,7 +88,7 @@ def pyramid(x: Any, scale_factors: ScaleFactors,
         for sf in scale_factors:
             if isinstance(sf, Sequence) and not isinstance(sf, str):
                 if len(sf) != len(spatial):
-                    raise ValueError(f"factors {list(sf)} do not match spatial dims {spatial}")
+                    raise ScaleFactorError(f"factors {list(sf)} do not match spatial dims {spatial}")
                 sf = dict(zip(spatial, sf))
             fixed.append(sf)
         scale_factors = fixed

@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dask.array as da
+import numpy as np
+from dask.base import tokenize
 
 from .errors import DimsError
 from .metadata import SPATIAL_DIMS, VALID_DIMS
+from .methods import Methods, check_dtype
 from .namespace import is_cupy, is_dask, is_zarr, to_compute
 from .pretty import PrettyRepr
 
@@ -80,6 +83,20 @@ def default_dims(ndim: int) -> list[str]:
     return list(DEFAULT_DIMS[ndim])
 
 
+class HostView:
+    """A read-only window on an in-memory array, so dask slices it lazily
+    instead of copying it into per-chunk pieces (dask copies plain ndarrays)."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.array[key]
+
+
 def as_dask(data: Any) -> da.Array:
     """Wrap ``data`` in a lazy dask array without copying it.
 
@@ -91,9 +108,12 @@ def as_dask(data: Any) -> da.Array:
     if is_zarr(data):
         return da.from_array(data, chunks="auto", asarray=False, fancy=False)
     arr = to_compute(data)
-    if is_cupy(arr):
-        return da.from_array(arr, chunks="auto", asarray=False)
-    return da.from_array(arr, chunks="auto")
+    if np.dtype(arr.dtype).kind == "O":
+        check_dtype(np.dtype(arr.dtype), Methods.GAUSSIAN)  # raises, naming the dtype
+    arr = arr if is_cupy(arr) else np.asarray(arr)
+    meta = arr[(slice(0, 0),) * arr.ndim]
+    return da.from_array(HostView(arr), chunks="auto", meta=meta, asarray=False, fancy=False,
+                         name="array-" + tokenize(id(arr), arr.shape, arr.dtype, arr.strides))
 
 
 def _per_dim(name: str, value: Mapping[str, float] | Sequence[float] | None,

@@ -35,6 +35,10 @@ def write_labels(root: zarr.Group, labels: Mapping[str, Any], parent: Multiscale
         factors = [dict(lv.factors) for lv in parent.levels[1:]]
         ms = to_multiscales(image, scale_factors=factors, chunks=parent.chunks,
                             method=Methods.MODE)
+        # Flat paths, the ome-zarr convention for label images (ome-zarr-models 1.7
+        # cannot validate nested dataset paths inside labels/).
+        for k, ds in enumerate(ms.metadata.datasets):
+            ds.path = str(k)
         to_ngff_zarr(_sub_store(root, name), ms, version=version, codec=codec, codec_level=codec_level,
                      memory_limit=budget, device=device)
         sub = zarr.open_group(_sub_store(root, name), mode="r+")

@@ -136,6 +136,8 @@ def _markers(root: zarr.Group, n_passes_bricks: list[int], resume: bool) -> list
 def _ome_attrs(ms: Multiscales, version: str, omero: dict | None) -> dict[str, Any]:
     meta = build_metadata(ms.images[0].dims, ms.levels, ms.metadata.name,
                           ms.images[0].axes_units, version)
+    for ds, planned in zip(meta.datasets, ms.metadata.datasets):
+        ds.path = planned.path  # keep the caller's paths (labels use "0", "1", ...)
     ms.metadata = meta
     entry = metadata_to_json(meta, version, method=ms.method.value)
     if version == "0.4":

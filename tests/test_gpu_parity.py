@@ -1,0 +1,186 @@
+"""CUDA backend == NumPy reference, bit for bit (DESIGN section 3).
+
+Every test here is marked ``gpu`` and skips unless CuPy imports and sees a
+CUDA device. GAUSSIAN on float dtypes may differ by 1 ulp (of float32 for
+float16/float32, of float64 for float64); everything else is bit-identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ngff_gpu.methods import Methods, methods_for_dtype
+from ngff_gpu.reduce_numpy import reduce_region
+from ngff_gpu.step import LevelStep
+
+
+def _cuda_ok() -> bool:
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 - any failure means no usable device
+        return False
+
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not _cuda_ok(), reason="needs CuPy and a CUDA device"),
+]
+
+DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64,
+          np.float32, np.float64]
+
+
+@pytest.fixture(scope="module")
+def backend():
+    from ngff_gpu.backends.cupy_backend import CupyBackend
+
+    return CupyBackend()
+
+
+def _data(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    if dtype.kind == "f":
+        x = (rng.standard_normal(shape) * 1000).astype(dtype)
+        flat = x.reshape(-1)
+        flat[rng.random(flat.size) < 0.03] = np.nan
+        flat[rng.random(flat.size) < 0.01] = np.inf
+        return x
+    info = np.iinfo(dtype)
+    x = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+    if rng.random() < 0.4:  # few distinct values: MODE ties, MEAN rounding at .5
+        x = (x % 4).astype(dtype)
+    return x
+
+
+def _assert_same(got: np.ndarray, ref: np.ndarray, method: Methods) -> None:
+    assert got.dtype == ref.dtype and got.shape == ref.shape
+    if method is Methods.GAUSSIAN and ref.dtype.kind == "f":
+        ulp_t = np.float64 if ref.dtype == np.float64 else np.float32
+        ok = np.isnan(got) == np.isnan(ref)
+        assert ok.all()
+        finite = np.isfinite(ref)
+        assert (got[~finite & ~np.isnan(ref)] == ref[~finite & ~np.isnan(ref)]).all()
+        diff = np.abs(got[finite].astype(np.float64) - ref[finite].astype(np.float64))
+        tol = np.spacing(np.abs(ref[finite]).astype(ulp_t)).astype(np.float64)
+        assert (diff <= tol).all(), float((diff - tol).max())
+    else:
+        assert np.array_equal(got, ref, equal_nan=ref.dtype.kind == "f")
+
+
+@st.composite
+def cases(draw):
+    ndim = draw(st.integers(2, 4))
+    factors = tuple(draw(st.integers(1, 4)) for _ in range(ndim))
+    shape = tuple(f + draw(st.integers(0, 11)) for f in factors)
+    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
+    method = draw(st.sampled_from(methods_for_dtype(dtype)))
+    step = LevelStep(factors, method)
+    out_shape = step.out_shape(shape)
+    region = []
+    for n in out_shape:
+        a = draw(st.integers(0, n - 1))
+        region.append((a, draw(st.integers(a + 1, n))))
+    window = step.input_window(tuple(region), shape)
+    lo = tuple(draw(st.integers(0, w0)) for w0, _ in window)
+    hi = tuple(draw(st.integers(w1, n)) for (_, w1), n in zip(window, shape))
+    seed = draw(st.integers(0, 2**32 - 1))
+    strided = draw(st.booleans())
+    return shape, dtype, step, tuple(region), lo, hi, seed, strided
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_reduce_region_matches_numpy(backend, case) -> None:
+    import cupy
+
+    shape, dtype, step, region, lo, hi, seed, strided = case
+    data = _data(np.random.default_rng(seed), shape, dtype)
+    brick = data[tuple(slice(a, b) for a, b in zip(lo, hi))]
+    ref = reduce_region(brick, step, lo, shape, region)
+    dev = cupy.asarray(brick)
+    if strided:  # a non-contiguous device view with the same values
+        big = cupy.zeros(brick.shape[:-1] + (2 * brick.shape[-1],), dtype=dtype)
+        big[..., 1::2] = dev
+        dev = big[..., 1::2]
+    got = backend.to_host(backend.reduce_region(dev, step, lo, shape, region))
+    _assert_same(got, ref, step.method)
+
+
+@pytest.mark.parametrize("method", [m for m in Methods.__members__.values() if m.name in
+                                    ("GAUSSIAN", "MEAN", "NEAREST", "MIN", "MAX")])
+def test_float16_matches_numpy(backend, method) -> None:
+    rng = np.random.default_rng(1)
+    data = _data(rng, (9, 13, 7), np.dtype(np.float16))
+    step = LevelStep((2, 3, 1), method)
+    region = tuple((0, s) for s in step.out_shape(data.shape))
+    ref = reduce_region(data, step, (0, 0, 0), data.shape, region)
+    got = backend.to_host(backend.reduce_region(data, step, (0, 0, 0), data.shape, region))
+    _assert_same(got, ref, method)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64, np.int32, np.uint32])
+def test_extreme_integers(backend, dtype) -> None:
+    info = np.iinfo(dtype)
+    data = np.array([[info.max, info.max, info.min, info.min + 1, 0, 1, info.max, info.min]] * 4,
+                    dtype=dtype)
+    for method in methods_for_dtype(dtype):
+        step = LevelStep((2, 2), method)
+        region = tuple((0, s) for s in step.out_shape(data.shape))
+        ref = reduce_region(data, step, (0, 0), data.shape, region)
+        got = backend.to_host(backend.reduce_region(data, step, (0, 0), data.shape, region))
+        _assert_same(got, ref, method)
+
+
+def test_cumulative_levels_large(backend) -> None:
+    import cupy
+
+    rng = np.random.default_rng(7)
+    for dtype in (np.uint16, np.float32):
+        data = _data(rng, (70, 66, 130), np.dtype(dtype))
+        for method in (Methods.GAUSSIAN, Methods.MEAN):
+            host, dev = data, cupy.asarray(data)
+            for _ in range(3):
+                step = LevelStep((2, 2, 2), method)
+                region = tuple((0, s) for s in step.out_shape(host.shape))
+                host = reduce_region(host, step, (0, 0, 0), host.shape, region)
+                dev = backend.reduce_region(dev, step, (0, 0, 0), dev.shape, region)
+                _assert_same(backend.to_host(dev), host, method)
+
+
+def test_brick_must_cover_window(backend) -> None:
+    step = LevelStep((2, 2), Methods.GAUSSIAN)
+    with pytest.raises(ValueError, match="does not cover"):
+        backend.reduce_region(np.zeros((4, 4), np.float32), step, (2, 2), (16, 16),
+                              ((2, 4), (2, 4)))
+
+
+def test_to_host_is_pinned_numpy(backend) -> None:
+    import cupy
+
+    x = cupy.arange(1000, dtype=cupy.float32).reshape(10, 100)[:, ::3]
+    host = backend.to_host(x)
+    assert isinstance(host, np.ndarray)
+    np.testing.assert_array_equal(host, cupy.asnumpy(x))
+    ptr = host.ctypes.data
+    attrs = cupy.cuda.runtime.pointerGetAttributes(ptr)
+    assert attrs.type == cupy.cuda.runtime.memoryTypeHost
+
+
+def test_torch_cuda_round_trip_without_copy(backend) -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch without CUDA")
+    t = torch.arange(4 * 6 * 8, dtype=torch.float32, device="cuda").reshape(4, 6, 8)
+    x = backend.asarray(t)
+    assert x.data.ptr == t.data_ptr()
+    step = LevelStep((2, 2, 2), Methods.MEAN)
+    out = backend.reduce_region(x, step, (0, 0, 0), (4, 6, 8), ((0, 2), (0, 3), (0, 4)))
+    back = torch.from_dlpack(out)
+    assert back.data_ptr() == out.data.ptr
+    ref = reduce_region(t.cpu().numpy(), step, (0, 0, 0), (4, 6, 8), ((0, 2), (0, 3), (0, 4)))
+    backend.synchronize()
+    np.testing.assert_array_equal(back.cpu().numpy(), ref)

@@ -1,0 +1,201 @@
+"""Numerics of every method on the NumPy path: definitions, chunk independence, edges."""
+
+from __future__ import annotations
+
+import itertools
+
+import dask.array as da
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ngff_gpu as nz
+from ngff_gpu.methods import Methods, methods_for_dtype
+from ngff_gpu.reduce_numpy import reduce_full, reduce_region
+from ngff_gpu.step import LevelStep
+from ngff_gpu.weights import discrete_gaussian, gaussian_axis_weights, gaussian_sigma
+
+DTYPES = [np.uint8, np.uint16, np.int16, np.uint32, np.float32, np.float64]
+ANY_NDIM = st.integers(1, 3)
+
+
+def _array(draw, shape, dtype):
+    dtype = np.dtype(dtype)
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    if dtype.kind == "f":
+        return (rng.standard_normal(shape) * 1000).astype(dtype)
+    info = np.iinfo(dtype)
+    lo = draw(st.sampled_from([info.min, max(info.min, -50)]))
+    hi = draw(st.sampled_from([info.max, min(info.max, 50)]))
+    return rng.integers(lo, hi, size=shape, endpoint=True, dtype=dtype)
+
+
+@st.composite
+def cases(draw, ndim=ANY_NDIM):
+    n = draw(ndim)
+    factors = tuple(draw(st.sampled_from([1, 2, 3, 4])) for _ in range(n))
+    shape = tuple(f * draw(st.integers(1, 6)) + draw(st.integers(0, f - 1 if f > 1 else 2))
+                  for f in factors)
+    dtype = draw(st.sampled_from(DTYPES))
+    method = draw(st.sampled_from(methods_for_dtype(np.dtype(dtype))))
+    return _array(draw, shape, dtype), LevelStep(factors, method)
+
+
+def _blocks(x, factors):
+    """All f^d block members stacked on a last axis (reference by reshaping)."""
+    out_shape = tuple(n // f for n, f in zip(x.shape, factors))
+    crop = x[tuple(slice(0, o * f) for o, f in zip(out_shape, factors))]
+    shape = []
+    for o, f in zip(out_shape, factors):
+        shape += [o, f]
+    b = crop.reshape(shape)
+    nd = len(factors)
+    b = b.transpose([2 * i for i in range(nd)] + [2 * i + 1 for i in range(nd)])
+    return b.reshape(out_shape + (-1,))
+
+
+@settings(max_examples=120, deadline=None)
+@given(cases())
+def test_block_methods_match_definitions(case):
+    x, step = case
+    out = reduce_full(x, step)
+    assert out.dtype == x.dtype
+    assert out.shape == tuple(n // f for n, f in zip(x.shape, step.factors))
+    blocks = _blocks(x, step.factors)
+    k = blocks.shape[-1]
+    if step.method is Methods.MEAN:
+        if x.dtype.kind == "f":
+            ct = np.float32 if x.dtype.itemsize <= 4 else np.float64
+            acc = blocks[..., 0].astype(ct)
+            for j in range(1, k):
+                acc = acc + blocks[..., j].astype(ct)
+            np.testing.assert_array_equal(out, (acc / ct(k)).astype(x.dtype))
+        else:
+            s = blocks.astype(object).sum(axis=-1)
+            expect = np.vectorize(lambda v: (2 * v + k) // (2 * k), otypes=[object])(s)
+            np.testing.assert_array_equal(out.astype(object), expect)
+    elif step.method is Methods.MIN:
+        np.testing.assert_array_equal(out, blocks.min(axis=-1))
+    elif step.method is Methods.MAX:
+        np.testing.assert_array_equal(out, blocks.max(axis=-1))
+    elif step.method is Methods.NEAREST:
+        sl = tuple(slice((f - 1) // 2, (n // f) * f, f) for n, f in zip(x.shape, step.factors))
+        np.testing.assert_array_equal(out, x[sl])
+    elif step.method is Methods.MODE:
+        flat = blocks.reshape(-1, k)
+        expect = []
+        for row in flat:
+            vals, counts = np.unique(row, return_counts=True)
+            expect.append(vals[np.argmax(counts)])  # unique is sorted: ties -> smallest
+        np.testing.assert_array_equal(out.ravel(), np.array(expect, dtype=x.dtype))
+
+
+@settings(max_examples=120, deadline=None)
+@given(cases(), st.data())
+def test_any_region_from_any_brick_gives_the_same_bits(case, data):
+    x, step = case
+    full = reduce_full(x, step)
+    region = []
+    for n in full.shape:
+        a = data.draw(st.integers(0, n - 1))
+        b = data.draw(st.integers(a + 1, n))
+        region.append((a, b))
+    region = tuple(region)
+    window = step.input_window(region, x.shape)
+    # A brick larger than the window, anywhere around it.
+    brick = tuple((data.draw(st.integers(0, lo)), data.draw(st.integers(hi, n)))
+                  for (lo, hi), n in zip(window, x.shape))
+    sub = x[tuple(slice(a, b) for a, b in brick)]
+    out = reduce_region(sub, step, tuple(a for a, _ in brick), x.shape, region)
+    np.testing.assert_array_equal(out, full[tuple(slice(a, b) for a, b in region)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases(ndim=st.integers(2, 3)), st.data())
+def test_lazy_levels_do_not_depend_on_chunking(case, data):
+    x, step = case
+    method = step.method
+    factors = [dict(zip("zyx"[-x.ndim:], step.factors))]
+    dims = list("zyx"[-x.ndim:])
+    expect = reduce_full(x, step)
+    for _ in range(2):
+        in_chunks = tuple(data.draw(st.integers(1, n)) for n in x.shape)
+        out_chunk = data.draw(st.integers(1, 8))
+        image = nz.to_ngff_image(da.from_array(x, chunks=in_chunks), dims=dims)
+        ms = nz.to_multiscales(image, scale_factors=factors, chunks=out_chunk, method=method)
+        np.testing.assert_array_equal(ms.images[1].data.compute(), expect)
+
+
+@pytest.mark.parametrize("method", list(dict.fromkeys(Methods)))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_constants_stay_constant(method, dtype):
+    if method not in methods_for_dtype(np.dtype(dtype)):
+        pytest.skip("method does not take this dtype")
+    info = np.finfo(dtype) if np.dtype(dtype).kind == "f" else np.iinfo(dtype)
+    is_float = np.dtype(dtype).kind == "f"
+    # floats: sums of f^d values must stay finite (MEAN sums in the compute dtype)
+    for value in (1, 1e30 if is_float else info.max, -3.25 if is_float else info.min):
+        x = np.full((9, 10, 11), value, dtype=dtype)
+        for factors in ((2, 2, 2), (3, 1, 4)):
+            out = reduce_full(x, LevelStep(factors, method))
+            if method in (Methods.GAUSSIAN, Methods.MEAN) and is_float:
+                # float sums round: a few ulp
+                np.testing.assert_allclose(out, x.flat[0], rtol=4e-7 if dtype == np.float32
+                                           else 1e-15)
+            else:
+                assert (out == x.flat[0]).all(), (method, dtype, value, factors)
+
+
+def test_gaussian_kernel_definition():
+    assert abs(gaussian_sigma(2) - 0.7355) < 1e-4
+    k = np.asarray(discrete_gaussian(2))
+    assert abs(k.sum() - 1) < 1e-12 and np.allclose(k, k[::-1])
+    w = gaussian_axis_weights(2)
+    assert w.first == -2 and len(w.weights) == 6 and abs(sum(w.weights) - 1) < 1e-12
+    # Odd factors: the fused vector is the kernel itself, centred on f*i + (f-1)/2.
+    w3 = gaussian_axis_weights(3)
+    np.testing.assert_allclose(w3.weights, discrete_gaussian(3))
+
+
+def test_nan_propagates_and_integers_clip():
+    x = np.ones((4, 4), np.float32)
+    x[0, 0] = np.nan
+    for m in (Methods.MEAN, Methods.MIN, Methods.MAX, Methods.GAUSSIAN):
+        assert np.isnan(reduce_full(x, LevelStep((2, 2), m))[0, 0])
+    edge = np.zeros((8,), np.uint8)
+    edge[::2] = 255
+    for m in (Methods.GAUSSIAN, Methods.MEAN):
+        out = reduce_full(edge, LevelStep((2,), m))
+        assert out.dtype == np.uint8 and out.max() <= 255
+
+
+def test_mean_rounds_half_up_on_integers():
+    x = np.array([1, 2, -1, -2, 3, 4], np.int16)
+    np.testing.assert_array_equal(reduce_full(x, LevelStep((2,), Methods.MEAN)), [2, -1, 4])
+    big = np.array([2**63 - 1, 2**63 - 2], np.int64)
+    assert reduce_full(big, LevelStep((2,), Methods.MEAN))[0] == 2**63 - 1
+    u = np.array([2**64 - 1, 2**64 - 2, 1, 2], np.uint64)
+    np.testing.assert_array_equal(reduce_full(u, LevelStep((2,), Methods.MEAN)),
+                                  np.array([2**64 - 1, 2], np.uint64))
+
+
+@pytest.mark.parametrize("dtype", [bool, np.complex64, object])
+def test_unsupported_dtypes_raise_type_error_naming_the_dtype(dtype):
+    x = np.zeros((8, 8), dtype=dtype)
+    with pytest.raises(TypeError, match=np.dtype(dtype).name):
+        nz.to_multiscales(nz.to_ngff_image(x), [2])
+
+
+def test_mode_refuses_floats():
+    with pytest.raises(TypeError, match="float32"):
+        nz.to_multiscales(nz.to_ngff_image(np.zeros((8, 8), np.float32)), [2], method="mode")
+
+
+def test_method_aliases():
+    assert Methods.ITKWASM_GAUSSIAN is Methods.GAUSSIAN
+    assert Methods("itkwasm_bin_shrink") is Methods.MEAN
+    assert Methods("DASK_IMAGE_MODE") is Methods.MODE
+    for a, b in itertools.combinations([Methods.GAUSSIAN, Methods.MEAN, Methods.NEAREST], 2):
+        assert a is not b
