@@ -53,6 +53,9 @@ class NgffImage(PrettyRepr):
     name: str = "image"
     axes_units: dict[str, str] | None = None
     computed_callbacks: list[Callable[..., Any]] = field(default_factory=list)
+    #: The array ``data`` wraps (NumPy view, zarr array, CuPy array), read directly by
+    #: the engine instead of through dask; None when ``data`` came in as dask.
+    source: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.dims = check_dims(self.dims, self.data.ndim)
@@ -97,23 +100,30 @@ class HostView:
         return self.array[key]
 
 
-def as_dask(data: Any) -> da.Array:
+def as_dask(data: Any) -> tuple[da.Array, Any]:
     """Wrap ``data`` in a lazy dask array without copying it.
 
     Dask arrays are returned as they are; zarr arrays and memory maps are read
     lazily; CuPy arrays (and CUDA tensors) keep CuPy chunks.
+
+    Returns
+    -------
+    dask.array.Array, object
+        The dask array and the object it reads from (None for dask input).
     """
     if is_dask(data):
-        return data
+        return data, None
     if is_zarr(data):
-        return da.from_array(data, chunks="auto", asarray=False, fancy=False)
+        return da.from_array(data, chunks="auto", asarray=False, fancy=False), data
     arr = to_compute(data)
     if np.dtype(arr.dtype).kind == "O":
         check_dtype(np.dtype(arr.dtype), Methods.GAUSSIAN)  # raises, naming the dtype
     arr = arr if is_cupy(arr) else np.asarray(arr)
     meta = arr[(slice(0, 0),) * arr.ndim]
-    return da.from_array(HostView(arr), chunks="auto", meta=meta, asarray=False, fancy=False,
-                         name="array-" + tokenize(id(arr), arr.shape, arr.dtype, arr.strides))
+    view = HostView(arr)
+    name = "array-" + tokenize(id(arr), arr.shape, arr.dtype, arr.strides)
+    return da.from_array(view, chunks="auto", meta=meta, asarray=False, fancy=False,
+                         name=name), view
 
 
 def _per_dim(name: str, value: Mapping[str, float] | Sequence[float] | None,
@@ -169,7 +179,7 @@ def to_ngff_image(
     DimsError
         If ``dims`` do not fit the data or name unknown axes.
     """
-    arr = as_dask(data)
+    arr, source = as_dask(data)
     dims = check_dims(dims, arr.ndim) if dims is not None else default_dims(arr.ndim)
     units = None
     if axes_units is not None:
@@ -184,4 +194,5 @@ def to_ngff_image(
         translation=_per_dim("translation", translation, dims, 0.0),
         name=name,
         axes_units=units,
+        source=source,
     )

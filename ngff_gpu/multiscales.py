@@ -39,6 +39,14 @@ class Multiscales(PrettyRepr):
     chunks: dict[str, int] | None = None
     levels: list[LevelPlan] = field(default_factory=list, repr=False)
 
+    def level0_source(self) -> Any:
+        """What the engine reads level 0 from: the wrapped array when ``images[0].data``
+        is still the lazy view of it, else the dask array."""
+        img = self.images[0]
+        if img.source is not None and getattr(img, "source_name", None) == img.data.name:
+            return img.source
+        return img.data
+
 
 def dataset_path(index: int, name: str) -> str:
     """Array path of level ``index``: ``scale{index}/{name}``."""
@@ -104,6 +112,7 @@ def to_multiscales(
                          scale_factors, chunks, method)
     images = []
     data = image.data.rechunk(levels[0].chunks)
+    level0_name = data.name
     for lv in levels:
         if lv.step is not None:
             data = downsample_lazy(data, lv.step, lv.chunks)
@@ -114,7 +123,10 @@ def to_multiscales(
             translation=dict(lv.translation),
             name=image.name,
             axes_units=dict(image.axes_units) if image.axes_units else None,
+            source=image.source if lv.index == 0 else None,
         ))
+    # The engine reads level 0 from the wrapped array while images[0].data is unchanged.
+    images[0].source_name = level0_name
     metadata = build_metadata(image.dims, levels, image.name, image.axes_units)
     return Multiscales(
         images=images,

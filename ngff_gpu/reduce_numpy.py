@@ -52,32 +52,90 @@ def finish(acc: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _gaussian_axis(x, axis, step, origin, n, a, b, ct):
-    """Fused blur + linear sample along one axis for outputs ``a..b-1``."""
+    """Fused blur + linear sample along one axis for outputs ``a..b-1``.
+
+    Written straight into one output array; the brick is cast to the compute
+    dtype once (exact), then ``acc = w0*x0``, ``acc = acc + wd*xd`` per tap.
+    """
     f = step.factors[axis]
     w = step.axis_weights[axis]
     weights = np.asarray(w.weights, dtype=np.float64).astype(ct)
+    if x.dtype != ct:
+        x = x.astype(ct)
+    shape = list(x.shape)
+    shape[axis] = b - a
+    out = np.empty(shape, dtype=ct)
     # Outputs whose taps never clamp form one strided interior; the few at the
     # edges use explicit (clamped) index lists.
     i_lo = max(a, -(-(0 - w.first) // f))
     i_hi = min(b, (n - 1 - w.last) // f + 1)
     i_hi = max(i_hi, i_lo)
-    pieces = []
+    tmp = None
     for seg_a, seg_b in ((a, min(i_lo, b)), (i_lo, i_hi), (max(i_hi, a), b)):
         if seg_b <= seg_a:
             continue
         interior = seg_a >= i_lo and seg_b <= i_hi
-        acc = None
+        dst = out[_axis_slice(x.ndim, axis, slice(seg_a - a, seg_b - a))]
+        if tmp is None or tmp.shape != dst.shape:
+            tmp = np.empty(dst.shape, dtype=ct)
         for d, wd in enumerate(weights):
             if interior:
                 start = f * seg_a + w.first + d - origin
-                src = x[_axis_slice(x.ndim, axis, slice(start, start + f * (seg_b - seg_a - 1) + 1, f))]
+                stop = start + f * (seg_b - seg_a - 1) + 1
+                src = x[_axis_slice(x.ndim, axis, slice(start, stop, f))]
             else:
                 idx = np.clip(f * np.arange(seg_a, seg_b) + w.first + d, 0, n - 1) - origin
                 src = np.take(x, idx, axis=axis)
-            term = np.multiply(src, wd, dtype=ct)
-            acc = term if acc is None else np.add(acc, term, out=acc)
-        pieces.append(acc)
-    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=axis)
+            if d == 0:
+                np.multiply(src, wd, out=dst)
+            else:
+                np.multiply(src, wd, out=tmp)
+                np.add(dst, tmp, out=dst)
+    return out
+
+
+#: Output slabs along axis 0 are sized so one slab's input stays in cache.
+SLAB_BYTES = 1 << 21
+
+
+def _gaussian(x, step, origin, in_shape, out_region, ct):
+    """GAUSSIAN in the compute dtype: one fused pass per downsampled axis, in order."""
+    out = x
+    for axis in step.axes:
+        out = _gaussian_axis(out, axis, step, origin[axis], in_shape[axis],
+                             out_region[axis][0], out_region[axis][1], ct)
+    # Axes with factor 1: keep only the output region.
+    sl = tuple(
+        slice(a - o, b - o) if f == 1 else slice(None)
+        for (a, b), o, f in zip(out_region, origin, step.factors)
+    )
+    out = out[sl]
+    return out.astype(ct) if out is x or out.dtype != ct else out
+
+
+def _gaussian_slabs(x, step, origin, in_shape, out_region, dtype):
+    """GAUSSIAN computed slab by slab along axis 0 (cache-sized working sets).
+
+    Every output value is computed by the same operations in the same order
+    whatever the slab, so slabbing changes no bit.
+    """
+    ct = compute_dtype(dtype)
+    if x.dtype != ct:
+        x = x.astype(ct)  # exact; once for the whole brick
+    a0, b0 = out_region[0]
+    plane = int(np.prod(x.shape[1:])) * ct.itemsize
+    size = max(1, SLAB_BYTES // max(1, plane * step.factors[0]))
+    if x.ndim < 2 or size >= b0 - a0:
+        return finish(_gaussian(x, step, origin, in_shape, out_region, ct), dtype)
+    result = np.empty(tuple(b - a for a, b in out_region), dtype=dtype)
+    for s in range(a0, b0, size):
+        e = min(s + size, b0)
+        sub = ((s, e),) + tuple(out_region[1:])
+        lo, hi = step.input_window(sub, in_shape)[0]
+        part = _gaussian(x[lo - origin[0]:hi - origin[0]], step, (lo,) + tuple(origin[1:]),
+                         in_shape, sub, ct)
+        result[s - a0:e - a0] = finish(part, dtype)
+    return result
 
 
 def _block_views(x, step, origin, out_region):
@@ -100,11 +158,21 @@ def _mean(x, step, origin, out_region, dtype):
         acc /= ct.type(count)
         return acc.astype(dtype, copy=False)
     if dtype.itemsize <= 4:
+        # Exact integer sum (int32 suffices for <= 16-bit values and K < 2**15), then
+        # floor(S/K + 1/2) == (S + K//2) // K, a shift when K is a power of two.
+        acc_t = np.int32 if dtype.itemsize <= 2 and count < 2**15 else np.int64
         total = None
         for view in _block_views(x, step, origin, out_region):
-            total = view.astype(np.int64) if total is None else np.add(total, view, out=total,
-                                                                        dtype=np.int64)
-        return ((2 * total + count) // (2 * count)).astype(dtype)
+            if total is None:
+                total = view.astype(acc_t)
+            else:
+                np.add(total, view, out=total, dtype=acc_t, casting="unsafe")
+        total += count // 2
+        if count & (count - 1) == 0:
+            np.right_shift(total, count.bit_length() - 1, out=total)
+        else:
+            np.floor_divide(total, count, out=total)
+        return total.astype(dtype)
     # 64-bit integers: x = K*q + r with 0 <= r < K, so sum(x)/K = Q + R/K exactly.
     acc_t = np.uint64 if dtype.kind == "u" else np.int64
     q_sum = r_sum = None
@@ -181,21 +249,7 @@ def reduce_region(
             )
     method = step.method
     if method is Methods.GAUSSIAN:
-        ct = compute_dtype(dtype)
-        out = x
-        # Trim the brick to the rows the window needs on axes not yet reduced.
-        for axis in step.axes:
-            out = _gaussian_axis(out, axis, step, origin[axis], in_shape[axis],
-                                 out_region[axis][0], out_region[axis][1], ct)
-        # Axes with factor 1: keep only the output region.
-        sl = tuple(
-            slice(a - o, b - o) if f == 1 else slice(None)
-            for (a, b), o, f in zip(out_region, origin, step.factors)
-        )
-        out = out[sl]
-        if out is x or out.dtype != ct:
-            out = out.astype(ct)
-        return finish(out, dtype)
+        return _gaussian_slabs(x, step, origin, in_shape, out_region, dtype)
     keep = tuple(
         (a, b) if f > 1 else (a, b) for (a, b), f in zip(out_region, step.factors)
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,8 +102,37 @@ def _shards(ms: Multiscales, chunks_per_shard: Any) -> list[tuple[int, ...] | No
     return out
 
 
+def codec_pipeline(requested: str = "auto") -> str | None:
+    """The zarr codec pipeline class path to write with.
+
+    ``auto`` takes the Rust ``zarrs`` pipeline when it is installed (it encodes
+    chunks in parallel outside the GIL; ``NGFF_GPU_CODEC_PIPELINE=zarr`` turns it
+    off), ``zarrs`` requires it, ``zarr`` keeps zarr-python's own.
+    """
+    requested = os.environ.get("NGFF_GPU_CODEC_PIPELINE", requested)
+    if requested == "zarr":
+        return None
+    try:
+        import zarrs  # noqa: F401
+    except ImportError:
+        if requested == "zarrs":
+            raise ValueError("codec pipeline 'zarrs' requested but zarrs is not installed") from None
+        return None
+    return "zarrs.ZarrsCodecPipeline"
+
+
 def _create_arrays(root: zarr.Group, ms: Multiscales, shards, compressors, zarr_format: int,
                    resume: bool) -> dict[int, zarr.Array]:
+    pipeline = codec_pipeline() if zarr_format == 3 else None
+    if pipeline is None:
+        return _create_arrays_now(root, ms, shards, compressors, zarr_format, resume)
+    # Arrays take their codec pipeline from the config when they are opened.
+    with zarr.config.set({"codec_pipeline.path": pipeline}):
+        return _create_arrays_now(root, ms, shards, compressors, zarr_format, resume)
+
+
+def _create_arrays_now(root: zarr.Group, ms: Multiscales, shards, compressors, zarr_format: int,
+                       resume: bool) -> dict[int, zarr.Array]:
     arrays = {}
     dtype = ms.images[0].data.dtype
     for lv, ds, shard in zip(ms.levels, ms.metadata.datasets, shards):
@@ -214,14 +244,14 @@ def to_ngff_zarr(
     budget = parse_bytes(memory_limit) or DEFAULT_MEMORY_LIMIT
     if budget < 16 << 20:
         raise ValueError(f"memory_limit {budget} bytes is too small (at least 16 MiB)")
-    source = multiscales.images[0].data
+    source = multiscales.level0_source()
     dtype = np.dtype(source.dtype)
     shards = _shards(multiscales, chunks_per_shard)
     compressors = compressors_for(codec, codec_level, zarr_format, dtype.itemsize)
     if omero is True:
         from .inputs import omero_from_data
 
-        omero = omero_from_data(source, multiscales.images[0].dims)
+        omero = omero_from_data(multiscales.images[0].data, multiscales.images[0].dims)
 
     root = _open_root(store, zarr_format, overwrite, resume)
     fp = _fingerprint(multiscales, version, shards, codec, codec_level)

@@ -199,3 +199,22 @@ def test_method_aliases():
     assert Methods("DASK_IMAGE_MODE") is Methods.MODE
     for a, b in itertools.combinations([Methods.GAUSSIAN, Methods.MEAN, Methods.NEAREST], 2):
         assert a is not b
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases(ndim=st.integers(2, 3)), st.integers(1, 64))
+def test_gaussian_slabs_change_no_bit(case, slab_bytes):
+    """The cache-sized slabs of the GAUSSIAN path give the same bits as one slab."""
+    import ngff_gpu.reduce_numpy as rn
+
+    x, step = case
+    if step.method is not Methods.GAUSSIAN:
+        step = LevelStep(step.factors, Methods.GAUSSIAN)
+    whole = reduce_full(x, step)
+    old = rn.SLAB_BYTES
+    rn.SLAB_BYTES = slab_bytes
+    try:
+        sliced = reduce_full(x, step)
+    finally:
+        rn.SLAB_BYTES = old
+    np.testing.assert_array_equal(sliced, whole)

@@ -1,0 +1,696 @@
+"""Open image files as lazy arrays with their dims, spacing and units (the CLI's readers).
+
+:func:`open_input` turns one path, a glob pattern or a list of files into an
+:class:`InputImage` whose ``data`` is read lazily (a ``zarr.Array``, a
+``dask.array`` or a ``numpy.memmap``):
+
+========================  ===================================================
+input                     how it is read
+========================  ===================================================
+TIFF, OME-TIFF, ImageJ    tifffile's Zarr store (``aszarr``): only the strips
+                          or tiles a region needs; OME/ImageJ axes, physical
+                          sizes and units are kept
+PNG, JPEG, BMP, GIF       imageio (these formats have no random access: one
+                          image is decoded whole, when first read)
+several files / a glob    a z-stack (a new leading ``z`` axis, ``t`` if the
+                          files are 3-D), one read per file, all files of one
+                          shape and dtype
+``.npy``                  ``numpy.load(mmap_mode="r")``
+Zarr array                ``zarr.open_array``; dims from ``dimension_names``
+OME-Zarr image            its level 0, with axes, scale, translation, units
+                          and ``omero`` from the multiscales metadata
+========================  ===================================================
+
+Axes are put in OME-NGFF order (``t, c, z, y, x``) with a lazy transpose: an
+RGB(A) image (``y, x, c`` in the file) becomes ``c, y, x``. Sample axes
+(tifffile's ``S``) are channels. :func:`omero_from_data` computes an
+``omero`` display block from a strided subsample of the data.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import DimsError, InputFormatError
+
+#: Axis order of OME-NGFF.
+AXIS_ORDER = "tczyx"
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
+RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+#: Subsample size cap of :func:`omero_from_data`.
+OMERO_MAX_SAMPLES = 4_000_000
+
+_UNITS = {
+    "ym": "yoctometer", "zm": "zeptometer", "am": "attometer", "fm": "femtometer",
+    "pm": "picometer", "å": "angstrom", "a": "angstrom", "nm": "nanometer", "µm": "micrometer",
+    "μm": "micrometer", "um": "micrometer", "micron": "micrometer", "microns": "micrometer",
+    "mm": "millimeter", "cm": "centimeter", "dm": "decimeter", "m": "meter", "dam": "decameter",
+    "hm": "hectometer", "km": "kilometer", "in": "inch", "ft": "foot", "yd": "yard",
+    "mi": "mile", "pc": "parsec",
+    "ys": "yoctosecond", "zs": "zeptosecond", "as": "attosecond", "fs": "femtosecond",
+    "ps": "picosecond", "ns": "nanosecond", "µs": "microsecond", "μs": "microsecond",
+    "us": "microsecond", "ms": "millisecond", "cs": "centisecond", "ds": "decisecond",
+    "s": "second", "sec": "second", "min": "minute", "h": "hour", "d": "day",
+}
+_UDUNITS = set(_UNITS.values()) | {"decameter"}
+_COLORS = ("FF0000", "00FF00", "0000FF", "FF00FF", "00FFFF", "FFFF00", "FFFFFF")
+
+
+@dataclass
+class InputImage:
+    """An image opened by :func:`open_input`.
+
+    Attributes
+    ----------
+    data : zarr.Array, dask.array.Array or numpy.memmap
+        Pixels, read lazily, axes in OME-NGFF order.
+    dims : list of str or None
+        Dim names of ``data``; None when the file does not say (use the defaults).
+    scale, translation : dict or None
+        Physical pixel spacing and origin per dim, when the file carries them.
+    units : dict or None
+        UDUNITS-2 unit per dim (``micrometer``, ``second``...).
+    name : str or None
+        An image name from the file (safe as a path component).
+    is_label_hint : bool
+        True when the input says it is a label image (OME-Zarr ``image-label``).
+    omero : dict or None
+        The ``omero`` block of an OME-Zarr input.
+    kind : str
+        What was read, for messages (``"OME-TIFF"``, ``"PNG stack of 12 files"``...).
+    paths : list of str
+        The files read.
+    """
+
+    data: Any
+    dims: list[str] | None = None
+    scale: dict[str, float] | None = None
+    translation: dict[str, float] | None = None
+    units: dict[str, str] | None = None
+    name: str | None = None
+    is_label_hint: bool = False
+    omero: dict[str, Any] | None = None
+    kind: str = ""
+    paths: list[str] = field(default_factory=list)
+
+
+def udunits(unit: str | None) -> str | None:
+    """The UDUNITS-2 name of an OME/ImageJ unit (``µm`` -> ``micrometer``); None if unknown."""
+    if not unit:
+        return None
+    u = str(unit).strip()
+    if u.lower() in _UDUNITS:
+        return u.lower()
+    return _UNITS.get(u) or _UNITS.get(u.lower()) or _UNITS.get(u.replace("\\u00B5", "µ"))
+
+
+def safe_name(text: str) -> str:
+    """``text`` as a name that is safe as a path component (``[A-Za-z0-9_.-]``)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "image"
+    return name
+
+
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+def _stem(path: str) -> str:
+    base = os.path.basename(os.path.normpath(path))
+    for suffix in (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".ome.btf"):
+        if base.lower().endswith(suffix):
+            return base[: -len(suffix)]
+    return os.path.splitext(base)[0]
+
+
+def _natural_key(path: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path)]
+
+
+def _expand(paths: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for p in paths:
+        p = os.fspath(p)
+        if not _is_url(p) and not os.path.exists(p) and glob.has_magic(p):
+            matches = sorted(glob.glob(p), key=_natural_key)
+            if not matches:
+                raise InputFormatError(f"no file matches the pattern {p!r}")
+            out.extend(matches)
+        else:
+            out.append(p)
+    for p in out:
+        if not _is_url(p) and not os.path.exists(p):
+            raise InputFormatError(f"no such file: {p}")
+    return out
+
+
+def _sniff(path: str) -> str:
+    """``zarr``, ``tiff``, ``npy`` or ``raster``; raise for anything else."""
+    if _is_url(path) or os.path.isdir(path):
+        return "zarr"
+    low = path.lower()
+    if low.endswith(TIFF_SUFFIXES):
+        return "tiff"
+    if low.endswith(".npy"):
+        return "npy"
+    if low.endswith(RASTER_SUFFIXES):
+        return "raster"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise InputFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head[:6] == b"\x93NUMPY":
+        return "npy"
+    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:2] == b"BM":
+        return "raster"
+    raise InputFormatError(
+        f"cannot read {path}: unrecognized format (supported: TIFF/OME-TIFF, PNG, JPEG, BMP, "
+        ".npy, Zarr arrays and OME-Zarr images)"
+    )
+
+
+# -- axes ---------------------------------------------------------------------------------
+
+
+def _check_dims(dims: Sequence[str], ndim: int, what: str, shape: Sequence[int]) -> list[str]:
+    dims = list(dims)
+    bad = [d for d in dims if d not in AXIS_ORDER]
+    if bad:
+        raise DimsError(f"dims {''.join(dims)!r}: unknown axis name(s) {bad}; use letters of "
+                        f"'{AXIS_ORDER}'")
+    if len(set(dims)) != len(dims):
+        raise DimsError(f"dims {''.join(dims)!r} repeat an axis name")
+    if len(dims) != ndim:
+        raise DimsError(f"dims {''.join(dims)!r} name {len(dims)} axes but {what} has {ndim} "
+                        f"(shape {tuple(int(n) for n in shape)})")
+    return dims
+
+
+def _canonical(data: Any, dims: list[str] | None) -> tuple[Any, list[str] | None]:
+    """Transpose ``data`` lazily so ``dims`` follow ``t, c, z, y, x``."""
+    if dims is None:
+        return data, None
+    order = sorted(range(len(dims)), key=lambda i: AXIS_ORDER.index(dims[i]))
+    if order == list(range(len(dims))):
+        return data, dims
+    return _as_dask(data).transpose(order), [dims[i] for i in order]
+
+
+def _as_dask(data: Any) -> Any:
+    import dask.array as da
+
+    if hasattr(data, "dask"):
+        return data
+    previous = getattr(data, "chunks", None)
+    previous = previous if isinstance(previous, tuple) and all(
+        isinstance(c, int) for c in previous) else None
+    chunks = da.core.normalize_chunks("auto", data.shape, dtype=data.dtype,
+                                      previous_chunks=previous)
+    meta = np.empty((0,) * data.ndim, dtype=data.dtype)
+    return da.from_array(data, chunks=chunks, asarray=False, fancy=False, meta=meta)
+
+
+def _dims_from_letters(axes: str, trusted: bool) -> list[str] | None:
+    """Map tifffile axis letters to dims; None when they cannot be named safely."""
+    letters = axes.upper()
+    if trusted and "C" in letters and "S" in letters:
+        return None
+    mapping = {"T": "t", "C": "c", "S": "c", "Z": "z", "Y": "y", "X": "x"}
+    if trusted and all(a in mapping for a in letters):
+        return [mapping[a] for a in letters]
+    if letters.endswith("YXS"):
+        rest = len(letters) - 3
+        if rest > 2:
+            return None
+        return ["t", "z"][2 - rest:] + ["y", "x", "c"] if rest else ["y", "x", "c"]
+    return None
+
+
+# -- TIFF --------------------------------------------------------------------------------------
+
+
+def _ome_physical(ome_xml: str, dims: list[str] | None) -> tuple[dict, dict, str | None]:
+    import tifffile
+
+    try:
+        doc = tifffile.xml2dict(ome_xml)
+        image = doc["OME"]["Image"]
+        image = image[0] if isinstance(image, list) else image
+        pixels = image["Pixels"]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return {}, {}, None
+    scale: dict[str, float] = {}
+    units: dict[str, str] = {}
+    for d in ("x", "y", "z"):
+        size = pixels.get(f"PhysicalSize{d.upper()}")
+        if size is not None and (dims is None or d in dims):
+            scale[d] = float(size)
+            unit = udunits(pixels.get(f"PhysicalSize{d.upper()}Unit", "µm"))
+            if unit:
+                units[d] = unit
+    step = pixels.get("TimeIncrement")
+    if step is not None and dims is not None and "t" in dims:
+        scale["t"] = float(step)
+        unit = udunits(pixels.get("TimeIncrementUnit", "s"))
+        if unit:
+            units["t"] = unit
+    name = image.get("Name") if isinstance(image, dict) else None
+    if name is None or re.fullmatch(r"Image\d*", str(name)):  # tifffile's default name
+        return scale, units, None
+    return scale, units, safe_name(str(name))
+
+
+def _imagej_physical(tif: Any, dims: list[str] | None) -> tuple[dict, dict]:
+    meta = tif.imagej_metadata or {}
+    page = tif.pages[0]
+    scale: dict[str, float] = {}
+    for d, tag in (("x", "XResolution"), ("y", "YResolution")):
+        res = page.tags.get(tag)
+        if res is not None and res.value[0] and (dims is None or d in dims):
+            scale[d] = float(res.value[1]) / float(res.value[0])
+    if "spacing" in meta and dims is not None and "z" in dims:
+        scale["z"] = float(meta["spacing"])
+    unit = udunits(meta.get("unit"))
+    units = {d: unit for d in scale} if unit else {}
+    return scale, units
+
+
+def _open_tiff(path: str, dims: Sequence[str] | None) -> InputImage:
+    import tifffile
+    import zarr
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes, shape = series.axes, series.shape
+            is_ome, is_imagej = tif.is_ome, tif.is_imagej
+            ome_xml = tif.ome_metadata if is_ome else None
+            tiled = series.pages[0] is not None and bool(getattr(series.pages[0], "is_tiled", False))
+            guessed = _dims_from_letters(axes, trusted=is_ome or is_imagej)
+            scale, units, name = {}, {}, None
+            if is_ome and ome_xml:
+                scale, units, name = _ome_physical(ome_xml, guessed)
+            elif is_imagej:
+                scale, units = _imagej_physical(tif, guessed)
+        data = _open_cucim(path, shape) if tiled else None
+        if data is None:
+            data = zarr.open_array(tifffile.imread(path, aszarr=True, series=0, level=0), mode="r")
+    except (tifffile.TiffFileError, ValueError, KeyError, IndexError) as exc:
+        raise InputFormatError(f"cannot read {path} as TIFF: {exc}") from exc
+    kind = "OME-TIFF" if is_ome else "ImageJ TIFF" if is_imagej else "TIFF"
+    if dims is not None:
+        guessed = _check_dims(dims, len(shape), path, shape)
+    data, out_dims = _canonical(data, guessed)
+    return InputImage(data=data, dims=out_dims, scale=scale or None, units=units or None,
+                      name=name or safe_name(_stem(path)), kind=kind, paths=[path])
+
+
+def _open_cucim(path: str, shape: Sequence[int]) -> Any:
+    """A lazy cuCIM reader for a tiled 2-D TIFF (RGB or grey), or None."""
+    try:
+        from cucim import CuImage
+    except ImportError:
+        return None
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[-1] not in (3, 4)):
+        return None
+    try:
+        img = CuImage(path)
+        return _CuCIMArray(img, tuple(int(n) for n in shape))
+    except Exception:  # noqa: BLE001 - any cuCIM failure falls back to tifffile
+        return None
+
+
+class _CuCIMArray:
+    """Region reads of level 0 through ``CuImage.read_region`` (host memory)."""
+
+    def __init__(self, img: Any, shape: tuple[int, ...]) -> None:
+        self.img, self.shape, self.ndim = img, shape, len(shape)
+        self.dtype = np.dtype(np.uint8)
+        self.chunks = (min(shape[0], 1024), min(shape[1], 1024)) + shape[2:]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        (y0, y1, _), (x0, x1, _) = (k.indices(n) for k, n in zip(key[:2], self.shape[:2]))
+        region = np.asarray(self.img.read_region((x0, y0), (x1 - x0, y1 - y0), level=0))
+        region = region.reshape(y1 - y0, x1 - x0, -1)[..., : (self.shape[2] if self.ndim == 3 else 1)]
+        region = region if self.ndim == 3 else region[..., 0]
+        return region[(slice(None), slice(None)) + tuple(key[2:])]
+
+
+# -- raster images and stacks --------------------------------------------------------------------
+
+
+def _raster_props(path: str) -> tuple[tuple[int, ...], np.dtype]:
+    import imageio.v3 as iio
+
+    try:
+        props = iio.improps(path)
+    except Exception as exc:  # noqa: BLE001 - imageio raises many kinds
+        raise InputFormatError(f"cannot read {path} as an image: {exc}") from exc
+    if props.is_batch:
+        raise InputFormatError(f"{path} holds several images; give one image per file")
+    return tuple(int(n) for n in props.shape), np.dtype(props.dtype)
+
+
+def _read_raster(path: str) -> np.ndarray:
+    import imageio.v3 as iio
+
+    try:
+        return np.asarray(iio.imread(path))
+    except Exception as exc:  # noqa: BLE001
+        raise InputFormatError(f"cannot read {path} as an image: {exc}") from exc
+
+
+class _FileStack:
+    """Files of one shape stacked along a new leading axis, read file by file.
+
+    TIFF members read only the region asked for (tifffile's Zarr store); other
+    formats are decoded whole, and the last decoded images are cached up to
+    ``cache_bytes`` so that neighbouring regions do not decode a file twice.
+    """
+
+    def __init__(self, paths: list[str], fmt: str, shape: tuple[int, ...], dtype: np.dtype,
+                 cache_bytes: int = 256 << 20) -> None:
+        self.paths, self.fmt = paths, fmt
+        self.shape = (len(paths),) + shape
+        self.dtype, self.ndim = dtype, 1 + len(shape)
+        self.chunks = (1,) + shape
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache_n = max(1, cache_bytes // max(1, int(np.prod(shape)) * dtype.itemsize))
+
+    def _member(self, i: int, key: tuple[slice, ...]) -> np.ndarray:
+        if self.fmt == "tiff":
+            import tifffile
+            import zarr
+
+            with tifffile.imread(self.paths[i], aszarr=True, series=0, level=0) as store:
+                return np.asarray(zarr.open_array(store, mode="r")[key])
+        if i not in self._cache:
+            image = _read_raster(self.paths[i])
+            if image.shape != self.shape[1:] or image.dtype != self.dtype:
+                raise InputFormatError(f"{self.paths[i]} changed while reading")
+            self._cache[i] = image
+            while len(self._cache) > self._cache_n:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(i)
+        return self._cache[i][key]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        first, rest = key[0], tuple(key[1:])
+        if isinstance(first, int | np.integer):
+            return self._member(int(first), rest)
+        planes = [self._member(i, rest) for i in range(*first.indices(self.shape[0]))]
+        if not planes:
+            empty = np.zeros((1,) + self.shape[1:], self.dtype)[(slice(0, 0),) + rest]
+            return empty
+        return np.stack(planes)
+
+
+def _member_props(path: str, fmt: str) -> tuple[tuple[int, ...], np.dtype, str]:
+    if fmt == "tiff":
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                s = tif.series[0]
+                return tuple(int(n) for n in s.shape), np.dtype(s.dtype), s.axes
+        except (tifffile.TiffFileError, ValueError, IndexError) as exc:
+            raise InputFormatError(f"cannot read {path} as TIFF: {exc}") from exc
+    shape, dtype = _raster_props(path)
+    return shape, dtype, "YXS" if len(shape) == 3 else "YX"
+
+
+def _open_stack(paths: list[str], dims: Sequence[str] | None) -> InputImage:
+    import dask.array as da
+
+    fmts = {_sniff(p) for p in paths}
+    if len(fmts) != 1 or not fmts <= {"tiff", "raster"}:
+        raise InputFormatError(
+            "a stack needs image files of one kind (TIFF, or PNG/JPEG/BMP); got "
+            + ", ".join(sorted(fmts)))
+    fmt = fmts.pop()
+    shape, dtype, axes = _member_props(paths[0], fmt)
+    for p in paths[1:]:
+        s, t, _ = _member_props(p, fmt)
+        if s != shape or t != dtype:
+            raise InputFormatError(
+                f"stack members differ: {paths[0]} is {shape} {dtype}, {p} is {s} {t}")
+    member = _dims_from_letters(axes, trusted=False)
+    if member is None:
+        member = {2: ["y", "x"], 3: ["z", "y", "x"]}.get(len(shape))
+    guessed = None
+    if member is not None:
+        new = "z" if "z" not in member else "t"
+        guessed = [new] + member
+    stack = _FileStack(paths, fmt, shape, dtype)
+    data = da.from_array(stack, chunks=stack.chunks, asarray=False, fancy=False,
+                         meta=np.empty((0,) * stack.ndim, dtype), name=f"stack-{abs(hash(tuple(paths)))}")
+    if dims is not None:
+        guessed = _check_dims(dims, data.ndim, f"the stack of {len(paths)} files", data.shape)
+    data, out_dims = _canonical(data, guessed)
+    label = "TIFF" if fmt == "tiff" else os.path.splitext(paths[0])[1].lstrip(".").upper()
+    return InputImage(data=data, dims=out_dims, name=safe_name(_stem(paths[0]).rstrip("0123456789_-")),
+                      kind=f"{label} stack of {len(paths)} files", paths=list(paths))
+
+
+def _open_raster(path: str, dims: Sequence[str] | None) -> InputImage:
+    _raster_props(path)  # header check: clear error before decoding
+    image = _read_raster(path)
+    guessed = ["y", "x", "c"] if image.ndim == 3 else ["y", "x"] if image.ndim == 2 else None
+    if dims is not None:
+        guessed = _check_dims(dims, image.ndim, path, image.shape)
+    if guessed is not None and guessed != sorted(guessed, key=AXIS_ORDER.index):
+        order = sorted(range(image.ndim), key=lambda i: AXIS_ORDER.index(guessed[i]))
+        image, guessed = np.transpose(image, order), [guessed[i] for i in order]  # a view
+    kind = os.path.splitext(path)[1].lstrip(".").upper() or "image"
+    return InputImage(data=image, dims=guessed, name=safe_name(_stem(path)), kind=kind,
+                      paths=[path])
+
+
+# -- NumPy and Zarr ------------------------------------------------------------------------------
+
+
+def _open_npy(path: str, dims: Sequence[str] | None) -> InputImage:
+    try:
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputFormatError(f"cannot read {path} as .npy: {exc}") from exc
+    guessed = _check_dims(dims, data.ndim, path, data.shape) if dims is not None else None
+    data, out = _canonical(data, guessed)
+    return InputImage(data=data, dims=out, name=safe_name(_stem(path)), kind="NumPy .npy",
+                      paths=[path])
+
+
+def _open_zarr(path: str, dims: Sequence[str] | None) -> InputImage:
+    import zarr
+
+    try:
+        node = zarr.open(path, mode="r")
+    except (FileNotFoundError, KeyError, ValueError, TypeError, zarr.errors.NodeTypeValidationError
+            ) as exc:
+        raise InputFormatError(f"cannot open {path} as Zarr: {exc}") from exc
+    if isinstance(node, zarr.Group):
+        return _open_ome_zarr(node, path, dims)
+    names = getattr(node.metadata, "dimension_names", None) or node.attrs.get("_ARRAY_DIMENSIONS")
+    guessed = None
+    if names and all(n in AXIS_ORDER and n for n in names) and len(set(names)) == len(names):
+        guessed = list(names)
+    if dims is not None:
+        guessed = _check_dims(dims, node.ndim, path, node.shape)
+    data, out = _canonical(node, guessed)
+    return InputImage(data=data, dims=out, name=safe_name(_stem(path)), kind="Zarr array",
+                      paths=[path])
+
+
+def _open_ome_zarr(group: Any, path: str, dims: Sequence[str] | None) -> InputImage:
+    from .errors import InvalidStoreError
+    from .reader import read_ome_attrs
+
+    try:
+        version, attrs = read_ome_attrs(group)
+    except InvalidStoreError:
+        arrays = sorted(name for name, _ in group.arrays())
+        hint = f"; its arrays: {', '.join(arrays[:8])}" if arrays else ""
+        raise InputFormatError(
+            f"{path} is a Zarr group without OME-Zarr multiscales metadata (incomplete "
+            f"conversion?); give the path of an array inside it{hint}") from None
+    entry = attrs["multiscales"][0]
+    try:
+        axes = [a["name"] if isinstance(a, dict) else str(a) for a in entry["axes"]]
+        level0 = entry["datasets"][0]
+        data = group[level0["path"]]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise InputFormatError(f"{path}: malformed multiscales metadata ({exc})") from exc
+    scale = [1.0] * len(axes)
+    translation = [0.0] * len(axes)
+    for transforms in (level0.get("coordinateTransformations", []),
+                       entry.get("coordinateTransformations") or []):
+        for t in transforms:
+            if t.get("type") == "scale" and "scale" in t:
+                scale = [a * float(b) for a, b in zip(scale, t["scale"])]
+            elif t.get("type") == "translation" and "translation" in t:
+                translation = [a + float(b) for a, b in zip(translation, t["translation"])]
+    units = {a["name"]: a["unit"] for a in entry["axes"] if isinstance(a, dict) and a.get("unit")}
+    guessed = _check_dims(dims if dims is not None else axes, data.ndim, path, data.shape)
+    rename = dict(zip(axes, guessed))
+    data, out = _canonical(data, guessed)
+    omero = attrs.get("omero")
+    if isinstance(omero, dict):
+        omero = {k: v for k, v in omero.items() if k != "version"}
+    return InputImage(
+        data=data, dims=out,
+        scale={d: s for d, s in zip(guessed, scale) if d != "c"},
+        translation={d: t for d, t in zip(guessed, translation) if d != "c"},
+        units={rename[k]: u for k, u in units.items() if k in rename} or None,
+        name=safe_name(str(entry.get("name") or _stem(path))),
+        is_label_hint="image-label" in attrs, omero=omero if isinstance(omero, dict) else None,
+        kind=f"OME-Zarr {version}", paths=[path])
+
+
+# -- entry points ----------------------------------------------------------------------------
+
+
+def open_input(paths: Sequence[str] | str, dims: Sequence[str] | str | None = None) -> InputImage:
+    """Open one image file, a glob pattern, or several files as a lazy :class:`InputImage`.
+
+    Parameters
+    ----------
+    paths : str or sequence of str
+        One path (TIFF/OME-TIFF, PNG/JPEG/BMP, ``.npy``, Zarr array, OME-Zarr
+        image, or a URL of a Zarr store), a glob pattern, or several files
+        (stacked along a new ``z`` axis; ``t`` if the files are 3-D).
+    dims : str or sequence of str, optional
+        Names of the axes *as stored in the file* (``"zyx"``, ``"yxc"``...),
+        overriding what the file says; the result is reordered to ``t, c, z, y, x``.
+
+    Returns
+    -------
+    InputImage
+
+    Raises
+    ------
+    InputFormatError
+        For a missing file, an unreadable format or stack members that differ.
+    DimsError
+        When ``dims`` do not name one axis per dimension of the data.
+    """
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    if not paths:
+        raise InputFormatError("no input given")
+    if isinstance(dims, str):
+        dims = list(dims.replace(",", "").strip().lower())
+    files = _expand([os.fspath(p) for p in paths])
+    if len(files) > 1:
+        return _open_stack(files, dims)
+    path = files[0]
+    fmt = _sniff(path)
+    opener = {"tiff": _open_tiff, "npy": _open_npy, "zarr": _open_zarr, "raster": _open_raster}
+    return opener[fmt](path, dims)
+
+
+def _to_host(x: Any) -> np.ndarray:
+    if hasattr(x, "compute") and hasattr(x, "dask"):
+        x = x.compute()
+    if type(x).__module__.split(".")[0] == "cupy":
+        return x.get()
+    if type(x).__module__.split(".")[0] == "torch":
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _subsample(data: Any, dims: Sequence[str], max_samples: int) -> np.ndarray:
+    """A strided subsample of ``data`` with at most ``max_samples`` samples (c kept whole)."""
+    shape = tuple(int(n) for n in data.shape)
+    c_axis = list(dims).index("c") if "c" in dims else None
+    n_c = shape[c_axis] if c_axis is not None else 1
+    budget = max(1, max_samples // max(n_c, 1))
+    steps = [1] * len(shape)
+    # Stride the slowest axes first: fewer chunks touched than striding every axis.
+    for axis in range(len(shape)):
+        if axis == c_axis:
+            continue
+        rest = int(np.prod([-(-n // s) for i, (n, s) in enumerate(zip(shape, steps)) if i != c_axis]))
+        if rest <= budget:
+            break
+        others = rest // (-(-shape[axis] // steps[axis]))
+        want = max(1, budget // max(others, 1))
+        steps[axis] = max(1, -(-shape[axis] // want))
+    key = tuple(slice(None, None, s) for s in steps)
+    return _to_host(data[key])
+
+
+def omero_from_data(data: Any, dims: Sequence[str], labels: Sequence[str] | None = None,
+                    max_samples: int = OMERO_MAX_SAMPLES) -> dict[str, Any]:
+    """An OME-Zarr ``omero`` block with a display window per channel.
+
+    ``start``/``end`` are the 0.1 % and 99.9 % quantiles of a strided
+    subsample (at most ``max_samples`` samples; the volume is never read
+    whole); ``min``/``max`` are the dtype's range for integers and the
+    subsample's range for floats.
+
+    Parameters
+    ----------
+    data : array-like
+        Pixels (NumPy, dask, zarr, CuPy, torch...).
+    dims : sequence of str
+        Dim names of ``data``.
+    labels : sequence of str, optional
+        Channel names; default ``channel 0``, ``channel 1``...
+    max_samples : int
+        Subsample size cap.
+
+    Returns
+    -------
+    dict
+        ``{"channels": [...], "rdefs": {...}}``.
+    """
+    dims = list(dims)
+    sample = _subsample(data, dims, max_samples)
+    dtype = np.dtype(sample.dtype)
+    if "c" in dims:
+        per_channel = np.moveaxis(sample, dims.index("c"), 0)
+    else:
+        per_channel = sample[np.newaxis]
+    n = per_channel.shape[0]
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"{len(labels)} channel labels for {n} channels")
+    colors = ["FFFFFF"] if n == 1 else list(_COLORS[:3]) if n == 3 else [
+        _COLORS[i % len(_COLORS)] for i in range(n)]
+    channels = []
+    for i in range(n):
+        values = per_channel[i].astype(np.float64, copy=False).ravel()
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            start, end = (float(v) for v in np.quantile(finite, [0.001, 0.999]))
+            lo, hi = float(finite.min()), float(finite.max())
+        else:
+            start = end = lo = hi = 0.0
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            lo, hi = float(info.min), float(info.max)
+        if end <= start:
+            end = start + 1.0
+            hi = max(hi, end)
+        channels.append({
+            "active": True, "coefficient": 1.0, "color": colors[i], "family": "linear",
+            "inverted": False, "label": labels[i] if labels else f"channel {i}",
+            "window": {"min": lo, "max": hi, "start": start, "end": end},
+        })
+    rdefs: dict[str, Any] = {"model": "color" if n > 1 else "greyscale", "defaultT": 0}
+    if "z" in dims:
+        rdefs["defaultZ"] = int(data.shape[dims.index("z")]) // 2
+    return {"channels": channels, "rdefs": rdefs}
