@@ -23,8 +23,7 @@ OME-Zarr image            its level 0, with axes, scale, translation, units
 
 Axes are put in OME-NGFF order (``t, c, z, y, x``) with a lazy transpose: an
 RGB(A) image (``y, x, c`` in the file) becomes ``c, y, x``. Sample axes
-(tifffile's ``S``) are channels. :func:`omero_from_data` computes an
-``omero`` display block from a strided subsample of the data.
+(tifffile's ``S``) are channels.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,7 +46,6 @@ AXIS_ORDER = "tczyx"
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 #: Subsample size cap of :func:`omero_from_data`.
-OMERO_MAX_SAMPLES = 4_000_000
 
 _UNITS = {
     "ym": "yoctometer", "zm": "zeptometer", "am": "attometer", "fm": "femtometer",
@@ -61,7 +60,6 @@ _UNITS = {
     "s": "second", "sec": "second", "min": "minute", "h": "hour", "d": "day",
 }
 _UDUNITS = set(_UNITS.values()) | {"decameter"}
-_COLORS = ("FF0000", "00FF00", "0000FF", "FF00FF", "00FFFF", "FFFF00", "FFFFFF")
 
 
 @dataclass
@@ -239,123 +237,13 @@ def _dims_from_letters(axes: str, trusted: bool) -> list[str] | None:
 # -- TIFF --------------------------------------------------------------------------------------
 
 
-def _ome_physical(ome_xml: str, dims: list[str] | None) -> tuple[dict, dict, str | None]:
-    import tifffile
-
-    try:
-        doc = tifffile.xml2dict(ome_xml)
-        image = doc["OME"]["Image"]
-        image = image[0] if isinstance(image, list) else image
-        pixels = image["Pixels"]
-    except (KeyError, IndexError, TypeError, ValueError):
-        return {}, {}, None
-    scale: dict[str, float] = {}
-    units: dict[str, str] = {}
-    for d in ("x", "y", "z"):
-        size = pixels.get(f"PhysicalSize{d.upper()}")
-        if size is not None and (dims is None or d in dims):
-            scale[d] = float(size)
-            unit = udunits(pixels.get(f"PhysicalSize{d.upper()}Unit", "µm"))
-            if unit:
-                units[d] = unit
-    step = pixels.get("TimeIncrement")
-    if step is not None and dims is not None and "t" in dims:
-        scale["t"] = float(step)
-        unit = udunits(pixels.get("TimeIncrementUnit", "s"))
-        if unit:
-            units["t"] = unit
-    name = image.get("Name") if isinstance(image, dict) else None
-    if name is None or re.fullmatch(r"Image\d*", str(name)):  # tifffile's default name
-        return scale, units, None
-    return scale, units, safe_name(str(name))
-
-
-def _imagej_physical(tif: Any, dims: list[str] | None) -> tuple[dict, dict]:
-    meta = tif.imagej_metadata or {}
-    page = tif.pages[0]
-    scale: dict[str, float] = {}
-    for d, tag in (("x", "XResolution"), ("y", "YResolution")):
-        res = page.tags.get(tag)
-        if res is not None and res.value[0] and (dims is None or d in dims):
-            scale[d] = float(res.value[1]) / float(res.value[0])
-    if "spacing" in meta and dims is not None and "z" in dims:
-        scale["z"] = float(meta["spacing"])
-    unit = udunits(meta.get("unit"))
-    units = {d: unit for d in scale} if unit else {}
-    return scale, units
-
-
-def _open_tiff(path: str, dims: Sequence[str] | None) -> InputImage:
-    import tifffile
-    import zarr
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            axes, shape = series.axes, series.shape
-            is_ome, is_imagej = tif.is_ome, tif.is_imagej
-            ome_xml = tif.ome_metadata if is_ome else None
-            tiled = series.pages[0] is not None and bool(getattr(series.pages[0], "is_tiled", False))
-            guessed = _dims_from_letters(axes, trusted=is_ome or is_imagej)
-            scale, units, name = {}, {}, None
-            if is_ome and ome_xml:
-                scale, units, name = _ome_physical(ome_xml, guessed)
-            elif is_imagej:
-                scale, units = _imagej_physical(tif, guessed)
-        data = _open_cucim(path, shape) if tiled else None
-        if data is None:
-            data = zarr.open_array(tifffile.imread(path, aszarr=True, series=0, level=0), mode="r")
-    except (tifffile.TiffFileError, ValueError, KeyError, IndexError) as exc:
-        raise InputFormatError(f"cannot read {path} as TIFF: {exc}") from exc
-    kind = "OME-TIFF" if is_ome else "ImageJ TIFF" if is_imagej else "TIFF"
-    if dims is not None:
-        guessed = _check_dims(dims, len(shape), path, shape)
-    data, out_dims = _canonical(data, guessed)
-    return InputImage(data=data, dims=out_dims, scale=scale or None, units=units or None,
-                      name=name or safe_name(_stem(path)), kind=kind, paths=[path])
-
-
-def _open_cucim(path: str, shape: Sequence[int]) -> Any:
-    """A lazy cuCIM reader for a tiled 2-D TIFF (RGB or grey), or None."""
-    try:
-        from cucim import CuImage
-    except ImportError:
-        return None
-    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[-1] not in (3, 4)):
-        return None
-    try:
-        img = CuImage(path)
-        return _CuCIMArray(img, tuple(int(n) for n in shape))
-    except Exception:  # noqa: BLE001 - any cuCIM failure falls back to tifffile
-        return None
-
-
-class _CuCIMArray:
-    """Region reads of level 0 through ``CuImage.read_region`` (host memory)."""
-
-    def __init__(self, img: Any, shape: tuple[int, ...]) -> None:
-        self.img, self.shape, self.ndim = img, shape, len(shape)
-        self.dtype = np.dtype(np.uint8)
-        self.chunks = (min(shape[0], 1024), min(shape[1], 1024)) + shape[2:]
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        key = key if isinstance(key, tuple) else (key,)
-        key = key + (slice(None),) * (self.ndim - len(key))
-        (y0, y1, _), (x0, x1, _) = (k.indices(n) for k, n in zip(key[:2], self.shape[:2]))
-        region = np.asarray(self.img.read_region((x0, y0), (x1 - x0, y1 - y0), level=0))
-        region = region.reshape(y1 - y0, x1 - x0, -1)[..., : (self.shape[2] if self.ndim == 3 else 1)]
-        region = region if self.ndim == 3 else region[..., 0]
-        return region[(slice(None), slice(None)) + tuple(key[2:])]
-
-
-# -- raster images and stacks --------------------------------------------------------------------
-
-
 def _raster_props(path: str) -> tuple[tuple[int, ...], np.dtype]:
     import imageio.v3 as iio
 
     try:
-        props = iio.improps(path)
+        with warnings.catch_warnings():  # imageio probes plugins, some deprecated
+            warnings.simplefilter("ignore")
+            props = iio.improps(path)
     except Exception as exc:  # noqa: BLE001 - imageio raises many kinds
         raise InputFormatError(f"cannot read {path} as an image: {exc}") from exc
     if props.is_batch:
@@ -367,7 +255,9 @@ def _read_raster(path: str) -> np.ndarray:
     import imageio.v3 as iio
 
     try:
-        return np.asarray(iio.imread(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.asarray(iio.imread(path))
     except Exception as exc:  # noqa: BLE001
         raise InputFormatError(f"cannot read {path} as an image: {exc}") from exc
 
@@ -598,99 +488,8 @@ def open_input(paths: Sequence[str] | str, dims: Sequence[str] | str | None = No
         return _open_stack(files, dims)
     path = files[0]
     fmt = _sniff(path)
-    opener = {"tiff": _open_tiff, "npy": _open_npy, "zarr": _open_zarr, "raster": _open_raster}
+    from .inputs_tiff import open_tiff
+
+    opener = {"tiff": open_tiff, "npy": _open_npy, "zarr": _open_zarr, "raster": _open_raster}
     return opener[fmt](path, dims)
 
-
-def _to_host(x: Any) -> np.ndarray:
-    if hasattr(x, "compute") and hasattr(x, "dask"):
-        x = x.compute()
-    if type(x).__module__.split(".")[0] == "cupy":
-        return x.get()
-    if type(x).__module__.split(".")[0] == "torch":
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def _subsample(data: Any, dims: Sequence[str], max_samples: int) -> np.ndarray:
-    """A strided subsample of ``data`` with at most ``max_samples`` samples (c kept whole)."""
-    shape = tuple(int(n) for n in data.shape)
-    c_axis = list(dims).index("c") if "c" in dims else None
-    n_c = shape[c_axis] if c_axis is not None else 1
-    budget = max(1, max_samples // max(n_c, 1))
-    steps = [1] * len(shape)
-    # Stride the slowest axes first: fewer chunks touched than striding every axis.
-    for axis in range(len(shape)):
-        if axis == c_axis:
-            continue
-        rest = int(np.prod([-(-n // s) for i, (n, s) in enumerate(zip(shape, steps)) if i != c_axis]))
-        if rest <= budget:
-            break
-        others = rest // (-(-shape[axis] // steps[axis]))
-        want = max(1, budget // max(others, 1))
-        steps[axis] = max(1, -(-shape[axis] // want))
-    key = tuple(slice(None, None, s) for s in steps)
-    return _to_host(data[key])
-
-
-def omero_from_data(data: Any, dims: Sequence[str], labels: Sequence[str] | None = None,
-                    max_samples: int = OMERO_MAX_SAMPLES) -> dict[str, Any]:
-    """An OME-Zarr ``omero`` block with a display window per channel.
-
-    ``start``/``end`` are the 0.1 % and 99.9 % quantiles of a strided
-    subsample (at most ``max_samples`` samples; the volume is never read
-    whole); ``min``/``max`` are the dtype's range for integers and the
-    subsample's range for floats.
-
-    Parameters
-    ----------
-    data : array-like
-        Pixels (NumPy, dask, zarr, CuPy, torch...).
-    dims : sequence of str
-        Dim names of ``data``.
-    labels : sequence of str, optional
-        Channel names; default ``channel 0``, ``channel 1``...
-    max_samples : int
-        Subsample size cap.
-
-    Returns
-    -------
-    dict
-        ``{"channels": [...], "rdefs": {...}}``.
-    """
-    dims = list(dims)
-    sample = _subsample(data, dims, max_samples)
-    dtype = np.dtype(sample.dtype)
-    if "c" in dims:
-        per_channel = np.moveaxis(sample, dims.index("c"), 0)
-    else:
-        per_channel = sample[np.newaxis]
-    n = per_channel.shape[0]
-    if labels is not None and len(labels) != n:
-        raise ValueError(f"{len(labels)} channel labels for {n} channels")
-    colors = ["FFFFFF"] if n == 1 else list(_COLORS[:3]) if n == 3 else [
-        _COLORS[i % len(_COLORS)] for i in range(n)]
-    channels = []
-    for i in range(n):
-        values = per_channel[i].astype(np.float64, copy=False).ravel()
-        finite = values[np.isfinite(values)]
-        if finite.size:
-            start, end = (float(v) for v in np.quantile(finite, [0.001, 0.999]))
-            lo, hi = float(finite.min()), float(finite.max())
-        else:
-            start = end = lo = hi = 0.0
-        if dtype.kind in "iu":
-            info = np.iinfo(dtype)
-            lo, hi = float(info.min), float(info.max)
-        if end <= start:
-            end = start + 1.0
-            hi = max(hi, end)
-        channels.append({
-            "active": True, "coefficient": 1.0, "color": colors[i], "family": "linear",
-            "inverted": False, "label": labels[i] if labels else f"channel {i}",
-            "window": {"min": lo, "max": hi, "start": start, "end": end},
-        })
-    rdefs: dict[str, Any] = {"model": "color" if n > 1 else "greyscale", "defaultT": 0}
-    if "z" in dims:
-        rdefs["defaultZ"] = int(data.shape[dims.index("z")]) // 2
-    return {"channels": channels, "rdefs": rdefs}

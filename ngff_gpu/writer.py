@@ -49,7 +49,25 @@ def parse_bytes(value: int | str | None) -> int | None:
         raise ValueError(f"cannot parse memory limit {value!r} (try '2GiB' or '512MB')") from exc
 
 
+def _refuse_foreign_directory(store: Any) -> None:
+    """Never delete a local directory that holds something other than a Zarr store."""
+    if isinstance(store, str) and "://" in store:
+        return
+    if not isinstance(store, (str, os.PathLike)):
+        return
+    path = os.fspath(store)
+    if os.path.isfile(path):
+        raise StoreExistsError(f"{path} is a file, not a Zarr store; refusing to overwrite it")
+    if os.path.isdir(path) and os.listdir(path) and not any(
+        os.path.exists(os.path.join(path, m)) for m in ("zarr.json", ".zgroup", ".zattrs")
+    ):
+        raise StoreExistsError(
+            f"{path} is a non-empty directory that is not a Zarr store; refusing to overwrite it"
+        )
+
+
 def _open_root(store: Any, zarr_format: int, overwrite: bool, resume: bool) -> zarr.Group:
+    _refuse_foreign_directory(store)
     try:
         existing = zarr.open_group(store, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError, ValueError):
@@ -249,7 +267,7 @@ def to_ngff_zarr(
     shards = _shards(multiscales, chunks_per_shard)
     compressors = compressors_for(codec, codec_level, zarr_format, dtype.itemsize)
     if omero is True:
-        from .inputs import omero_from_data
+        from .omero import omero_from_data
 
         omero = omero_from_data(multiscales.images[0].data, multiscales.images[0].dims)
 

@@ -159,3 +159,12 @@ def test_omero_and_labels(tmp_path):
         assert lab.images[0].data.dtype == np.uint8
         np.testing.assert_array_equal(lab.images[0].data.compute(), labels)
         assert set(np.unique(lab.images[2].data.compute())) <= {0, 1, 2}
+
+
+def test_never_clobbers_a_foreign_directory(tmp_path, ms):
+    keep = tmp_path / "notzarr"
+    keep.mkdir()
+    (keep / "keep.txt").write_text("precious")
+    with pytest.raises(nz.StoreExistsError, match="not a Zarr store"):
+        nz.to_ngff_zarr(keep, ms, overwrite=True)
+    assert (keep / "keep.txt").read_text() == "precious"

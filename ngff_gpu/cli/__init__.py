@@ -1,0 +1,116 @@
+"""The ``ngff-gpu`` command line: ``convert``, ``info``, ``validate`` and ``demo``.
+
+Every failure is one line on stderr, ``ngff-gpu: error: <message>``, with exit
+status 1 (2 for usage errors, 130 when interrupted); no traceback unless the
+environment variable ``NGFF_GPU_DEBUG`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from ._common import PROG, HelpFormatter, Parser, one_line
+
+__all__ = ["build_parser", "main"]
+
+DESCRIPTION = """Fast OME-Zarr multiscale pyramids (CUDA kernels, bit-identical NumPy fallback).
+
+Run 'ngff-gpu COMMAND --help' for the options of a command."""
+
+EPILOG = f"""examples:
+  {PROG} demo
+  {PROG} convert volume.tif volume.ome.zarr
+  {PROG} info volume.ome.zarr
+  {PROG} validate volume.ome.zarr
+"""
+
+
+def build_parser() -> Parser:
+    """The argument parser with every subcommand."""
+    from . import convert, demo, info
+
+    parser = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                    formatter_class=HelpFormatter)
+    parser.add_argument("-V", "--version", action="version", version=f"{PROG} {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=Parser)
+    convert.add_parser(sub)
+    info.add_info_parser(sub)
+    info.add_validate_parser(sub)
+    demo.add_parser(sub)
+    return parser
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("ngff-gpu")
+    except Exception:  # noqa: BLE001 - not installed: the source tree's version
+        from .. import __version__
+
+        return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 on an error, 2 on a usage error, 130 when interrupted.
+    """
+    from ..errors import NgffGpuError
+
+    debug = bool(os.environ.get("NGFF_GPU_DEBUG"))
+    args = None
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except SystemExit as exc:  # argparse: --help, --version, usage errors
+        return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        one_line("interrupted (an unfinished store carries no OME metadata; "
+                 "'convert --resume' continues it)")
+        return 130
+    except (NgffGpuError, OSError, ValueError, TypeError, KeyError) as exc:
+        if debug:
+            raise
+        one_line(_message(exc) + _partial(args))
+        return 1
+    except Exception as exc:  # noqa: BLE001 - still one line, never a traceback
+        if debug:
+            raise
+        kind = type(exc).__qualname__
+        if type(exc).__module__ not in ("builtins", None):
+            kind = f"{type(exc).__module__}.{kind}"
+        one_line(f"unexpected {kind}: {exc}{_partial(args)} (NGFF_GPU_DEBUG=1 shows a traceback)")
+        return 1
+
+
+def _partial(args: object) -> str:
+    """A note on the unfinished store when a conversion failed while writing."""
+    out = getattr(args, "writing", None)
+    if not out or ("://" not in out and not os.path.exists(out)):
+        return ""
+    return (f"; {out} is incomplete (it carries no OME metadata): rerun with --resume to "
+            "continue or --overwrite to start again")
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, KeyError):
+        return f"missing key {exc}"
+    return str(exc) or type(exc).__name__
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""``ngff-gpu info STORE`` and ``ngff-gpu validate STORE``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ._common import PROG, HelpFormatter, is_tty
+
+INFO_EPILOG = f"""examples:
+  {PROG} info image.ome.zarr
+  {PROG} info image.ome.zarr --json
+"""
+
+VALIDATE_EPILOG = f"""examples:
+  {PROG} validate image.ome.zarr && echo ok
+"""
+
+
+@dataclass
+class LevelInfo:
+    """What ``info`` shows of one level (one row of the table)."""
+
+    path: str
+    shape: list[int]
+    chunks: list[int]
+    shards: list[int] | None
+    dtype: str
+    codecs: str
+    scale: list[float]
+    translation: list[float]
+    stored_bytes: int | None
+
+
+@dataclass
+class StoreInfo:
+    """What ``info`` shows of a store."""
+
+    store: str
+    version: str
+    name: str
+    axes: list[str]
+    units: list[str | None]
+    method: str | None
+    levels: list[LevelInfo]
+    labels: list[str]
+    channels: list[str]
+
+
+def _codec_text(codec: Any) -> str:
+    if hasattr(codec, "get_config"):  # numcodecs (Zarr v2)
+        config = dict(codec.get_config())
+        name = config.pop("id", type(codec).__name__)
+    elif hasattr(codec, "to_dict"):  # Zarr v3 codec
+        d = codec.to_dict()
+        name, config = d.get("name", type(codec).__name__), dict(d.get("configuration") or {})
+    else:
+        return type(codec).__name__
+    keep = {k: v for k, v in config.items() if k in ("level", "clevel", "cname")}
+    args = ",".join(f"{k}={v}" for k, v in keep.items())
+    return f"{name}({args})" if args else str(name)
+
+
+def _disk_bytes(root: str | None, path: str) -> int | None:
+    if root is None:
+        return None
+    base = os.path.join(root, *path.split("/"))
+    if not os.path.isdir(base):
+        return None
+    total = 0
+    for folder, _, files in os.walk(base):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(folder, f))
+            except OSError:
+                pass
+    return total
+
+
+def _transform(ds: dict[str, Any], kind: str, ndim: int) -> list[float]:
+    for t in ds.get("coordinateTransformations", []):
+        if t.get("type") == kind and kind in t:
+            return [float(v) for v in t[kind]]
+    return [1.0 if kind == "scale" else 0.0] * ndim
+
+
+def store_info(store: str) -> StoreInfo:
+    """Read the levels and metadata of an OME-Zarr image.
+
+    Raises
+    ------
+    InvalidStoreError
+        When ``store`` is not a Zarr group with OME multiscales metadata.
+    """
+    import zarr
+
+    from ..errors import InvalidStoreError
+    from ..reader import _open_group, read_ome_attrs
+
+    group = _open_group(store)
+    try:
+        version, attrs = read_ome_attrs(group)
+    except InvalidStoreError as exc:
+        raise InvalidStoreError(f"{store}: {exc}") from None
+    entry = attrs["multiscales"][0]
+    axes = [a["name"] if isinstance(a, dict) else str(a) for a in entry.get("axes", [])]
+    units = [a.get("unit") if isinstance(a, dict) else None for a in entry.get("axes", [])]
+    root = store if isinstance(store, str) and "://" not in store and os.path.isdir(store) else None
+    levels = []
+    for ds in entry.get("datasets", []):
+        arr = group.get(ds["path"])
+        if not isinstance(arr, zarr.Array):
+            raise InvalidStoreError(f"{store}: dataset {ds['path']!r} is missing")
+        codecs = [*arr.filters, *arr.compressors]
+        levels.append(LevelInfo(
+            path=ds["path"], shape=list(arr.shape), chunks=list(arr.chunks),
+            shards=list(arr.shards) if getattr(arr, "shards", None) else None,
+            dtype=str(arr.dtype), codecs=" + ".join(_codec_text(c) for c in codecs) or "none",
+            scale=_transform(ds, "scale", arr.ndim),
+            translation=_transform(ds, "translation", arr.ndim),
+            stored_bytes=_disk_bytes(root, ds["path"]),
+        ))
+    labels: list[str] = []
+    if "labels" in group:
+        lattrs = group["labels"].attrs.asdict()
+        labels = list(lattrs.get("ome", lattrs).get("labels", []))
+    omero = attrs.get("omero") or {}
+    channels = [str(c.get("label", i)) for i, c in enumerate(omero.get("channels", []))]
+    return StoreInfo(store=str(store), version=version, name=str(entry.get("name", "")),
+                     axes=axes, units=units, method=entry.get("type"), levels=levels,
+                     labels=labels, channels=channels)
+
+
+def human_bytes(n: int | None) -> str:
+    """``1536`` -> ``1.5 KiB``; None -> ``-``."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def _fmt(values: list[Any] | None, sep: str = "x") -> str:
+    if values is None:
+        return "-"
+    return sep.join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+def level_rows(info: StoreInfo, columns: tuple[str, ...]) -> list[list[str]]:
+    """Table rows of ``info``'s levels for the named columns."""
+    rows = []
+    for lv in info.levels:
+        cells = {
+            "path": lv.path, "shape": _fmt(lv.shape), "chunks": _fmt(lv.chunks),
+            "shards": _fmt(lv.shards), "dtype": lv.dtype, "codecs": lv.codecs,
+            "scale": _fmt(lv.scale, ","), "translation": _fmt(lv.translation, ","),
+            "on disk": human_bytes(lv.stored_bytes),
+        }
+        rows.append([cells[c] for c in columns])
+    return rows
+
+
+def print_table(title: str, columns: tuple[str, ...], rows: list[list[str]],
+                stream: Any = None) -> None:
+    """A rich table on a terminal, aligned plain text otherwise."""
+    stream = stream or sys.stdout
+    if is_tty(stream):
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for c in columns:
+            table.add_column(c, justify="right" if c == "on disk" else "left", no_wrap=True)
+        for r in rows:
+            table.add_row(*r)
+        needed = sum(max(len(c), *(len(r[i]) for r in rows)) + 3 for i, c in enumerate(columns)
+                     ) + 1 if rows else 0
+        console = Console(file=stream)
+        console.width = max(console.width, needed)  # never truncate cells
+        console.print(table)
+        return
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
+              for i, c in enumerate(columns)]
+    print(title, file=stream)
+    print("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(), file=stream)
+    for r in rows:
+        print("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip(), file=stream)
+
+
+def print_info(info: StoreInfo, columns: tuple[str, ...] | None = None) -> None:
+    """Print the header lines and the level table of ``info``."""
+    columns = columns or ("path", "shape", "chunks", "shards", "dtype", "codecs", "scale",
+                          "translation", "on disk")
+    axes = ", ".join(f"{a} ({u})" if u else a for a, u in zip(info.axes, info.units))
+    total = sum(lv.stored_bytes or 0 for lv in info.levels)
+    print(f"{info.store}: OME-Zarr {info.version} image {info.name!r}")
+    print(f"  axes: {axes}")
+    if info.method:
+        print(f"  method: {info.method}")
+    if info.channels:
+        print(f"  channels: {', '.join(info.channels)}")
+    if info.labels:
+        print(f"  labels: {', '.join(info.labels)}")
+    if any(lv.stored_bytes is not None for lv in info.levels):
+        print(f"  on disk: {human_bytes(total)}")
+    print_table(f"{len(info.levels)} levels", columns, level_rows(info, columns))
+
+
+def add_info_parser(sub: Any) -> None:
+    """Register ``info``."""
+    p = sub.add_parser("info", help="show the levels, chunks, codecs and size of an OME-Zarr image",
+                       description="Show the levels of an OME-Zarr image: shapes, chunks, shards, "
+                                   "codecs, dtype, scale, translation and size on disk.",
+                       epilog=INFO_EPILOG, formatter_class=HelpFormatter)
+    p.add_argument("store", metavar="STORE", help="OME-Zarr image (path or URL)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run_info)
+
+
+def add_validate_parser(sub: Any) -> None:
+    """Register ``validate``."""
+    p = sub.add_parser("validate", help="check that a store is a complete, valid OME-Zarr image",
+                       description="Check a store against the OME-Zarr 0.4/0.5 schema "
+                                   "(ome-zarr-models) and for completeness. Exit status 1 when "
+                                   "it is not valid.",
+                       epilog=VALIDATE_EPILOG, formatter_class=HelpFormatter)
+    p.add_argument("store", metavar="STORE", help="OME-Zarr image (path or URL)")
+    p.set_defaults(func=run_validate)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """Print ``info`` of ``args.store``."""
+    info = store_info(args.store)
+    if args.json:
+        print(json.dumps(asdict(info), indent=2))
+    else:
+        print_info(info)
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Validate ``args.store``; exit status 1 with the reason when invalid."""
+    from ..errors import InvalidStoreError
+    from ..validate import validate_store
+
+    try:
+        version = validate_store(args.store)
+        n = len(store_info(args.store).levels)
+    except InvalidStoreError as exc:
+        raise InvalidStoreError(f"invalid: {args.store}: {exc}") from None
+    print(f"valid: {args.store} is a complete OME-Zarr {version} image ({n} levels)")
+    return 0
