@@ -289,7 +289,8 @@ def to_ngff_zarr(
     grids = [s or lv.chunks for s, lv in zip(shards, levels)]
     backend = get_backend("cuda" if is_device_array(source) else device)
     ct = compute_dtype(dtype) if multiscales.method is not Methods.MODE else dtype
-    passes = plan_passes(levels, grids, dtype.itemsize, np.dtype(ct).itemsize, budget // 3)
+    passes = plan_passes(levels, grids, dtype.itemsize, np.dtype(ct).itemsize,
+                         brick_budget(budget, backend))
     arrays = _create_arrays(root, multiscales, shards, compressors, zarr_format, resume)
     markers = _markers(root, [count_bricks(levels, p) for p in passes], resume)
     if client is None:
@@ -319,6 +320,18 @@ def to_ngff_zarr(
     final["ngff_gpu_fingerprint"] = fp
     del root[PROGRESS_GROUP]
     root.attrs.put(final)
+
+
+def brick_budget(host_budget: int, backend: Any) -> int:
+    """Bytes one brick may use: a third of the host budget (a brick being read, one
+    computing, one writing), and on a GPU at most a quarter of the free device memory."""
+    per_brick = host_budget // 3
+    if backend.on_device:
+        import cupy
+
+        free, _total = cupy.cuda.runtime.memGetInfo()
+        per_brick = min(per_brick, free // 4)
+    return per_brick
 
 
 def _active_client() -> Any:
