@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,8 @@ from .progress import make_progress
 PROGRESS_GROUP = "ngff_gpu_progress"
 IN_PROGRESS_ATTR = "ngff_gpu_in_progress"
 DEFAULT_MEMORY_LIMIT = 1 << 30
+#: Temporary files of zarr's local store (``<key>.<uuid>.partial``) left by a kill.
+_PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
 
 
 def parse_bytes(value: int | str | None) -> int | None:
@@ -58,7 +61,8 @@ def _refuse_foreign_directory(store: Any) -> None:
     path = os.fspath(store)
     if os.path.isfile(path):
         raise StoreExistsError(f"{path} is a file, not a Zarr store; refusing to overwrite it")
-    if os.path.isdir(path) and os.listdir(path) and not any(
+    entries = [e for e in os.listdir(path) if not _PARTIAL.search(e)] if os.path.isdir(path) else []
+    if entries and not any(
         os.path.exists(os.path.join(path, m)) for m in ("zarr.json", ".zgroup", ".zattrs")
     ):
         raise StoreExistsError(
@@ -154,6 +158,9 @@ def _create_arrays_now(root: zarr.Group, ms: Multiscales, shards, compressors, z
     arrays = {}
     dtype = ms.images[0].data.dtype
     for lv, ds, shard in zip(ms.levels, ms.metadata.datasets, shards):
+        parent = ds.path.rpartition("/")[0]
+        if resume and parent:
+            root.require_group(parent)  # a kill may have left the array without its group
         if resume and ds.path in root:
             arrays[lv.index] = root[ds.path]
             continue
@@ -171,14 +178,36 @@ def _create_arrays_now(root: zarr.Group, ms: Multiscales, shards, compressors, z
     return arrays
 
 
-def _markers(root: zarr.Group, n_passes_bricks: list[int], resume: bool) -> list[zarr.Array]:
+def _markers(root: zarr.Group, counts: list[int], resume: bool,
+             plan: list[list[Any]]) -> list[zarr.Array]:
+    """One done-flag per brick and pass. On resume, only a complete marker set made
+    for the same passes and bricks is trusted; anything else starts over (never skips)."""
     if resume and PROGRESS_GROUP in root:
         g = root[PROGRESS_GROUP]
-        return [g[f"pass{i}"] for i in range(len(n_passes_bricks))]
+        try:
+            found = [g[f"pass{i}"] for i in range(len(counts))]
+            if g.attrs.get("passes") == plan and [m.shape[0] for m in found] == counts:
+                return found
+        except KeyError:
+            pass  # half-created markers: start over
     g = root.create_group(PROGRESS_GROUP, overwrite=True)
-    return [g.create_array(f"pass{i}", shape=(n,), chunks=(1,), dtype="uint8", fill_value=0,
-                           compressors=None)
-            for i, n in enumerate(n_passes_bricks)]
+    found = [g.create_array(f"pass{i}", shape=(n,), chunks=(1,), dtype="uint8", fill_value=0,
+                            compressors=None)
+             for i, n in enumerate(counts)]
+    g.attrs["passes"] = plan  # last: only complete marker sets carry it
+    return found
+
+
+def _remove_partial_writes(root: zarr.Group) -> None:
+    """Delete the temporary ``*.partial`` files an interrupted local write leaves."""
+    from zarr.core.sync import sync
+
+    async def run() -> None:
+        keys = [k async for k in root.store.list() if _PARTIAL.search(k)]
+        for k in keys:
+            await root.store.delete(k)
+
+    sync(run())
 
 
 def _ome_attrs(ms: Multiscales, version: str, omero: dict | None) -> dict[str, Any]:
@@ -272,6 +301,8 @@ def to_ngff_zarr(
         omero = omero_from_data(multiscales.images[0].data, multiscales.images[0].dims)
 
     root = _open_root(store, zarr_format, overwrite, resume)
+    if resume:
+        _remove_partial_writes(root)
     fp = _fingerprint(multiscales, version, shards, codec, codec_level)
     attrs = root.attrs.asdict()
     if resume:
@@ -292,7 +323,8 @@ def to_ngff_zarr(
     passes = plan_passes(levels, grids, dtype.itemsize, np.dtype(ct).itemsize,
                          brick_budget(budget, backend))
     arrays = _create_arrays(root, multiscales, shards, compressors, zarr_format, resume)
-    markers = _markers(root, [count_bricks(levels, p) for p in passes], resume)
+    markers = _markers(root, [count_bricks(levels, p) for p in passes], resume,
+                       [[p.source, p.last, list(p.brick)] for p in passes])
     if client is None:
         client = _active_client()
     total = sum(int(np.prod(lv.shape)) * dtype.itemsize for lv in levels)

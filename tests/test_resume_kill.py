@@ -1,0 +1,299 @@
+"""Crash safety: a writer killed with SIGKILL at random times, then resumed in a
+new process, gives exactly the store of a clean run; a killed store either
+carries complete OME metadata or none at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+import ngff_gpu as nz
+
+ROOT = Path(__file__).resolve().parents[1]
+# zarr's LocalStore writes each key to "<key>.<uuid4 hex>.partial" and renames it; a SIGKILL
+# mid-write leaves that temporary file behind, and resume=True does not remove it (library bug,
+# pinned by test_resume_removes_partial_write_leftovers). Until it is fixed, the store
+# comparison after kill+resume ignores those files only; set to False once fixed.
+TOLERATE_PARTIAL_LEFTOVERS = False
+PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
+
+# argv: store, version, chunks_per_shard (0: none), plan budget per brick (0: the writer's own),
+# resume (0/1), size
+SCRIPT = r"""
+import sys
+store, version, cps, plan_budget, resume, n = sys.argv[1:7]
+cps, plan_budget, n = int(cps) or None, int(plan_budget), int(n)
+import numpy as np
+import ngff_gpu as nz
+import ngff_gpu.writer as writer
+if plan_budget:
+    real = writer.plan_passes
+    writer.plan_passes = lambda lv, g, i, c, b: real(lv, g, i, c, plan_budget)
+rng = np.random.default_rng(42)
+z, y, x = np.indices((n, n, n), dtype=np.float32)
+data = (20000 + 9000 * np.sin(x / 5) * np.cos(y / 3) + 40 * z).astype("uint16")
+data += rng.integers(0, 500, data.shape, dtype=np.uint16)
+ms = nz.to_multiscales(nz.to_ngff_image(data), scale_factors=[2, 4, 8], chunks=16)
+print("ready", flush=True)
+nz.to_ngff_zarr(store, ms, version=version, chunks_per_shard=cps, memory_limit="16MiB",
+                resume=resume == "1")
+print("done", flush=True)
+"""
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _spawn(store, cfg, resume):
+    args = [str(store), cfg["version"], str(cfg["cps"] or 0), str(cfg["plan_budget"]),
+            "1" if resume else "0", str(cfg["n"])]
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, *args], env=_env(), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _run(store, cfg, resume=False):
+    """Run to completion; return the seconds from start to 'ready' and to 'done'."""
+    t0 = time.monotonic()
+    proc = _spawn(store, cfg, resume)
+    assert proc.stdout.readline().strip() == "ready"
+    t_ready = time.monotonic() - t0
+    line = proc.stdout.readline().strip()
+    t_done = time.monotonic() - t0
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and line == "done", err
+    return t_ready, t_done
+
+
+def _run_and_kill(store, cfg, delay, resume=False, after_ready=True):
+    """Start a writer and SIGKILL it ``delay`` seconds after it printed 'ready' (or after its
+    start); return True if it was killed before finishing."""
+    proc = _spawn(store, cfg, resume)
+    try:
+        if after_ready:
+            assert proc.stdout.readline().strip() == "ready"
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return True
+    finally:
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == 0
+    return False
+
+
+def _files(path: Path) -> dict[str, bytes]:
+    return {p.relative_to(path).as_posix(): p.read_bytes()
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def _root_attrs(path: Path) -> dict:
+    return zarr.open_group(path, mode="r").attrs.asdict()
+
+
+def _assert_same_store(path: Path, clean: Path):
+    """Same keys (nothing excluded: no progress markers, no stray files), same metadata and
+    same bytes in every file; a shard may only differ in the order of its inner chunks (zarr
+    encodes them concurrently), its decoded data must be equal."""
+    got, want = _files(path), _files(clean)
+    if TOLERATE_PARTIAL_LEFTOVERS:
+        got = {k: v for k, v in got.items() if not PARTIAL.search(k)}
+    assert not any(PARTIAL.search(k) for k in want)
+    assert sorted(got) == sorted(want), (
+        f"extra keys {sorted(set(got) - set(want))[:10]}, missing {sorted(set(want) - set(got))[:10]}"
+    )
+    a, b = zarr.open_group(path, mode="r"), zarr.open_group(clean, mode="r")
+    arrays = {name: arr for name, arr in b.members(max_depth=None) if isinstance(arr, zarr.Array)}
+    assert {n for n, x in a.members(max_depth=None) if isinstance(x, zarr.Array)} == set(arrays)
+    sharded = [name + "/c/" for name, arr in arrays.items() if arr.shards is not None]
+    for key in want:
+        if not any(key.startswith(prefix) for prefix in sharded):
+            assert got[key] == want[key], f"{key} differs"
+        else:
+            assert len(got[key]) == len(want[key]), f"shard {key} differs"
+    assert _root_attrs(path) == _root_attrs(clean)
+    for name, arr in arrays.items():
+        assert np.array_equal(a[name][...], arr[...]), name
+
+
+def _assert_consistent_after_kill(path: Path, clean: Path):
+    """A killed store claims completeness only when it is complete."""
+    if not path.exists() or not any(path.iterdir()):
+        return "empty"
+    try:
+        attrs = _root_attrs(path)
+    except Exception:  # noqa: BLE001 - killed before the root group existed
+        with pytest.raises(nz.InvalidStoreError):
+            nz.validate_store(path)
+        return "no-group"
+    if "ome" in attrs or "multiscales" in attrs:
+        _assert_same_store(path, clean)
+        nz.validate_store(path)
+        return "complete"
+    with pytest.raises(nz.InvalidStoreError):
+        nz.validate_store(path)
+    return "partial"
+
+
+CONFIGS = {
+    # many bricks (plan budget forced small) and three passes
+    "v05-many-bricks": {"version": "0.5", "cps": None, "plan_budget": 100_000, "n": 128,
+                        "kills": 6, "seed": 1},
+    # the writer's own plan for memory_limit="16MiB", Zarr v2
+    "v04-own-plan": {"version": "0.4", "cps": None, "plan_budget": 0, "n": 128, "kills": 4,
+                     "seed": 2},
+    # sharded
+    "v05-sharded": {"version": "0.5", "cps": 2, "plan_budget": 100_000, "n": 128, "kills": 4,
+                    "seed": 3},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_sigkill_then_resume_equals_clean_run(tmp_path, name):
+    cfg = CONFIGS[name]
+    clean = tmp_path / "clean.ome.zarr"
+    t_ready, t_done = _run(clean, cfg)
+    assert nz.validate_store(clean) == cfg["version"]
+    assert "ngff_gpu_progress" not in zarr.open_group(clean, mode="r")
+    rng = np.random.default_rng(cfg["seed"])
+    write_s = t_done - t_ready
+    # Kill times spread over the write itself (from the 'ready' line), plus one during start-up.
+    # The first ~8% (creating the arrays and progress markers) is left to the deterministic
+    # tests below: kills there hit known bugs (test_resume_after_kill_while_creating_*).
+    delays = [(float(t_ready * rng.uniform(0.5, 1.0)), False)]
+    delays += [(float(d), True)
+               for d in np.sort(rng.uniform(0.08 * write_s, write_s * 1.05, cfg["kills"] - 1))]
+    states = []
+    i = 0
+    while i < len(delays):
+        store = tmp_path / f"killed{i}.ome.zarr"
+        delay, after_ready = delays[i]
+        killed = _run_and_kill(store, cfg, delay, after_ready=after_ready)
+        states.append((round(delay, 2), after_ready, killed,
+                       _assert_consistent_after_kill(store, clean)))
+        _run(store, cfg, resume=True)
+        _assert_same_store(store, clean)
+        nz.validate_store(store)
+        i += 1
+        if i == len(delays) and not any(s[-1] == "partial" for s in states) and i < 2 * cfg["kills"]:
+            delays.append((write_s / 3, True))  # timing jitter: make sure one lands mid-write
+    # At least some kills really interrupted a write in progress.
+    assert sum(s[-1] == "partial" for s in states) >= 1, states
+
+
+@pytest.mark.slow
+def test_repeated_kills_of_resumes(tmp_path):
+    """Kill the first run and then its resumes, several times, before letting one finish."""
+    cfg = CONFIGS["v05-many-bricks"]
+    clean = tmp_path / "clean.ome.zarr"
+    t_ready, t_done = _run(clean, cfg)
+    rng = np.random.default_rng(7)
+    store = tmp_path / "store.ome.zarr"
+    for attempt in range(3):
+        delay = float(rng.uniform(0.1, 0.9) * (t_done - t_ready))
+        _run_and_kill(store, cfg, delay, resume=attempt > 0)
+        _assert_consistent_after_kill(store, clean)
+    _run(store, cfg, resume=True)
+    _assert_same_store(store, clean)
+
+
+def test_resume_of_a_complete_store_is_a_no_op(tmp_path):
+    cfg = dict(CONFIGS["v05-many-bricks"], n=48)
+    clean = tmp_path / "clean.ome.zarr"
+    _run(clean, cfg)
+    before = {p: p.stat().st_mtime_ns for p in clean.rglob("*") if p.is_file()}
+    _run(clean, cfg, resume=True)
+    after = {p: p.stat().st_mtime_ns for p in clean.rglob("*") if p.is_file()}
+    assert before == after
+    meta = json.loads((clean / "zarr.json").read_text())["attributes"]
+    assert "ome" in meta and "ngff_gpu_in_progress" not in meta
+
+
+def test_resume_removes_partial_write_leftovers(tmp_path, monkeypatch):
+    import ngff_gpu.engine as engine_mod
+
+    data = np.arange(40 * 48 * 56, dtype="uint16").reshape(40, 48, 56)
+    ms = nz.to_multiscales(data, scale_factors=[2, 4], chunks=8)
+    clean = tmp_path / "clean.ome.zarr"
+    nz.to_ngff_zarr(clean, ms)
+
+    def boom(*args):
+        raise OSError("killed (simulated)")
+
+    store = tmp_path / "killed.ome.zarr"
+    monkeypatch.setattr(engine_mod, "_write", boom)
+    with pytest.raises(OSError):
+        nz.to_ngff_zarr(store, ms)
+    monkeypatch.undo()
+    # What a SIGKILL in the middle of a chunk write leaves.
+    leftover = store / "scale0" / "image" / "c" / "0" / "0" / ("0." + "ab" * 16 + ".partial")
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(b"\x28\xb5\x2f")
+    nz.to_ngff_zarr(store, ms, resume=True)
+    assert not leftover.exists()
+    assert sorted(_files(store)) == sorted(_files(clean))
+
+
+def _small_ms():
+    data = np.arange(40 * 48 * 56, dtype="uint16").reshape(40, 48, 56)
+    return nz.to_multiscales(data, scale_factors=[2, 4, 8], chunks=8)
+
+
+def test_resume_after_kill_while_creating_progress_markers(tmp_path, monkeypatch):
+    import ngff_gpu.writer as writer_mod
+
+    ms = _small_ms()
+    real_plan = writer_mod.plan_passes
+    monkeypatch.setattr(writer_mod, "plan_passes",
+                        lambda lv, g, i, c, b: real_plan(lv, g, i, c, 2000))  # 3 passes
+    real_create = zarr.Group.create_array
+
+    def create_array(self, name, *args, **kwargs):
+        if name == "pass2":
+            raise KeyboardInterrupt  # where the SIGKILL landed
+        return real_create(self, name, *args, **kwargs)
+
+    store = tmp_path / "s.ome.zarr"
+    monkeypatch.setattr(zarr.Group, "create_array", create_array)
+    with pytest.raises(KeyboardInterrupt):
+        nz.to_ngff_zarr(store, ms)
+    monkeypatch.setattr(zarr.Group, "create_array", real_create)
+    nz.to_ngff_zarr(store, ms, resume=True)
+    clean = tmp_path / "clean.ome.zarr"
+    nz.to_ngff_zarr(clean, ms)
+    _assert_same_store(store, clean)
+
+
+def test_resume_after_kill_while_creating_level_arrays(tmp_path, monkeypatch):
+    import ngff_gpu.engine as engine_mod
+
+    ms = _small_ms()
+
+    def boom(*args):
+        raise KeyboardInterrupt
+
+    store = tmp_path / "s.ome.zarr"
+    monkeypatch.setattr(engine_mod, "_write", boom)
+    with pytest.raises(KeyboardInterrupt):
+        nz.to_ngff_zarr(store, ms)
+    monkeypatch.undo()
+    (store / "scale3" / "zarr.json").unlink()  # the state the SIGKILL left
+    nz.to_ngff_zarr(store, ms, resume=True)
+    clean = tmp_path / "clean.ome.zarr"
+    nz.to_ngff_zarr(clean, ms)
+    _assert_same_store(store, clean)
