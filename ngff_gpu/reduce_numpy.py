@@ -120,20 +120,20 @@ def _gaussian_slabs(x, step, origin, in_shape, out_region, dtype):
     whatever the slab, so slabbing changes no bit.
     """
     ct = compute_dtype(dtype)
-    if x.dtype != ct:
-        x = x.astype(ct)  # exact; once for the whole brick
     a0, b0 = out_region[0]
-    plane = int(np.prod(x.shape[1:])) * ct.itemsize
+    plane = int(np.prod(x.shape[1:])) * np.dtype(ct).itemsize
     size = max(1, SLAB_BYTES // max(1, plane * step.factors[0]))
     if x.ndim < 2 or size >= b0 - a0:
-        return finish(_gaussian(x, step, origin, in_shape, out_region, ct), dtype)
+        return finish(_gaussian(x.astype(ct, copy=False), step, origin, in_shape, out_region, ct),
+                      dtype)
     result = np.empty(tuple(b - a for a, b in out_region), dtype=dtype)
     for s in range(a0, b0, size):
         e = min(s + size, b0)
         sub = ((s, e),) + tuple(out_region[1:])
         lo, hi = step.input_window(sub, in_shape)[0]
-        part = _gaussian(x[lo - origin[0]:hi - origin[0]], step, (lo,) + tuple(origin[1:]),
-                         in_shape, sub, ct)
+        # the cast (exact) happens per slab: the brick is never held twice in memory
+        xs = x[lo - origin[0]:hi - origin[0]].astype(ct, copy=False)
+        part = _gaussian(xs, step, (lo,) + tuple(origin[1:]), in_shape, sub, ct)
         result[s - a0:e - a0] = finish(part, dtype)
     return result
 
