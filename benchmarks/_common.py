@@ -35,13 +35,25 @@ def ensure_repo_on_path() -> None:
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far, in bytes (``ru_maxrss``).
+    """Peak resident set size of this process so far, in bytes.
+
+    On Linux this is ``VmHWM`` from ``/proc/self/status``: the high-water mark of
+    this process's own memory, reset by ``exec``. ``ru_maxrss`` is not used there
+    because Linux carries it across ``fork``/``exec``, so a child would report at
+    least the RSS its parent had when it was started. Elsewhere: ``ru_maxrss``.
 
     Returns
     -------
     int
-        ``ru_maxrss`` converted to bytes (it is KiB on Linux, bytes on macOS).
+        Peak RSS in bytes.
     """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak) if sys.platform == "darwin" else int(peak) * 1024
 

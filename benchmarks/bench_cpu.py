@@ -1,6 +1,6 @@
 """CPU pyramid benchmark, side by side (DESIGN section 5, CPU targets).
 
-Cases, each run in its own fresh child process (so peak RSS, ``ru_maxrss``, is
+Cases, each run in its own fresh child process (so peak RSS, ``VmHWM``, is
 per case and no case warms caches, imports or thread pools for another):
 
 ``ngff_gpu_gaussian``
@@ -254,7 +254,7 @@ def child_main(case: str, input_file: Path, store: Path, chunks: int, codec: str
     Returns
     -------
     dict
-        ``wall_s``, ``peak_rss_bytes`` (``ru_maxrss``) and ``rss_before_bytes``
+        ``wall_s``, ``peak_rss_bytes`` (``VmHWM``) and ``rss_before_bytes``
         (RSS after imports, before the timed region).
     """
     body = CASE_BUILDERS[case]()
@@ -521,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
                    "ngff_gpu_codec_pipeline": ngff_gpu_pipeline(),
                    "plain_write_codec_pipeline": "zarr default (BatchedCodecPipeline); "
                                                  f"{PLAIN_ZARRS}: {ZARRS_PIPELINE}",
-                   "timing": "min wall over repeats; peak RSS = max ru_maxrss over repeats"},
+                   "timing": "min wall over repeats; peak RSS = max VmHWM over repeats"},
         "machine": machine_info(),
         "versions": versions(),
         "results": results,

@@ -4,7 +4,7 @@ For each input size (GiB of uint16; default 0.5 and 4, i.e. 512x512x1024 and
 1024x1024x2048) the parent writes a deterministic smooth-plus-noise volume
 (:class:`_common.VolumeRecipe`) to a Zarr v3 store on disk one z-slab at a
 time, never holding the volume in memory. A fresh child process per size then
-converts it, timed and with its peak RSS (``ru_maxrss``) reported::
+converts it, timed and with its peak RSS (``VmHWM``) reported::
 
     zarr.open_array -> ngff_gpu.to_ngff_image -> ngff_gpu.to_multiscales(..., [2, 4, 8], chunks=64)
     -> ngff_gpu.to_ngff_zarr(...)      # default memory_limit, default device
@@ -133,7 +133,7 @@ def child_main(src: Path, out: Path, chunks: int, device: str) -> dict[str, Any]
     Returns
     -------
     dict
-        ``wall_s``, ``peak_rss_bytes`` (``ru_maxrss``) and ``rss_before_bytes``.
+        ``wall_s``, ``peak_rss_bytes`` (``VmHWM``) and ``rss_before_bytes``.
     """
     import zarr
 
