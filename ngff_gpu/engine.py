@@ -73,11 +73,12 @@ class BrickJob:
     arrays: dict[int, Any]
     marker: Any
     device: str
+    data: Any = None
 
     def run(self) -> int:
         """Read, compute and write the brick (synchronously); return bytes written."""
         backend = get_backend(self.device)
-        data = read_region(self.source, self.brick.read)
+        data = self.data if self.data is not None else read_region(self.source, self.brick.read)
         outputs = compute_brick(backend, self.levels, self.pass_, self.brick, data)
         nbytes = 0
         for k, (region, out) in outputs.items():
@@ -250,7 +251,11 @@ def run_distributed(client: Any, levels: Sequence[LevelPlan], p: Pass, source: A
     """
     from distributed import as_completed
 
-    jobs = [BrickJob(levels, p, b, source, arrays, marker, device)
+    # An in-memory source would be pickled whole into every task: send each task
+    # only its brick instead. Lazy sources (zarr, TIFF, dask) are read by the task.
+    in_memory = isinstance(source, np.ndarray) or type(source).__name__ == "HostView"
+    jobs = [BrickJob(levels, p, b, None if in_memory else source, arrays, marker, device,
+                     read_region(source, b.read) if in_memory else None)
             for b in iter_bricks(levels, p) if not done(b.index)]
     futures = [client.submit(BrickJob.run, job, pure=False) for job in jobs]
     for fut in as_completed(futures):
