@@ -1,4 +1,4 @@
-"""Shared fixtures: markers, store validation helper."""
+"""Shared fixtures and the ``gpu`` marker's skip rule."""
 
 from __future__ import annotations
 
@@ -22,9 +22,3 @@ def pytest_collection_modifyitems(config, items):
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 
-
-def validated(store):
-    """Validate ``store`` with ome-zarr-models (through ngff_gpu.validate_store)."""
-    import ngff_gpu as nz
-
-    return nz.validate_store(store)
