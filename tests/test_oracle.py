@@ -96,3 +96,23 @@ def test_auto_ladder_matches_ngff_zarr():
         ours = nz.to_multiscales(nz.to_ngff_image(data), scale_factors=64, chunks=chunks)
         assert [im.data.shape for im in ours.images] == [im.data.shape for im in ref.images]
         assert ours.levels[-1].factors == ref.scale_factors[-1]
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_stores_interoperate_with_ngff_zarr(tmp_path, version):
+    data = np.random.default_rng(0).integers(0, 255, (24, 40, 36)).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = nzr.to_multiscales(nzr.to_ngff_image(data, dims=["z", "y", "x"]), scale_factors=[2, 4])
+        nzr.to_ngff_zarr(tmp_path / "theirs.ome.zarr", theirs, version=version)
+    back = nz.from_ngff_zarr(tmp_path / "theirs.ome.zarr", validate=True)
+    assert [im.data.shape for im in back.images] == [im.data.shape for im in theirs.images]
+    np.testing.assert_array_equal(back.images[1].data.compute(), np.asarray(theirs.images[1].data))
+    ours = nz.to_multiscales(nz.to_ngff_image(data), [2, 4])
+    nz.to_ngff_zarr(tmp_path / "ours.ome.zarr", ours, version=version)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        read = nzr.from_ngff_zarr(str(tmp_path / "ours.ome.zarr"))
+    for a, b in zip(read.images, ours.images):
+        np.testing.assert_array_equal(np.asarray(a.data), b.data.compute())
+        assert a.translation == pytest.approx(b.translation)
