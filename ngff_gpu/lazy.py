@@ -24,6 +24,13 @@ def _bounds(chunks: tuple[int, ...]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(chunks)])
 
 
+def _axis_window(step: LevelStep, axis: int, region: tuple[int, int], n: int) -> tuple[int, int]:
+    """Input window of ``region`` along one axis (as :meth:`LevelStep.input_window`)."""
+    f = step.factors[axis]
+    first, last = step.taps(axis)
+    return max(0, f * region[0] + first), min(n, f * (region[1] - 1) + last + 1)
+
+
 def _assemble(window: Region, pieces: list[tuple[tuple[slice, ...], tuple[slice, ...]]],
               blocks: tuple[Any, ...]) -> Any:
     """Paste ``blocks`` into one array covering ``window``."""
@@ -61,29 +68,35 @@ def downsample_lazy(prev: da.Array, step: LevelStep, chunks: tuple[int, ...]) ->
     """
     out_shape = step.out_shape(prev.shape)
     out_chunks = da.core.normalize_chunks(chunks, out_shape)
-    in_bounds = [_bounds(c) for c in prev.chunks]
     name = "downsample-" + tokenize(prev.name, step, out_chunks)
+    # Per axis and output block: its region, input window and the pieces of the input
+    # chunks that cover the window (computed once per axis, combined per block below).
+    per_axis = []
+    for axis, (oc, ic) in enumerate(zip(out_chunks, prev.chunks)):
+        ob, ib = _bounds(oc), _bounds(ic)
+        blocks = []
+        for i in range(len(oc)):
+            region = (int(ob[i]), int(ob[i + 1]))
+            lo, hi = _axis_window(step, axis, region, prev.shape[axis])
+            first = int(np.searchsorted(ib, lo, side="right")) - 1
+            last = int(np.searchsorted(ib, hi, side="left")) - 1
+            pieces = []
+            for j in range(first, last + 1):
+                c0, c1 = int(ib[j]), int(ib[j + 1])
+                a, b = max(c0, lo), min(c1, hi)
+                pieces.append((j, slice(a - lo, b - lo), slice(a - c0, b - c0)))
+            blocks.append((region, (lo, hi), pieces))
+        per_axis.append(blocks)
     dsk: dict = {}
-    out_bounds = [_bounds(c) for c in out_chunks]
+    in_shape = tuple(prev.shape)
     for idx in itertools.product(*(range(len(c)) for c in out_chunks)):
-        region = tuple((int(b[i]), int(b[i + 1])) for b, i in zip(out_bounds, idx))
-        window = step.input_window(region, prev.shape)
-        ranges = []
-        for (lo, hi), b in zip(window, in_bounds):
-            first = int(np.searchsorted(b, lo, side="right")) - 1
-            last = int(np.searchsorted(b, hi, side="left")) - 1
-            ranges.append(range(first, last + 1))
+        entries = [per_axis[axis][i] for axis, i in enumerate(idx)]
+        region = tuple(e[0] for e in entries)
+        window = tuple(e[1] for e in entries)
         keys, pieces = [], []
-        for in_idx in itertools.product(*ranges):
-            dst, src = [], []
-            for axis, i in enumerate(in_idx):
-                c0, c1 = int(in_bounds[axis][i]), int(in_bounds[axis][i + 1])
-                lo, hi = max(c0, window[axis][0]), min(c1, window[axis][1])
-                dst.append(slice(lo - window[axis][0], hi - window[axis][0]))
-                src.append(slice(lo - c0, hi - c0))
-            keys.append((prev.name, *in_idx))
-            pieces.append((tuple(dst), tuple(src)))
-        dsk[(name, *idx)] = (_reduce_task, step, tuple(prev.shape), window, region, pieces,
-                             *keys)
+        for combo in itertools.product(*(e[2] for e in entries)):
+            keys.append((prev.name, *(c[0] for c in combo)))
+            pieces.append((tuple(c[1] for c in combo), tuple(c[2] for c in combo)))
+        dsk[(name, *idx)] = (_reduce_task, step, in_shape, window, region, pieces, *keys)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[prev])
     return da.Array(graph, name, out_chunks, meta=prev._meta)
