@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -79,9 +79,8 @@ class BrickJob:
         """Read, compute and write the brick (synchronously); return bytes written."""
         backend = get_backend(self.device)
         data = self.data if self.data is not None else read_region(self.source, self.brick.read)
-        outputs = compute_brick(backend, self.levels, self.pass_, self.brick, data)
         nbytes = 0
-        for k, (region, out) in outputs.items():
+        for k, region, out in compute_brick(backend, self.levels, self.pass_, self.brick, data):
             self.arrays[k][_slices(region)] = out
             nbytes += out.nbytes
         if self.marker is not None:
@@ -90,8 +89,9 @@ class BrickJob:
 
 
 def compute_brick(backend: Backend, levels: Sequence[LevelPlan], p: Pass, brick: Brick,
-                  data: Any) -> dict[int, tuple[Any, np.ndarray]]:
-    """All levels of one brick, as host arrays keyed by level: ``{k: (region, array)}``.
+                  data: Any) -> Iterator[tuple[int, Any, np.ndarray]]:
+    """Yield ``(level, region, host array)`` for every region the brick writes, each as
+    soon as it is ready (the source level first), so writes overlap the compute.
 
     ``data`` holds ``brick.read`` of the source level. Level ``k`` is computed
     over ``brick.need[k]`` from level ``k-1``'s need region, then cropped to
@@ -99,11 +99,10 @@ def compute_brick(backend: Backend, levels: Sequence[LevelPlan], p: Pass, brick:
     """
     x = backend.asarray(data)
     origin = tuple(a for a, _ in brick.read)
-    out: dict[int, tuple[Any, np.ndarray]] = {}
     if p.source in brick.write:
         region = brick.write[p.source]
         crop = tuple(slice(a - o, b - o) for (a, b), o in zip(region, origin))
-        out[p.source] = (region, backend.to_host(x[crop]))
+        yield p.source, region, backend.to_host(x[crop])
     for k in p.levels:
         if k not in brick.need:
             break
@@ -113,9 +112,8 @@ def compute_brick(backend: Backend, levels: Sequence[LevelPlan], p: Pass, brick:
         if k in brick.write:
             w = brick.write[k]
             crop = tuple(slice(a - o, b - o) for (a, b), o in zip(w, origin))
-            out[k] = (w, backend.to_host(x[crop]))
+            yield k, w, backend.to_host(x[crop])
     backend.synchronize()
-    return out
 
 
 class Engine:
@@ -216,11 +214,12 @@ class Engine:
                     continue
                 brick, data = item
                 try:
-                    outputs = compute_brick(self.backend, levels, p, brick, data)
+                    futures, nbytes = [], 0
+                    for k, region, arr in compute_brick(self.backend, levels, p, brick, data):
+                        futures.append(writers.submit(_write, arrays[k], region, arr))
+                        nbytes += arr.nbytes
                     del data
-                    futures = [writers.submit(_write, arrays[k], region, arr)
-                               for k, (region, arr) in outputs.items()]
-                    finish_brick(brick, futures, sum(a.nbytes for _, a in outputs.values()))
+                    finish_brick(brick, futures, nbytes)
                 except BaseException as exc:  # noqa: BLE001
                     slots.release()
                     fail(exc)
