@@ -60,11 +60,6 @@ class NgffImage(PrettyRepr):
     def __post_init__(self) -> None:
         self.dims = check_dims(self.dims, self.data.ndim)
 
-    @property
-    def spatial_dims(self) -> list[str]:
-        """The dims that are downsampled."""
-        return [d for d in self.dims if d in SPATIAL_DIMS]
-
 
 def check_dims(dims: Sequence[str], ndim: int) -> list[str]:
     """Validate ``dims`` against the array's ``ndim``; raise :class:`DimsError`."""

@@ -24,13 +24,6 @@ def _bounds(chunks: tuple[int, ...]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(chunks)])
 
 
-def _axis_window(step: LevelStep, axis: int, region: tuple[int, int], n: int) -> tuple[int, int]:
-    """Input window of ``region`` along one axis (as :meth:`LevelStep.input_window`)."""
-    f = step.factors[axis]
-    first, last = step.taps(axis)
-    return max(0, f * region[0] + first), min(n, f * (region[1] - 1) + last + 1)
-
-
 def _assemble(window: Region, pieces: list[tuple[tuple[slice, ...], tuple[slice, ...]]],
               blocks: tuple[Any, ...]) -> Any:
     """Paste ``blocks`` into one array covering ``window``."""
@@ -77,7 +70,7 @@ def downsample_lazy(prev: da.Array, step: LevelStep, chunks: tuple[int, ...]) ->
         blocks = []
         for i in range(len(oc)):
             region = (int(ob[i]), int(ob[i + 1]))
-            lo, hi = _axis_window(step, axis, region, prev.shape[axis])
+            lo, hi = step.axis_window(axis, region, prev.shape[axis])
             first = int(np.searchsorted(ib, lo, side="right")) - 1
             last = int(np.searchsorted(ib, hi, side="left")) - 1
             pieces = []

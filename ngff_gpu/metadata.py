@@ -9,7 +9,7 @@ attributes under ``ome``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidStoreError
@@ -67,7 +67,6 @@ class Metadata(PrettyRepr):
     coordinateTransformations: list[Scale | Translation] | None = None  # noqa: N815
     name: str = "image"
     version: str = "0.5"
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.version not in SUPPORTED_VERSIONS:

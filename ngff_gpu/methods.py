@@ -45,11 +45,6 @@ class Methods(Enum):
                     return member
         return None
 
-    @property
-    def is_window(self) -> bool:
-        """True for methods whose sample sits at the window centre ``(f-1)/2``."""
-        return self is not Methods.NEAREST
-
 
 #: Names that the CLI and ``Methods(...)`` accept, ours first.
 METHOD_NAMES: tuple[str, ...] = tuple(m.lower() for m in Methods.__members__)

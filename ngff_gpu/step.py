@@ -81,16 +81,17 @@ class LevelStep:
             out.append(n // f)
         return tuple(out)
 
+    def axis_window(self, axis: int, region: tuple[int, int], n: int) -> tuple[int, int]:
+        """Input samples ``[lo, hi)`` (clamped to ``[0, n)``) read along ``axis`` for
+        outputs ``region``."""
+        f = self.factors[axis]
+        first, last = self.taps(axis)
+        return max(0, f * region[0] + first), min(n, f * (region[1] - 1) + last + 1)
+
     def input_window(self, out_region: Region, in_shape: tuple[int, ...]) -> Region:
         """Input region (clamped to the array) read to compute ``out_region``."""
-        window = []
-        for axis, ((a, b), n) in enumerate(zip(out_region, in_shape)):
-            f = self.factors[axis]
-            first, last = self.taps(axis)
-            lo = max(0, f * a + first)
-            hi = min(n, f * (b - 1) + last + 1)
-            window.append((lo, hi))
-        return tuple(window)
+        return tuple(self.axis_window(axis, r, n)
+                     for axis, (r, n) in enumerate(zip(out_region, in_shape)))
 
     def halo(self) -> tuple[tuple[int, int], ...]:
         """Samples read before ``f*a`` and after ``f*b - 1`` per axis (before clamping)."""
