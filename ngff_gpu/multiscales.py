@@ -38,12 +38,14 @@ class Multiscales(PrettyRepr):
     method: Methods | None = None
     chunks: dict[str, int] | None = None
     levels: list[LevelPlan] = field(default_factory=list, repr=False)
+    #: Name of the dask array ``images[0].data`` was built as (see :meth:`level0_source`).
+    level0_name: str | None = field(default=None, repr=False)
 
     def level0_source(self) -> Any:
         """What the engine reads level 0 from: the wrapped array when ``images[0].data``
         is still the lazy view of it, else the dask array."""
         img = self.images[0]
-        if img.source is not None and getattr(img, "source_name", None) == img.data.name:
+        if img.source is not None and self.level0_name == img.data.name:
             return img.source
         return img.data
 
@@ -125,8 +127,6 @@ def to_multiscales(
             axes_units=dict(image.axes_units) if image.axes_units else None,
             source=image.source if lv.index == 0 else None,
         ))
-    # The engine reads level 0 from the wrapped array while images[0].data is unchanged.
-    images[0].source_name = level0_name
     metadata = build_metadata(image.dims, levels, image.name, image.axes_units)
     return Multiscales(
         images=images,
@@ -135,4 +135,5 @@ def to_multiscales(
         method=method,
         chunks=dict(zip(image.dims, levels[0].chunks)),
         levels=levels,
+        level0_name=level0_name,
     )
