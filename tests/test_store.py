@@ -168,3 +168,12 @@ def test_never_clobbers_a_foreign_directory(tmp_path, ms):
     with pytest.raises(nz.StoreExistsError, match="not a Zarr store"):
         nz.to_ngff_zarr(keep, ms, overwrite=True)
     assert (keep / "keep.txt").read_text() == "precious"
+
+
+def test_replaced_level0_data_is_what_gets_written(tmp_path):
+    data = _volume((8, 16, 16))
+    ms = nz.to_multiscales(nz.to_ngff_image(data), [2], chunks=8, method="max")
+    ms.images[0].data = ms.images[0].data + 1  # no longer the wrapped input
+    nz.to_ngff_zarr(tmp_path / "r.ome.zarr", ms)
+    back = nz.from_ngff_zarr(tmp_path / "r.ome.zarr")
+    np.testing.assert_array_equal(back.images[0].data.compute(), data + 1)
