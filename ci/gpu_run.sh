@@ -3,8 +3,9 @@
 #
 # Uses the system python3 (which holds CuPy on the lent machines) or $PYTHON.
 # Missing packages come from wheels in .whl/ when that folder exists (offline
-# machines), else from PyPI. Writes benchmarks/results/<date>-<device>.json
-# and, when $OUT is set, a copy plus the junit XML and logs under $OUT.
+# machines: make it here with `bash ci/gpu_wheels.sh` and carry it), else from
+# PyPI. Writes benchmarks/results/<date>-<device>.json and, when $OUT is set, a
+# copy plus the junit XML and logs under $OUT.
 #
 # Environment: PYTHON (python to use), BENCH_SIZE (default 1024),
 # BENCH_REPEAT (default 5), PYTEST_ARGS (extra pytest arguments).
@@ -28,7 +29,8 @@ pip_install() {
 # What the package and the tests import; install only what is missing.
 missing=()
 for spec in numpy scipy "dask[array]:dask" zarr numcodecs array-api-compat:array_api_compat \
-            rich tifffile imageio psutil fsspec pytest hypothesis; do
+            zarrs ome-zarr-models:ome_zarr_models rich tifffile imageio psutil fsspec pytest \
+            hypothesis; do
     pkg="${spec%%:*}"; mod="${spec##*:}"
     [[ "$spec" == *:* ]] || mod="$pkg"
     "$PY" -c "import ${mod}" 2>/dev/null || missing+=("$pkg")
