@@ -26,6 +26,7 @@ import numpy as np
 
 from .backends import Backend, get_backend
 from .bricks import Brick, Pass, iter_bricks
+from .image import HostView
 from .plan import LevelPlan
 
 _STOP = object()
@@ -252,7 +253,7 @@ def run_distributed(client: Any, levels: Sequence[LevelPlan], p: Pass, source: A
 
     # An in-memory source would be pickled whole into every task: send each task
     # only its brick instead. Lazy sources (zarr, TIFF, dask) are read by the task.
-    in_memory = isinstance(source, np.ndarray) or type(source).__name__ == "HostView"
+    in_memory = isinstance(source, (np.ndarray, HostView))
     jobs = [BrickJob(levels, p, b, None if in_memory else source, arrays, marker, device,
                      read_region(source, b.read) if in_memory else None)
             for b in iter_bricks(levels, p) if not done(b.index)]
