@@ -27,7 +27,7 @@ from .engine import Engine, run_distributed
 from .errors import InvalidStoreError, StoreExistsError
 from .metadata import metadata_to_json
 from .methods import Methods, compute_dtype
-from .multiscales import Multiscales, build_metadata
+from .multiscales import Multiscales
 from .namespace import is_device_array
 from .progress import make_progress
 
@@ -211,12 +211,7 @@ def _remove_partial_writes(root: zarr.Group) -> None:
 
 
 def _ome_attrs(ms: Multiscales, version: str, omero: dict | None) -> dict[str, Any]:
-    meta = build_metadata(ms.images[0].dims, ms.levels, ms.metadata.name,
-                          ms.images[0].axes_units, version)
-    for ds, planned in zip(meta.datasets, ms.metadata.datasets):
-        ds.path = planned.path  # keep the caller's paths (labels use "0", "1", ...)
-    ms.metadata = meta
-    entry = metadata_to_json(meta, version, method=ms.method.value)
+    entry = metadata_to_json(ms.metadata, version, method=ms.method.value)
     if version == "0.4":
         attrs: dict[str, Any] = {"multiscales": [entry]}
         if omero:
