@@ -29,7 +29,7 @@ it sits in the page cache, and every case opens it with
 ``np.load(mmap_mode="r")``: reading it (from the page cache) is inside every
 timed region alike. Factors [2, 4, 8], chunks 64, the same codec for all
 (zstd level 3 by default, Zarr v3 / OME-Zarr 0.5; the codec object comes from
-``ngff_gpu.codecs.compressors_for`` and is passed to ngff-zarr as
+``ngff_gpu.io.codecs.compressors_for`` and is passed to ngff-zarr as
 ``compressors=[...]`` and to ``zarr.create_array``).
 
 Timed region: from the memmapped array to a complete store on disk
@@ -160,7 +160,7 @@ def warm_page_cache(path: Path, block: int = 64 * MIB) -> None:
 
 
 def _compressors_for() -> Callable[..., Any]:
-    """``ngff_gpu.codecs.compressors_for`` loaded from its file alone.
+    """``ngff_gpu.io.codecs.compressors_for`` loaded from its file alone.
 
     The non-``ngff_gpu`` cases need the same codec object but should not pay
     for importing the ``ngff_gpu`` package (imports count in peak RSS).
@@ -353,7 +353,7 @@ def evaluate_targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
 def ngff_gpu_pipeline() -> str:
     """The zarr codec pipeline ``ngff_gpu`` writes with here (``writer.codec_pipeline``), if it says."""
     try:
-        from ngff_gpu.writer import codec_pipeline
+        from ngff_gpu.io.writer import codec_pipeline
 
         return codec_pipeline() or "zarr default (BatchedCodecPipeline)"
     except Exception:  # older/newer writer without the helper
@@ -433,7 +433,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=1, help="runs per case; the minimum wall is kept")
     p.add_argument("--cases", default=",".join(DEFAULT_CASES),
                    help=f"comma list out of {', '.join(ALL_CASES)}")
-    p.add_argument("--codec", default="zstd", help="codec for every case (ngff_gpu.codecs names)")
+    p.add_argument("--codec", default="zstd", help="codec for every case (ngff_gpu.io.codecs names)")
     p.add_argument("--level", type=int, default=3, help="compression level (3)")
     p.add_argument("--chunks", type=int, default=64, help="chunk edge (64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the input volume")

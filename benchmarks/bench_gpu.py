@@ -22,8 +22,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ngff_gpu.methods import Methods  # noqa: E402
-from ngff_gpu.step import LevelStep  # noqa: E402
+from ngff_gpu.compute.methods import Methods  # noqa: E402
+from ngff_gpu.compute.step import LevelStep  # noqa: E402
 
 LEVEL_FACTORS = (2, 4, 8)
 
@@ -102,7 +102,7 @@ def bench(size: int, repeat: int) -> dict[str, Any]:
     """Run every case; returns the JSON-able result."""
     import cupy
 
-    from ngff_gpu.backends.cupy_backend import CupyBackend
+    from ngff_gpu.compute.backends.cupy_backend import CupyBackend
 
     backend = CupyBackend(stream=cupy.cuda.get_current_stream())
     props = cupy.cuda.runtime.getDeviceProperties(backend.device_id)

@@ -1,13 +1,18 @@
 """ngff_gpu: OME-Zarr multiscale pyramids on the GPU, with a bit-identical NumPy fallback.
 
-The way from array to store shows in the modules::
+The way from array to store shows in the subpackages, each a stage that imports only the
+stages before it (``tests/test_layers.py`` enforces the rule; docs/design.md explains it)::
 
-    namespace -> image (NgffImage) -> plan (levels) -> step/weights (methods)
-    -> reduce_numpy / kernels (backends) -> bricks + engine -> writer (OME-Zarr)
+    errors, dims, namespace   base: typed errors, dim names, array namespaces
+    compute/                  methods, weights, level step, NumPy reference, backends, kernels
+    model/                    NgffImage, Metadata, Multiscales
+    levels/                   plan, lazy levels, to_multiscales, downsample, bricks + engine
+    io/                       writer, reader, validate, labels, omero, codecs, inputs/
+    cli/                      the ngff-gpu command
 """
 
-from .array_api import downsample, pyramid
-from .errors import (
+from ngff_gpu.compute.methods import Methods
+from ngff_gpu.errors import (
     BackendUnavailableError,
     DimsError,
     InputFormatError,
@@ -18,13 +23,14 @@ from .errors import (
     StoreExistsError,
     UnsupportedDtypeError,
 )
-from .image import NgffImage, to_ngff_image
-from .metadata import Axis, Dataset, Metadata, Scale, Translation
-from .methods import Methods
-from .multiscales import Multiscales, to_multiscales
-from .reader import from_ngff_zarr
-from .validate import validate_store
-from .writer import to_ngff_zarr
+from ngff_gpu.io.reader import from_ngff_zarr
+from ngff_gpu.io.validate import validate_store
+from ngff_gpu.io.writer import to_ngff_zarr
+from ngff_gpu.levels.array_api import downsample, pyramid
+from ngff_gpu.levels.build import to_multiscales
+from ngff_gpu.model.image import NgffImage, to_ngff_image
+from ngff_gpu.model.metadata import Axis, Dataset, Metadata, Scale, Translation
+from ngff_gpu.model.multiscales import Multiscales
 
 __version__ = "0.1.0"
 

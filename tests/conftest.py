@@ -8,7 +8,7 @@ import pytest
 
 def pytest_collection_modifyitems(config, items):
     """Skip tests marked ``gpu`` unless CuPy imports and sees a CUDA device."""
-    from ngff_gpu.backends import cuda_available
+    from ngff_gpu.compute.backends import cuda_available
 
     if cuda_available():
         return

@@ -8,10 +8,10 @@ import pytest
 import zarr
 
 import ngff_gpu as nz
-from ngff_gpu.methods import Methods
+from ngff_gpu.compute.methods import Methods
+from ngff_gpu.compute.reduce_numpy import reduce_full
+from ngff_gpu.compute.step import LevelStep
 from ngff_gpu.namespace import dask_chunk_type, kind
-from ngff_gpu.reduce_numpy import reduce_full
-from ngff_gpu.step import LevelStep
 
 
 def _data(shape=(12, 20, 22), dtype=np.float32):

@@ -11,8 +11,8 @@ import pytest
 import zarr
 
 import ngff_gpu as nz
-import ngff_gpu.writer as writer_mod
-from ngff_gpu.bricks import count_bricks, iter_bricks
+import ngff_gpu.io.writer as writer_mod
+from ngff_gpu.levels.bricks import count_bricks, iter_bricks
 
 distributed = pytest.importorskip("distributed")
 

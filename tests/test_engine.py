@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 from zarr.storage import LocalStore, MemoryStore, WrapperStore
 
 import ngff_gpu as nz
-import ngff_gpu.engine as engine_mod
-import ngff_gpu.writer as writer_mod
-from ngff_gpu.bricks import alignment_unit, count_bricks, iter_bricks, plan_passes
-from ngff_gpu.methods import Methods, compute_dtype
-from ngff_gpu.reduce_numpy import reduce_full
+import ngff_gpu.io.writer as writer_mod
+import ngff_gpu.levels.engine as engine_mod
+from ngff_gpu.compute.methods import Methods, compute_dtype
+from ngff_gpu.compute.reduce_numpy import reduce_full
+from ngff_gpu.levels.bricks import alignment_unit, count_bricks, iter_bricks, plan_passes
 
 FACTOR_LISTS = [
     [2],

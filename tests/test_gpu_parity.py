@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ngff_gpu.methods import Methods, methods_for_dtype
-from ngff_gpu.reduce_numpy import reduce_region
-from ngff_gpu.step import LevelStep
+from ngff_gpu.compute.methods import Methods, methods_for_dtype
+from ngff_gpu.compute.reduce_numpy import reduce_region
+from ngff_gpu.compute.step import LevelStep
 
 
 def _cuda_ok() -> bool:
@@ -37,7 +37,7 @@ DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64
 
 @pytest.fixture(scope="module")
 def backend():
-    from ngff_gpu.backends.cupy_backend import CupyBackend
+    from ngff_gpu.compute.backends.cupy_backend import CupyBackend
 
     return CupyBackend()
 

@@ -1,4 +1,4 @@
-"""ngff_gpu.inputs: each input kind, laziness, axes, physical sizes, omero, errors."""
+"""ngff_gpu.io.inputs: each input kind, laziness, axes, physical sizes, omero, errors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import tifffile
 import zarr
 
 from ngff_gpu.errors import DimsError, InputFormatError
-from ngff_gpu.inputs import InputImage, _FileStack, open_input, udunits
-from ngff_gpu.omero import _subsample, omero_from_data
+from ngff_gpu.io.inputs import InputImage, _FileStack, open_input, udunits
+from ngff_gpu.io.omero import _subsample, omero_from_data
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_glob_stack_of_pngs_is_lazy(tmp_path, rng, monkeypatch):
     for i, plane in enumerate(planes):
         iio.imwrite(tmp_path / f"slice_{i}.png", plane)  # natural order: 2 before 10
     reads: list[str] = []
-    import ngff_gpu.inputs as inputs
+    import ngff_gpu.io.inputs as inputs
 
     real = inputs._read_raster
     monkeypatch.setattr(inputs, "_read_raster", lambda p: reads.append(p) or real(p))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ngff_gpu import cuda_loader
+from ngff_gpu.compute import cuda_loader
 from ngff_gpu.errors import KernelCompileError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,6 +139,6 @@ def test_name_expression_and_unknown_kernel() -> None:
 
 
 def test_modules_import_without_cupy() -> None:
-    code = ("import sys; import ngff_gpu.cuda_loader, ngff_gpu.backends.cupy_backend; "
+    code = ("import sys; import ngff_gpu.compute.cuda_loader, ngff_gpu.compute.backends.cupy_backend; "
             "assert 'cupy' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

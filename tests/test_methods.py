@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ngff_gpu as nz
-from ngff_gpu.methods import Methods, methods_for_dtype
-from ngff_gpu.reduce_numpy import reduce_full, reduce_region
-from ngff_gpu.step import LevelStep
-from ngff_gpu.weights import discrete_gaussian, gaussian_axis_weights, gaussian_sigma
+from ngff_gpu.compute.methods import Methods, methods_for_dtype
+from ngff_gpu.compute.reduce_numpy import reduce_full, reduce_region
+from ngff_gpu.compute.step import LevelStep
+from ngff_gpu.compute.weights import discrete_gaussian, gaussian_axis_weights, gaussian_sigma
 
 DTYPES = [np.uint8, np.uint16, np.int16, np.uint32, np.float32, np.float64]
 ANY_NDIM = st.integers(1, 3)
@@ -205,7 +205,7 @@ def test_method_aliases():
 @given(cases(ndim=st.integers(2, 3)), st.integers(1, 64))
 def test_gaussian_slabs_change_no_bit(case, slab_bytes):
     """The cache-sized slabs of the GAUSSIAN path give the same bits as one slab."""
-    import ngff_gpu.reduce_numpy as rn
+    import ngff_gpu.compute.reduce_numpy as rn
 
     x, step = case
     if step.method is not Methods.GAUSSIAN:

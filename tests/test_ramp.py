@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ngff_gpu as nz
-from ngff_gpu.methods import Methods
+from ngff_gpu.compute.methods import Methods
 
 
 @pytest.mark.parametrize("method", [Methods.GAUSSIAN, Methods.MEAN, Methods.NEAREST,

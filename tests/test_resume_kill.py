@@ -35,7 +35,7 @@ store, version, cps, plan_budget, resume, n = sys.argv[1:7]
 cps, plan_budget, n = int(cps) or None, int(plan_budget), int(n)
 import numpy as np
 import ngff_gpu as nz
-import ngff_gpu.writer as writer
+import ngff_gpu.io.writer as writer
 if plan_budget:
     real = writer.plan_passes
     writer.plan_passes = lambda lv, g, i, c, b: real(lv, g, i, c, plan_budget)
@@ -225,7 +225,7 @@ def test_resume_of_a_complete_store_is_a_no_op(tmp_path):
 
 
 def test_resume_removes_partial_write_leftovers(tmp_path, monkeypatch):
-    import ngff_gpu.engine as engine_mod
+    import ngff_gpu.levels.engine as engine_mod
 
     data = np.arange(40 * 48 * 56, dtype="uint16").reshape(40, 48, 56)
     ms = nz.to_multiscales(data, scale_factors=[2, 4], chunks=8)
@@ -255,7 +255,7 @@ def _small_ms():
 
 
 def test_resume_after_kill_while_creating_progress_markers(tmp_path, monkeypatch):
-    import ngff_gpu.writer as writer_mod
+    import ngff_gpu.io.writer as writer_mod
 
     ms = _small_ms()
     real_plan = writer_mod.plan_passes
@@ -280,7 +280,7 @@ def test_resume_after_kill_while_creating_progress_markers(tmp_path, monkeypatch
 
 
 def test_resume_after_kill_while_creating_level_arrays(tmp_path, monkeypatch):
-    import ngff_gpu.engine as engine_mod
+    import ngff_gpu.levels.engine as engine_mod
 
     ms = _small_ms()
 

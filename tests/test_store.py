@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from zarr.storage import LocalStore, MemoryStore
 
 import ngff_gpu as nz
-from ngff_gpu.codecs import CODEC_NAMES
+from ngff_gpu.io.codecs import CODEC_NAMES
 
 
 def _volume(shape=(40, 50, 61), dtype=np.uint16, seed=0):

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ._common import PROG, HelpFormatter, Parser, one_line
+from ngff_gpu.cli._common import PROG, HelpFormatter, Parser, one_line
 
 __all__ = ["build_parser", "main"]
 
@@ -29,7 +29,7 @@ EPILOG = f"""examples:
 
 def build_parser() -> Parser:
     """The argument parser with every subcommand."""
-    from . import convert, demo, info
+    from ngff_gpu.cli import convert, demo, info
 
     parser = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                     formatter_class=HelpFormatter)
@@ -49,7 +49,7 @@ def _version() -> str:
 
         return version("ngff-gpu")
     except Exception:  # noqa: BLE001 - not installed: the source tree's version
-        from .. import __version__
+        from ngff_gpu import __version__
 
         return __version__
 
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 on success, 1 on an error, 2 on a usage error, 130 when interrupted.
     """
-    from ..errors import NgffGpuError
+    from ngff_gpu.errors import NgffGpuError
 
     debug = bool(os.environ.get("NGFF_GPU_DEBUG"))
     args = None

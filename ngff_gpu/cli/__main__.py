@@ -2,6 +2,6 @@
 
 import sys
 
-from . import main
+from ngff_gpu.cli import main
 
 sys.exit(main())

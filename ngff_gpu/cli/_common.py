@@ -10,9 +10,9 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
+from ngff_gpu.dims import AXIS_ORDER, SPATIAL_DIMS
+
 PROG = "ngff-gpu"
-SPATIAL = ("z", "y", "x")
-AXES = "tczyx"
 
 try:  # rich help when rich-argparse is installed (it is not a dependency)
     from rich_argparse import RawDescriptionRichHelpFormatter as HelpFormatter
@@ -45,7 +45,7 @@ def _split_pairs(text: str, what: str) -> list[tuple[str, str]]:
             raise argparse.ArgumentTypeError(f"{what}: expected dim=value, got {item!r}")
         dim, value = (s.strip() for s in item.split("=", 1))
         dim = dim.lower()
-        if dim not in AXES:
+        if dim not in AXIS_ORDER:
             raise argparse.ArgumentTypeError(f"{what}: unknown dim {dim!r} (use t, c, z, y or x)")
         pairs.append((dim, value))
     if not pairs:
@@ -111,7 +111,7 @@ def per_dim_floats(text: str) -> float | dict[str, float] | list[float]:
 
 def units(text: str) -> str | dict[str, str]:
     """``micrometer`` (spatial dims) or ``z=micrometer,t=second``; ``µm``, ``nm``, ``s``... accepted."""
-    from ..inputs import udunits
+    from ngff_gpu.io.inputs import udunits
 
     def norm(u: str) -> str:
         name = udunits(u)
@@ -130,7 +130,7 @@ def units(text: str) -> str | dict[str, str]:
 def dims(text: str) -> list[str]:
     """``zyx`` or ``z,y,x`` -> ``["z", "y", "x"]`` (letters of ``tczyx``, no repeats)."""
     letters = [c for c in text.lower() if c not in ", "]
-    bad = [c for c in letters if c not in AXES]
+    bad = [c for c in letters if c not in AXIS_ORDER]
     if bad or not letters:
         raise argparse.ArgumentTypeError(f"--dims {text!r}: use letters of 'tczyx', e.g. zyx or cyx")
     if len(set(letters)) != len(letters):
@@ -162,7 +162,7 @@ def codec_name(text: str) -> str:
     return text.strip().lower().replace("_", "-")
 
 
-def spread(value: Any, dims: list[str], keep: tuple[str, ...] = SPATIAL) -> Any:
+def spread(value: Any, dims: list[str], keep: tuple[str, ...] = SPATIAL_DIMS) -> Any:
     """Expand a single value to a dict over the dims in ``keep``; lists and dicts pass."""
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return {d: value for d in dims if d in keep}

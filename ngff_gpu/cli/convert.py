@@ -8,8 +8,8 @@ import sys
 import time
 from typing import Any
 
-from . import _common as c
-from ._common import PROG, HelpFormatter
+from ngff_gpu.cli import _common as c
+from ngff_gpu.cli._common import PROG, HelpFormatter
 
 EPILOG = f"""examples:
   {PROG} convert volume.tif volume.ome.zarr
@@ -30,8 +30,8 @@ _ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 
 def add_parser(sub: Any) -> None:
     """Register ``convert``."""
-    from ..codecs import CODEC_NAMES
-    from ..methods import METHOD_NAMES
+    from ngff_gpu.compute.methods import METHOD_NAMES
+    from ngff_gpu.io.codecs import CODEC_NAMES
 
     p = sub.add_parser(
         "convert", help="convert images (TIFF, OME-TIFF, PNG, .npy, Zarr, ...) to OME-Zarr",
@@ -103,7 +103,7 @@ def check_output(output: str, inputs: list[str], overwrite: bool, resume: bool) 
     StoreExistsError
         With the reason.
     """
-    from ..errors import StoreExistsError
+    from ngff_gpu.errors import StoreExistsError
 
     if "://" in output:
         return  # remote stores: the writer checks
@@ -130,8 +130,8 @@ def check_output(output: str, inputs: list[str], overwrite: bool, resume: bool) 
 
 
 def _labels(specs: list[str], shape: tuple[int, ...], dims: list[str] | None) -> dict[str, Any]:
-    from ..errors import DimsError, InputFormatError
-    from ..inputs import open_input, safe_name
+    from ngff_gpu.errors import DimsError, InputFormatError
+    from ngff_gpu.io.inputs import open_input, safe_name
 
     out: dict[str, Any] = {}
     for spec in specs:
@@ -163,9 +163,8 @@ def _say(quiet: bool, text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Convert ``args.inputs`` to ``args.output``."""
     import ngff_gpu as nz
-
-    from ..image import default_dims
-    from ..inputs import open_input, safe_name
+    from ngff_gpu.dims import default_dims
+    from ngff_gpu.io.inputs import open_input, safe_name
 
     t0 = time.perf_counter()
     output = args.output.rstrip("/") or args.output
@@ -174,10 +173,10 @@ def run(args: argparse.Namespace) -> int:
     dims = src.dims or default_dims(src.data.ndim)
     scale = dict(src.scale or {})
     scale.update(c.spread(args.scale, dims) if isinstance(args.scale, float | dict)
-                 else dict(zip([d for d in dims if d in c.SPATIAL], args.scale or [])))
+                 else dict(zip([d for d in dims if d in c.SPATIAL_DIMS], args.scale or [])))
     translation = dict(src.translation or {})
     translation.update(c.spread(args.translation, dims) if isinstance(args.translation, float | dict)
-                       else dict(zip([d for d in dims if d in c.SPATIAL], args.translation or [])))
+                       else dict(zip([d for d in dims if d in c.SPATIAL_DIMS], args.translation or [])))
     units = dict(src.units or {})
     units.update(c.spread(args.units, dims) if args.units else {})
     name = args.name if args.name is not None else (src.name or "image")
@@ -206,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
                     device=args.device, progress=not args.quiet, omero=omero, labels=labels)
     args.writing = None
     if not args.quiet:
-        from .info import print_info, store_info
+        from ngff_gpu.cli.info import print_info, store_info
 
         print(f"wrote {output} in {time.perf_counter() - t0:.2f} s")
         print_info(store_info(output), columns=("path", "shape", "chunks", "scale", "translation",

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import PROG, HelpFormatter
+from ngff_gpu.cli._common import PROG, HelpFormatter
 
 EPILOG = f"""examples:
   {PROG} demo                       # ./demo.ome.zarr, 192^3 uint16
@@ -67,8 +67,8 @@ def _factors(size: int, smallest: int = 16) -> list[int]:
 
 def add_parser(sub: Any) -> None:
     """Register ``demo``."""
-    from ..methods import METHOD_NAMES
-    from ._common import method_name
+    from ngff_gpu.cli._common import method_name
+    from ngff_gpu.compute.methods import METHOD_NAMES
 
     p = sub.add_parser(
         "demo", help="write, validate and describe a built-in sample volume",
@@ -93,10 +93,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Generate, convert, validate and summarize."""
     import ngff_gpu as nz
-
-    from ..errors import StoreExistsError
-    from .convert import _is_zarr_dir
-    from .info import print_info, store_info
+    from ngff_gpu.cli.convert import _is_zarr_dir
+    from ngff_gpu.cli.info import print_info, store_info
+    from ngff_gpu.errors import StoreExistsError
 
     out = args.output
     if os.path.lexists(out) and not (os.path.isdir(out) and (_is_zarr_dir(out) or not os.listdir(out))):

@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ._common import PROG, HelpFormatter, is_tty
+from ngff_gpu.cli._common import PROG, HelpFormatter, is_tty
 
 INFO_EPILOG = f"""examples:
   {PROG} info image.ome.zarr
@@ -98,8 +98,8 @@ def store_info(store: str) -> StoreInfo:
     """
     import zarr
 
-    from ..errors import InvalidStoreError
-    from ..reader import _open_group, read_ome_attrs
+    from ngff_gpu.errors import InvalidStoreError
+    from ngff_gpu.io.reader import _open_group, read_ome_attrs
 
     group = _open_group(store)
     try:
@@ -247,8 +247,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate ``args.store``; exit status 1 with the reason when invalid."""
-    from ..errors import InvalidStoreError
-    from ..validate import validate_store
+    from ngff_gpu.errors import InvalidStoreError
+    from ngff_gpu.io.validate import validate_store
 
     try:
         version = validate_store(args.store)

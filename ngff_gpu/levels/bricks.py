@@ -19,8 +19,8 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .plan import LevelPlan
-from .step import Region
+from ngff_gpu.compute.step import Region
+from ngff_gpu.levels.plan import LevelPlan
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 From an image's shape and dims, the scale factors, the chunks and the method,
 :func:`plan_levels` derives every level's shape, absolute and relative
-factors, its :class:`~ngff_gpu.step.LevelStep`, chunks, and the scale and
+factors, its :class:`~ngff_gpu.compute.step.LevelStep`, chunks, and the scale and
 translation that say where its samples really are.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .errors import ScaleFactorError
-from .metadata import SPATIAL_DIMS
-from .methods import Methods, as_method
-from .step import LevelStep
+from ngff_gpu.compute.methods import Methods, as_method
+from ngff_gpu.compute.step import LevelStep
+from ngff_gpu.dims import SPATIAL_DIMS
+from ngff_gpu.errors import ScaleFactorError
 
 ScaleFactors = int | Sequence[int] | Sequence[Mapping[str, int]]
 

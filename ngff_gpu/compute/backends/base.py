@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..step import LevelStep, Region
+from ngff_gpu.compute.step import LevelStep, Region
 
 
 @runtime_checkable
@@ -43,7 +43,7 @@ class Backend(Protocol):
         out_region: Region,
     ) -> Any:
         """Compute ``out_region`` of ``step`` from brick ``x``; same contract and
-        bits as :func:`ngff_gpu.reduce_numpy.reduce_region`."""
+        bits as :func:`ngff_gpu.compute.reduce_numpy.reduce_region`."""
 
     def synchronize(self) -> None:
         """Wait for queued work (no-op on the host)."""

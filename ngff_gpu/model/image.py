@@ -15,15 +15,11 @@ import dask.array as da
 import numpy as np
 from dask.base import tokenize
 
-from .errors import DimsError
-from .metadata import SPATIAL_DIMS, VALID_DIMS
-from .methods import Methods, check_dtype
-from .namespace import is_cupy, is_dask, is_zarr, to_compute
-from .pretty import PrettyRepr
-
-#: Default dims by number of dimensions.
-DEFAULT_DIMS = {1: ["x"], 2: ["y", "x"], 3: ["z", "y", "x"], 4: ["c", "z", "y", "x"],
-                5: ["t", "c", "z", "y", "x"]}
+from ngff_gpu.compute.methods import Methods, check_dtype
+from ngff_gpu.dims import SPATIAL_DIMS, check_dims, default_dims
+from ngff_gpu.errors import DimsError
+from ngff_gpu.model.pretty import PrettyRepr
+from ngff_gpu.namespace import is_cupy, is_dask, is_zarr, to_compute
 
 
 @dataclass(repr=False)
@@ -59,26 +55,6 @@ class NgffImage(PrettyRepr):
 
     def __post_init__(self) -> None:
         self.dims = check_dims(self.dims, self.data.ndim)
-
-
-def check_dims(dims: Sequence[str], ndim: int) -> list[str]:
-    """Validate ``dims`` against the array's ``ndim``; raise :class:`DimsError`."""
-    dims = list(dims)
-    bad = [d for d in dims if d not in VALID_DIMS]
-    if bad:
-        raise DimsError(f"unknown dim name(s) {bad}; dims must come from {list(VALID_DIMS)}")
-    if len(set(dims)) != len(dims):
-        raise DimsError(f"dims {dims} repeat a name")
-    if len(dims) != ndim:
-        raise DimsError(f"dims {dims} name {len(dims)} axes but the data has {ndim}")
-    return dims
-
-
-def default_dims(ndim: int) -> list[str]:
-    """``x``, ``yx``, ``zyx``, ``czyx`` or ``tczyx`` for 1 to 5 dimensions."""
-    if ndim not in DEFAULT_DIMS:
-        raise DimsError(f"cannot choose default dims for a {ndim}-D array; pass dims=")
-    return list(DEFAULT_DIMS[ndim])
 
 
 class HostView:

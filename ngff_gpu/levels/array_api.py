@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .backends import backend_for
-from .errors import ScaleFactorError
-from .image import default_dims
-from .methods import Methods, as_method
-from .namespace import from_compute, is_dask, is_zarr, to_compute
-from .plan import ScaleFactors, plan_levels
+from ngff_gpu.compute.backends import backend_for
+from ngff_gpu.compute.methods import Methods, as_method
+from ngff_gpu.dims import default_dims
+from ngff_gpu.errors import ScaleFactorError
+from ngff_gpu.levels.plan import ScaleFactors, plan_levels
+from ngff_gpu.namespace import from_compute, is_dask, is_zarr, to_compute
 
 
 def _compute_input(x: Any) -> Any:

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from .backends import Backend, get_backend
-from .bricks import Brick, Pass, iter_bricks
-from .image import HostView
-from .plan import LevelPlan
+from ngff_gpu.compute.backends import Backend, get_backend
+from ngff_gpu.levels.bricks import Brick, Pass, iter_bricks
+from ngff_gpu.levels.plan import LevelPlan
+from ngff_gpu.model.image import HostView
 
 _STOP = object()
 

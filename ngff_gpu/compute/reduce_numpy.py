@@ -1,6 +1,6 @@
 """The NumPy reductions: the reference numerics every backend must reproduce.
 
-Each function computes an output region of one :class:`~ngff_gpu.step.LevelStep`
+Each function computes an output region of one :class:`~ngff_gpu.compute.step.LevelStep`
 from a brick ``x`` that holds the input region starting at ``origin`` of an
 input array of global shape ``in_shape``. Indices are clamped against the
 global shape (edge replicate), never against the brick, so any brick that
@@ -24,8 +24,8 @@ import itertools
 
 import numpy as np
 
-from .methods import Methods, check_dtype, compute_dtype
-from .step import LevelStep, Region
+from ngff_gpu.compute.methods import Methods, check_dtype, compute_dtype
+from ngff_gpu.compute.step import LevelStep, Region
 
 
 def _axis_slice(ndim: int, axis: int, sl: slice) -> tuple[slice, ...]:

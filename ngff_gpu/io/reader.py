@@ -7,11 +7,12 @@ from typing import Any
 import dask.array as da
 import zarr
 
-from .errors import InvalidStoreError
-from .image import NgffImage
-from .metadata import SPATIAL_DIMS, Metadata, Scale, Translation, metadata_from_json
-from .methods import Methods
-from .multiscales import Multiscales
+from ngff_gpu.compute.methods import Methods
+from ngff_gpu.dims import SPATIAL_DIMS
+from ngff_gpu.errors import InvalidStoreError
+from ngff_gpu.model.image import NgffImage
+from ngff_gpu.model.metadata import Metadata, Scale, Translation, metadata_from_json
+from ngff_gpu.model.multiscales import Multiscales
 
 
 def read_ome_attrs(group: zarr.Group) -> tuple[str, dict[str, Any]]:
@@ -61,7 +62,7 @@ def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
         If the store is not an OME-Zarr 0.4/0.5 image.
     """
     if validate:
-        from .validate import validate_store
+        from ngff_gpu.io.validate import validate_store
 
         validate_store(store)
     group = store if isinstance(store, zarr.Group) else _open_group(store)

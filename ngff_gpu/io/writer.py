@@ -20,16 +20,16 @@ from typing import Any
 import numpy as np
 import zarr
 
-from .backends import get_backend
-from .bricks import brick_bytes, count_bricks, plan_passes
-from .codecs import compressors_for
-from .engine import Engine, run_distributed
-from .errors import InvalidStoreError, StoreExistsError
-from .metadata import metadata_to_json
-from .methods import Methods, compute_dtype
-from .multiscales import Multiscales
-from .namespace import is_device_array
-from .progress import make_progress
+from ngff_gpu.compute.backends import get_backend
+from ngff_gpu.compute.methods import Methods, compute_dtype
+from ngff_gpu.errors import InvalidStoreError, StoreExistsError
+from ngff_gpu.io.codecs import compressors_for
+from ngff_gpu.levels.bricks import brick_bytes, count_bricks, plan_passes
+from ngff_gpu.levels.engine import Engine, run_distributed
+from ngff_gpu.levels.progress import make_progress
+from ngff_gpu.model.metadata import metadata_to_json
+from ngff_gpu.model.multiscales import Multiscales
+from ngff_gpu.namespace import is_device_array
 
 PROGRESS_GROUP = "ngff_gpu_progress"
 IN_PROGRESS_ATTR = "ngff_gpu_in_progress"
@@ -256,7 +256,7 @@ def to_ngff_zarr(
     chunks_per_shard : int or dict, optional
         Chunks per shard along each spatial dim (0.5 only).
     codec, codec_level : str, int
-        Compressor (see :mod:`ngff_gpu.codecs`).
+        Compressor (see :mod:`ngff_gpu.io.codecs`).
     resume : bool
         Continue an interrupted write of the same plan, skipping finished bricks.
     memory_limit : int or str, optional
@@ -291,7 +291,7 @@ def to_ngff_zarr(
     shards = _shards(multiscales, chunks_per_shard)
     compressors = compressors_for(codec, codec_level, zarr_format, dtype.itemsize)
     if omero is True:
-        from .omero import omero_from_data
+        from ngff_gpu.io.omero import omero_from_data
 
         omero = omero_from_data(multiscales.images[0].data, multiscales.images[0].dims)
 
@@ -340,7 +340,7 @@ def to_ngff_zarr(
                                 lambda j, m=markers[i]: m.__setitem__(j, 1), cost)
 
     if labels:
-        from .labels import write_labels
+        from ngff_gpu.io.labels import write_labels
 
         write_labels(root, labels, multiscales, version, codec, codec_level, budget, device)
     final = _ome_attrs(multiscales, version, omero if isinstance(omero, dict) else None)

@@ -12,17 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidStoreError
-from .pretty import PrettyRepr
+from ngff_gpu.dims import axis_type
+from ngff_gpu.errors import InvalidStoreError
+from ngff_gpu.model.pretty import PrettyRepr
 
-SPATIAL_DIMS = ("z", "y", "x")
-VALID_DIMS = ("t", "c", "z", "y", "x")
 SUPPORTED_VERSIONS = ("0.4", "0.5")
-
-
-def axis_type(dim: str) -> str:
-    """OME-NGFF axis type of a dim name: ``time``, ``channel`` or ``space``."""
-    return {"t": "time", "c": "channel"}.get(dim, "space")
 
 
 @dataclass(repr=False)

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from ..reduce_numpy import reduce_region
-from ..step import LevelStep, Region
+from ngff_gpu.compute.reduce_numpy import reduce_region
+from ngff_gpu.compute.step import LevelStep, Region
 
 
 class NumpyBackend:
@@ -34,7 +34,7 @@ class NumpyBackend:
         in_shape: tuple[int, ...],
         out_region: Region,
     ) -> np.ndarray:
-        """See :func:`ngff_gpu.reduce_numpy.reduce_region`."""
+        """See :func:`ngff_gpu.compute.reduce_numpy.reduce_region`."""
         return reduce_region(np.asarray(x), step, origin, in_shape, out_region)
 
     def synchronize(self) -> None:

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import KernelCompileError
+from ngff_gpu.errors import KernelCompileError
 
 #: Kernel (template) name -> source file in ``kernels/``.
 KERNEL_FILES: dict[str, str] = {

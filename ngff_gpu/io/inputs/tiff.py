@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputFormatError
-from .inputs import (
+from ngff_gpu.errors import InputFormatError
+from ngff_gpu.io.inputs import (
     InputImage,
     _canonical,
     _check_dims,

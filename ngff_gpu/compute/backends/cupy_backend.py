@@ -1,6 +1,6 @@
 """The CUDA backend: CuPy arrays and the fused kernels of ``kernels/``.
 
-Same contract and bits as :func:`ngff_gpu.reduce_numpy.reduce_region`
+Same contract and bits as :func:`ngff_gpu.compute.reduce_numpy.reduce_region`
 (DESIGN section 3): the kernels follow the NumPy path's order of operations
 and are compiled with ``--fmad=false``. CuPy is imported when a backend is
 created, never at module import, so this module imports on machines without
@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from ..cuda_loader import get_kernel
-from ..methods import Methods, check_dtype, compute_dtype
-from ..reduce_numpy import int_clip_bounds
-from ..step import LevelStep, Region
-from ..weights import AxisWeights, weights_array
+from ngff_gpu.compute.cuda_loader import get_kernel
+from ngff_gpu.compute.methods import Methods, check_dtype, compute_dtype
+from ngff_gpu.compute.reduce_numpy import int_clip_bounds
+from ngff_gpu.compute.step import LevelStep, Region
+from ngff_gpu.compute.weights import AxisWeights, weights_array
 
 #: NumPy dtype -> C++ type name of the kernel templates.
 CTYPE_NAMES: dict[np.dtype, str] = {
@@ -157,7 +157,7 @@ class CupyBackend:
         """Compute ``out_region`` of ``step`` from brick ``x`` on the device.
 
         Same parameters, checks and bits as
-        :func:`ngff_gpu.reduce_numpy.reduce_region`; returns a CuPy array
+        :func:`ngff_gpu.compute.reduce_numpy.reduce_region`; returns a CuPy array
         (queued on :attr:`stream`; :meth:`to_host` or :meth:`synchronize` waits).
 
         Raises

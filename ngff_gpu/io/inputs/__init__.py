@@ -39,10 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DimsError, InputFormatError
+from ngff_gpu.dims import AXIS_ORDER
+from ngff_gpu.errors import DimsError, InputFormatError
 
 #: Axis order of OME-NGFF.
-AXIS_ORDER = "tczyx"
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 #: Subsample size cap of :func:`omero_from_data`.
@@ -406,8 +406,8 @@ def _open_zarr(path: str, dims: Sequence[str] | None) -> InputImage:
 
 
 def _open_ome_zarr(group: Any, path: str, dims: Sequence[str] | None) -> InputImage:
-    from .errors import InvalidStoreError
-    from .reader import read_ome_attrs
+    from ngff_gpu.errors import InvalidStoreError
+    from ngff_gpu.io.reader import read_ome_attrs
 
     try:
         version, attrs = read_ome_attrs(group)
@@ -488,7 +488,7 @@ def open_input(paths: Sequence[str] | str, dims: Sequence[str] | str | None = No
         return _open_stack(files, dims)
     path = files[0]
     fmt = _sniff(path)
-    from .inputs_tiff import open_tiff
+    from ngff_gpu.io.inputs.tiff import open_tiff
 
     opener = {"tiff": open_tiff, "npy": _open_npy, "zarr": _open_zarr, "raster": _open_raster}
     return opener[fmt](path, dims)

@@ -6,7 +6,7 @@ from typing import Any
 
 import zarr
 
-from .errors import InvalidStoreError
+from ngff_gpu.errors import InvalidStoreError
 
 
 def validate_store(store: Any) -> str:
@@ -26,7 +26,7 @@ def validate_store(store: Any) -> str:
     InvalidStoreError
         With the reason, when anything does not hold.
     """
-    from .reader import _open_group, read_ome_attrs
+    from ngff_gpu.io.reader import _open_group, read_ome_attrs
 
     group = store if isinstance(store, zarr.Group) else _open_group(store)
     version, attrs = read_ome_attrs(group)

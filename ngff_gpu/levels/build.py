@@ -1,53 +1,17 @@
-"""Multiscales: every level of an image as lazy arrays, with its OME metadata."""
+"""Build a :class:`Multiscales`: plan the levels, then chain one lazy graph per level."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from .image import NgffImage, to_ngff_image
-from .lazy import downsample_lazy
-from .metadata import Axis, Dataset, Metadata, Scale, Translation, axis_type
-from .methods import Methods, as_method, check_dtype
-from .plan import LevelPlan, ScaleFactors, plan_levels
-from .pretty import PrettyRepr
-
-
-@dataclass(repr=False)
-class Multiscales(PrettyRepr):
-    """A multiscale image: one :class:`NgffImage` per level and the metadata.
-
-    Attributes
-    ----------
-    images : list of NgffImage
-        Level 0 first; lazy dask arrays.
-    metadata : Metadata
-        Axes and per-level datasets with their scale and translation.
-    scale_factors : int or list
-        As passed to :func:`to_multiscales`.
-    method : Methods
-        Downsampling method.
-    chunks : dict
-        Chunk size per dim.
-    """
-
-    images: list[NgffImage]
-    metadata: Metadata
-    scale_factors: Any = None
-    method: Methods | None = None
-    chunks: dict[str, int] | None = None
-    levels: list[LevelPlan] = field(default_factory=list, repr=False)
-    #: Name of the dask array ``images[0].data`` was built as (see :meth:`level0_source`).
-    level0_name: str | None = field(default=None, repr=False)
-
-    def level0_source(self) -> Any:
-        """What the engine reads level 0 from: the wrapped array when ``images[0].data``
-        is still the lazy view of it, else the dask array."""
-        img = self.images[0]
-        if img.source is not None and self.level0_name == img.data.name:
-            return img.source
-        return img.data
+from ngff_gpu.compute.methods import Methods, as_method, check_dtype
+from ngff_gpu.dims import axis_type
+from ngff_gpu.levels.lazy import downsample_lazy
+from ngff_gpu.levels.plan import LevelPlan, ScaleFactors, plan_levels
+from ngff_gpu.model.image import NgffImage, to_ngff_image
+from ngff_gpu.model.metadata import Axis, Dataset, Metadata, Scale, Translation
+from ngff_gpu.model.multiscales import Multiscales
 
 
 def dataset_path(index: int, name: str) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from typing import Any
 
-from ..errors import BackendUnavailableError
-from .base import Backend
-from .numpy_backend import NumpyBackend
+from ngff_gpu.compute.backends.base import Backend
+from ngff_gpu.compute.backends.numpy_backend import NumpyBackend
+from ngff_gpu.errors import BackendUnavailableError
 
 __all__ = ["Backend", "NumpyBackend", "get_backend", "backend_for", "cuda_available"]
 
@@ -29,7 +29,7 @@ def cuda_available() -> bool:
 
 @cache
 def _cuda_backend():
-    from .cupy_backend import CupyBackend
+    from ngff_gpu.compute.backends.cupy_backend import CupyBackend
 
     return CupyBackend()
 
@@ -67,7 +67,7 @@ def get_backend(device: str = "auto") -> Backend:
 def backend_for(x: Any) -> Backend:
     """The backend that owns ``x``'s memory: CUDA for CuPy arrays (and CUDA
     tensors), NumPy for everything on the host."""
-    from ..namespace import is_device_array
+    from ngff_gpu.namespace import is_device_array
 
     if is_device_array(x):
         return get_backend("cuda")

@@ -6,7 +6,7 @@ from enum import Enum
 
 import numpy as np
 
-from .errors import UnsupportedDtypeError
+from ngff_gpu.errors import UnsupportedDtypeError
 
 
 class Methods(Enum):

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from .errors import ScaleFactorError
-from .methods import Methods
-from .weights import AxisWeights, gaussian_axis_weights
+from ngff_gpu.compute.methods import Methods
+from ngff_gpu.compute.weights import AxisWeights, gaussian_axis_weights
+from ngff_gpu.errors import ScaleFactorError
 
 Region = tuple[tuple[int, int], ...]
 

@@ -16,8 +16,8 @@ import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-from .backends import backend_for
-from .step import LevelStep, Region
+from ngff_gpu.compute.backends import backend_for
+from ngff_gpu.compute.step import LevelStep, Region
 
 
 def _bounds(chunks: tuple[int, ...]) -> np.ndarray:

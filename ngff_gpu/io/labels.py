@@ -7,9 +7,10 @@ from typing import Any
 
 import zarr
 
-from .image import NgffImage, to_ngff_image
-from .methods import Methods
-from .multiscales import Multiscales, to_multiscales
+from ngff_gpu.compute.methods import Methods
+from ngff_gpu.levels.build import to_multiscales
+from ngff_gpu.model.image import NgffImage, to_ngff_image
+from ngff_gpu.model.multiscales import Multiscales
 
 
 def write_labels(root: zarr.Group, labels: Mapping[str, Any], parent: Multiscales, version: str,
@@ -20,7 +21,7 @@ def write_labels(root: zarr.Group, labels: Mapping[str, Any], parent: Multiscale
     frequent label), so label boundaries never blur; its metadata carries
     ``image-label`` with ``source.image = "../../"``.
     """
-    from .writer import to_ngff_zarr
+    from ngff_gpu.io.writer import to_ngff_zarr
 
     img0 = parent.images[0]
     group = root.require_group("labels")
