@@ -169,8 +169,8 @@ def _run_case(case, seen):
         assert ("ome" in attrs) if case["version"] == "0.5" else ("multiscales" in attrs)
         assert writer_mod.PROGRESS_GROUP not in root
         assert writer_mod.IN_PROGRESS_ATTR not in attrs
-    assert len(record) == 1
-    seen.append(record[0])
+    assert record  # planned once, or again with the read cache charged to the budget
+    seen.append(record[-1])
     for k, (w, r) in enumerate(zip(written, ref)):
         assert _same_bits(w, r), f"level {k} of the store differs from the reference ({case})"
         assert _same_bits(ms.images[k].data.compute(), r), f"lazy level {k} differs ({case})"

@@ -27,6 +27,7 @@ from ngff_gpu.io.codecs import compressors_for
 from ngff_gpu.levels.bricks import brick_bytes, count_bricks, plan_passes
 from ngff_gpu.levels.engine import Engine, run_distributed
 from ngff_gpu.levels.progress import make_progress
+from ngff_gpu.levels.source import Grid, plan_with_read_cache, source_grid
 from ngff_gpu.model.metadata import metadata_to_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.namespace import is_device_array
@@ -260,7 +261,8 @@ def to_ngff_zarr(
     resume : bool
         Continue an interrupted write of the same plan, skipping finished bricks.
     memory_limit : int or str, optional
-        Host bytes for bricks in flight (default 1 GiB).
+        Host bytes for bricks in flight and the read cache of decoded source
+        chunks that later bricks still need (default 1 GiB).
     device : {"auto", "cpu", "cuda"}
         Compute backend; device inputs always compute on the device.
     progress : bool
@@ -315,8 +317,11 @@ def to_ngff_zarr(
     grids = [s or lv.chunks for s, lv in zip(shards, levels)]
     backend = get_backend("cuda" if is_device_array(source) else device)
     ct = compute_dtype(dtype) if multiscales.method is not Methods.MODE else dtype
-    passes = plan_passes(levels, grids, dtype.itemsize, np.dtype(ct).itemsize,
-                         brick_budget(budget, backend))
+    level_grids = [Grid.regular(lv.shape, lv.chunks) for lv in levels]  # as written
+    passes, read_caches = plan_with_read_cache(
+        plan_passes, levels, grids, dtype.itemsize, np.dtype(ct).itemsize, budget,
+        lambda host: brick_budget(host, backend),
+        lambda p: source_grid(source) if p.source == 0 else level_grids[p.source])
     arrays = _create_arrays(root, multiscales, shards, compressors, zarr_format, resume)
     markers = _markers(root, [count_bricks(levels, p) for p in passes], resume,
                        [[p.source, p.last, list(p.brick)] for p in passes])
@@ -335,7 +340,7 @@ def to_ngff_zarr(
                 run_distributed(client, levels, p, src, arrays, markers[i],
                                 lambda j, f=done_flags: bool(f[j]), device, bar.advance)
             else:
-                engine = Engine(backend, budget, on_brick=bar.advance)
+                engine = Engine(backend, budget, on_brick=bar.advance, read_cache=read_caches[i])
                 engine.run_pass(levels, p, src, arrays, lambda j, f=done_flags: bool(f[j]),
                                 lambda j, m=markers[i]: m.__setitem__(j, 1), cost)
 

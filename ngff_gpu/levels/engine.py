@@ -2,7 +2,8 @@
 
 Stages, each overlapping the next::
 
-    read brick (reader thread) -> [H2D] compute all levels of the brick
+    read brick (reader thread; each source chunk decoded once, see
+    :mod:`ngff_gpu.levels.source`) -> [H2D] compute all levels of the brick
     (compute workers, through the backend) -> [D2H] -> encode + write
     complete chunks/shards (writer thread pool) -> mark the brick done
 
@@ -27,7 +28,10 @@ import numpy as np
 from ngff_gpu.compute.backends import Backend, get_backend
 from ngff_gpu.levels.bricks import Brick, Pass, iter_bricks
 from ngff_gpu.levels.plan import LevelPlan
+from ngff_gpu.levels.source import ReadPlan, SourceReader, read_region, source_grid
 from ngff_gpu.model.image import HostView
+
+__all__ = ["BrickJob", "Engine", "compute_brick", "read_region", "run_distributed"]
 
 _STOP = object()
 
@@ -51,16 +55,6 @@ release_memory = _malloc_trim_fn()
 
 def _slices(region) -> tuple[slice, ...]:
     return tuple(slice(a, b) for a, b in region)
-
-
-def read_region(source: Any, region) -> Any:
-    """Read ``region`` of a lazy source (dask, zarr, memmap, NumPy, CuPy) into memory."""
-    sub = source[_slices(region)]
-    if hasattr(sub, "compute") and hasattr(sub, "dask"):
-        sub = sub.compute(scheduler="synchronous")
-    if isinstance(sub, np.ndarray) or type(sub).__module__.startswith("cupy"):
-        return sub
-    return np.asarray(sub)
 
 
 @dataclass
@@ -130,14 +124,26 @@ class Engine:
         Compute workers (CPU) and writer threads; default: CPU count.
     on_brick : callable, optional
         Called with the number of bytes written after each brick.
+    read_cache : int
+        Bytes the read stage may keep of decoded source chunks that later bricks
+        still need (see :mod:`ngff_gpu.levels.source`); the caller charges them to
+        its memory limit.
+
+    Attributes
+    ----------
+    decoded : int
+        Source cells (chunks, tiles, strips) decoded by the last :meth:`run_pass`
+        (-1 for an in-memory source, which is sliced, not decoded).
     """
 
     def __init__(self, backend: Backend, budget: int, workers: int | None = None,
-                 on_brick: Callable[[int], None] | None = None) -> None:
+                 on_brick: Callable[[int], None] | None = None, read_cache: int = 0) -> None:
         self.backend = backend
         self.budget = budget
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.on_brick = on_brick
+        self.read_cache = read_cache
+        self.decoded = -1
 
     def run_pass(self, levels: Sequence[LevelPlan], p: Pass, source: Any,
                  arrays: dict[int, Any], done: Callable[[int], bool],
@@ -157,17 +163,22 @@ class Engine:
             errors.append(exc)
             stop.set()
 
+        bricks = [b for b in iter_bricks(levels, p) if not done(b.index)]
+        grid = source_grid(source)
+        src = None if grid is None else SourceReader(
+            source, ReadPlan(grid, bricks, np.dtype(source.dtype).itemsize), self.read_cache)
+
         def reader() -> None:
             try:
-                for brick in iter_bricks(levels, p):
+                for pos, brick in enumerate(bricks):
                     if stop.is_set():
                         break
-                    if done(brick.index):
-                        continue
                     while not slots.acquire(timeout=0.1):
                         if stop.is_set():
                             return
-                    read_q.put((brick, read_region(source, brick.read)))
+                    data = read_region(source, brick.read) if src is None else src.read(pos)
+                    read_q.put((brick, data))
+                    del data
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
                 fail(exc)
             finally:
@@ -233,6 +244,7 @@ class Engine:
         for t in threads:
             t.join()
         writers.shutdown(wait=True)
+        self.decoded = -1 if src is None else src.decoded
         if errors:
             raise errors[0]
 

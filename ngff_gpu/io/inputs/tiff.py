@@ -3,6 +3,7 @@ OME-TIFF and ImageJ axes, physical sizes and units; cuCIM for large tiled TIFFs.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -86,7 +87,8 @@ def open_tiff(path: str, dims: Sequence[str] | None) -> InputImage:
                 scale, units = _imagej_physical(tif, guessed)
         data = _open_cucim(path, shape) if tiled else None
         if data is None:
-            data = zarr.open_array(tifffile.imread(path, aszarr=True, series=0, level=0), mode="r")
+            data = zarr.open_array(tifffile.imread(path, aszarr=True, series=0, level=0,
+                                                   maxworkers=os.cpu_count() or 1), mode="r")
     except (tifffile.TiffFileError, ValueError, KeyError, IndexError) as exc:
         raise InputFormatError(f"cannot read {path} as TIFF: {exc}") from exc
     kind = "OME-TIFF" if is_ome else "ImageJ TIFF" if is_imagej else "TIFF"

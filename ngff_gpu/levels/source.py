@@ -1,0 +1,342 @@
+"""The read stage: every source chunk decoded once per pass, whatever the halo.
+
+A brick reads its region of the source level plus a halo on every side, so the
+source chunks along a brick's border are also read by its neighbours. Read
+naively, those chunks are decoded by every brick whose read region touches them
+(up to 2 per axis: 8 times in 3-D). This module reads a chunked source (a zarr
+array, a TIFF opened through tifffile's zarr store, a dask array) one *grid
+cell* at a time instead:
+
+- the bricks of a pass run in C order (march along the slowest axis, then the
+  next), so a chunk's later users follow soon after its first;
+- a brick reads, in chunk-aligned boxes one chunk layer thick (decoded in
+  parallel by the zarr codec pipeline or tifffile's threaded decoder), only the
+  chunks no earlier brick decoded;
+- of every chunk a later brick still needs, the part those bricks read (the
+  bounding box of their reads inside the chunk) stays in a cache, and is freed
+  after its last user has copied it out.
+
+:class:`ReadPlan` derives all of this from the regions alone, before any data
+is touched, and gives the cache's peak size, which the writer charges to
+``memory_limit`` (the brick budget shrinks accordingly). The cache never grows
+past the capacity it is given: an entry that would not fit is simply not kept,
+and its later users decode that chunk again (correct, only slower).
+
+In-memory sources (NumPy, memory maps, CuPy) have no grid and are sliced
+directly.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ngff_gpu.compute.step import Region
+from ngff_gpu.levels.bricks import Brick, Pass, iter_bricks
+from ngff_gpu.levels.plan import LevelPlan
+
+Cell = tuple[int, ...]
+
+
+def _slices(region: Region) -> tuple[slice, ...]:
+    return tuple(slice(a, b) for a, b in region)
+
+
+def _nbytes(region: Region, itemsize: int) -> int:
+    n = itemsize
+    for a, b in region:
+        n *= max(0, b - a)
+    return n
+
+
+def _intersect(r: Region, s: Region) -> Region:
+    return tuple((max(a, c), min(b, d)) for (a, b), (c, d) in zip(r, s))
+
+
+def read_region(source: Any, region: Region) -> Any:
+    """Read ``region`` of a lazy source (dask, zarr, memmap, NumPy, CuPy) into memory."""
+    sub = source[_slices(region)]
+    if hasattr(sub, "compute") and hasattr(sub, "dask"):
+        sub = sub.compute(scheduler="synchronous")
+    if isinstance(sub, np.ndarray) or type(sub).__module__.startswith("cupy"):
+        return sub
+    return np.asarray(sub)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The decode grid of a source: chunk boundaries per axis (``[0, ..., n]``)."""
+
+    bounds: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def regular(cls, shape: Sequence[int], chunks: Sequence[int]) -> Grid:
+        """A grid of ``chunks``-sized cells over ``shape`` (the last cell may be partial)."""
+        return cls(tuple(tuple(range(0, n, c)) + (n,) if n else (0,)
+                         for n, c in zip(shape, chunks)))
+
+    def cell_range(self, region: Region) -> tuple[range, ...]:
+        """Per axis, the cells that ``region`` overlaps."""
+        out = []
+        for (a, b), bounds in zip(region, self.bounds):
+            first = int(np.searchsorted(bounds, a, side="right")) - 1
+            last = int(np.searchsorted(bounds, b, side="left")) - 1
+            out.append(range(max(first, 0), last + 1) if b > a else range(0))
+        return tuple(out)
+
+    def cell_region(self, cell: Cell) -> Region:
+        """The samples of one cell."""
+        return tuple((self.bounds[ax][i], self.bounds[ax][i + 1]) for ax, i in enumerate(cell))
+
+
+def source_grid(source: Any) -> Grid | None:
+    """The decode grid of ``source``: zarr chunks (the inner chunks of a sharded
+    array: the unit zarr decodes), TIFF tiles or strips through tifffile's zarr
+    store, dask chunks; None for in-memory arrays, which are sliced directly."""
+    from ngff_gpu.model.image import HostView
+
+    if isinstance(source, (np.ndarray, HostView)) or type(source).__module__.startswith("cupy"):
+        return None
+    shape = tuple(int(n) for n in getattr(source, "shape", ()))
+    chunks = getattr(source, "chunks", None)
+    if chunks is None or len(chunks) != len(shape) or not shape:
+        return None
+    if all(isinstance(c, tuple) for c in chunks):  # dask: chunk sizes per axis
+        return Grid(tuple(tuple(int(x) for x in np.concatenate([[0], np.cumsum(c)]))
+                          for c in chunks))
+    try:
+        sizes = [int(c) for c in chunks]
+    except (TypeError, ValueError):
+        return None
+    if any(c < 1 for c in sizes):
+        return None
+    return Grid.regular(shape, sizes)
+
+
+@dataclass
+class ReadPlan:
+    """Which bricks read which cells, and what the cache must hold between them.
+
+    Parameters
+    ----------
+    grid : Grid
+        Decode grid of the source level.
+    bricks : sequence of Brick
+        The bricks that will be read, in the order they will be read.
+    itemsize : int
+        Bytes per sample of the source.
+
+    Attributes
+    ----------
+    users : dict
+        Per cell, the positions (in ``bricks``) of the bricks that read it.
+    keep : dict
+        Per cell with a later user, the region kept after its first read.
+    cache_peak : int
+        Largest number of bytes the cache holds at once.
+    box_peak : int
+        Largest chunk-aligned box read at once (decoded, before it is split).
+    """
+
+    grid: Grid
+    bricks: Sequence[Brick]
+    itemsize: int
+    users: dict[Cell, list[int]] = field(init=False)
+    keep: dict[Cell, Region] = field(init=False)
+    cache_peak: int = field(init=False)
+    box_peak: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.users = {}
+        cells_of = []
+        for pos, brick in enumerate(self.bricks):
+            cells = list(itertools.product(*self.grid.cell_range(brick.read)))
+            cells_of.append(cells)
+            for c in cells:
+                self.users.setdefault(c, []).append(pos)
+        self.keep = {}
+        for c, users in self.users.items():
+            if len(users) < 2:
+                continue
+            cell = self.grid.cell_region(c)
+            lo = [b for _, b in cell]
+            hi = [a for a, _ in cell]
+            for pos in users[1:]:
+                for ax, (a, b) in enumerate(_intersect(cell, self.bricks[pos].read)):
+                    lo[ax], hi[ax] = min(lo[ax], a), max(hi[ax], b)
+            self.keep[c] = tuple(zip(lo, hi))
+        # Simulate the cache over the read order: an entry is added by the first
+        # user of its cell and dropped after the last one.
+        held = peak = box_peak = 0
+        for pos, cells in enumerate(cells_of):
+            new = [c for c in cells if self.users[c][0] == pos]
+            held += sum(_nbytes(self.keep[c], self.itemsize) for c in new if c in self.keep)
+            peak = max(peak, held)
+            for box in _boxes(new):
+                box_peak = max(box_peak, _nbytes(self._box_region(box), self.itemsize))
+            held -= sum(_nbytes(self.keep[c], self.itemsize) for c in cells
+                        if c in self.keep and self.users[c][-1] == pos)
+        self.cache_peak, self.box_peak = peak, box_peak
+
+    def _box_region(self, box: tuple[range, ...]) -> Region:
+        return tuple((self.grid.bounds[ax][r.start], self.grid.bounds[ax][r.stop])
+                     for ax, r in enumerate(box))
+
+
+def _boxes(cells: Sequence[Cell]) -> list[tuple[range, ...]]:
+    """Cover ``cells`` (grid cells) with boxes one cell thick along axis 0, each as
+    large as possible: one box per layer when the layer's cells form a rectangle."""
+    if not cells:
+        return []
+    layers: dict[int, list[Cell]] = {}
+    for c in cells:
+        layers.setdefault(c[0], []).append(c)
+    out = []
+    for i in sorted(layers):
+        for box in _rectangles([c[1:] for c in layers[i]]):
+            out.append((range(i, i + 1), *box))
+    return out
+
+
+def _rectangles(cells: list[Cell]) -> list[tuple[range, ...]]:
+    """Split a set of cells into rectangles (whole when it already is one)."""
+    if not cells:
+        return []
+    if not cells[0]:
+        return [()]
+    ranges = tuple(range(min(c[ax] for c in cells), max(c[ax] for c in cells) + 1)
+                   for ax in range(len(cells[0])))
+    if len(set(cells)) == int(np.prod([len(r) for r in ranges])):
+        return [ranges]
+    rows: dict[int, list[Cell]] = {}
+    for c in cells:
+        rows.setdefault(c[0], []).append(c[1:])
+    return [(range(i, i + 1), *rest) for i in sorted(rows) for rest in _rectangles(rows[i])]
+
+
+class SourceReader:
+    """Reads bricks of one pass from a chunked source, decoding each cell once.
+
+    Parameters
+    ----------
+    source : array-like
+        The source level (zarr array, tifffile zarr store array, dask array).
+    plan : ReadPlan
+        Cells and users of the bricks, which must then be read in that order.
+    capacity : int
+        Bytes the cache may hold; entries that would not fit are not kept.
+
+    Attributes
+    ----------
+    decoded : int
+        Cells read from the source so far (a cell read twice counts twice).
+    """
+
+    def __init__(self, source: Any, plan: ReadPlan, capacity: int) -> None:
+        self.source, self.plan, self.capacity = source, plan, capacity
+        self.cache: dict[Cell, tuple[Region, np.ndarray]] = {}
+        self.held = 0
+        self.decoded = 0
+        self.dtype = np.dtype(source.dtype)
+
+    def read(self, pos: int) -> np.ndarray:
+        """The source data of brick ``pos`` (its ``read`` region), in memory."""
+        plan = self.plan
+        brick = plan.bricks[pos]
+        origin = [a for a, _ in brick.read]
+        out = np.empty(tuple(b - a for a, b in brick.read), dtype=self.dtype)
+        cells = list(itertools.product(*plan.grid.cell_range(brick.read)))
+        new = [c for c in cells if c not in self.cache]
+        for box in _boxes(new):
+            region = plan._box_region(box)
+            data = read_region(self.source, region)
+            self.decoded += int(np.prod([len(r) for r in box]))
+            _paste(out, origin, data, region, brick.read)
+            for c in itertools.product(*box):
+                self._keep(c, pos, data, region)
+            del data
+        for c in cells:
+            entry = self.cache.get(c)
+            if entry is None:
+                continue
+            if c not in new:
+                _paste(out, origin, entry[1], entry[0], brick.read)
+            if plan.users[c][-1] <= pos:
+                del self.cache[c]
+                self.held -= entry[1].nbytes
+        return out
+
+    def _keep(self, c: Cell, pos: int, data: np.ndarray, region: Region) -> None:
+        keep = self.plan.keep.get(c)
+        if keep is None or self.plan.users[c][-1] <= pos:
+            return
+        nbytes = _nbytes(keep, self.dtype.itemsize)
+        if self.held + nbytes > self.capacity:
+            return  # over capacity: a later user decodes it again
+        local = tuple(slice(a - o, b - o) for (a, b), (o, _) in zip(keep, region))
+        self.cache[c] = (keep, np.array(data[local], copy=True))
+        self.held += nbytes
+
+
+def _paste(out: np.ndarray, origin: Sequence[int], data: Any, region: Region,
+           target: Region) -> None:
+    """Copy the part of ``data`` (covering ``region``) that lies in ``target`` into ``out``."""
+    common = _intersect(region, target)
+    if any(a >= b for a, b in common):
+        return
+    dst = tuple(slice(a - o, b - o) for (a, b), o in zip(common, origin))
+    src = tuple(slice(a - r, b - r) for (a, b), (r, _) in zip(common, region))
+    out[dst] = data[src]
+
+
+def plan_with_read_cache(plan_fn: Callable[..., list[Pass]], levels: Sequence[LevelPlan],
+                         grids: Sequence[tuple[int, ...]], itemsize: int, compute_itemsize: int,
+                         host_budget: int, per_brick: Callable[[int], int],
+                         grid_of: Callable[[Pass], Grid | None]) -> tuple[list[Pass], list[int]]:
+    """Plan the passes with the read cache charged to the host budget.
+
+    The cache a plan needs (:attr:`ReadPlan.cache_peak` plus the largest box
+    decoded at once) comes out of ``host_budget`` before the bricks are sized
+    (``per_brick`` maps the remaining host bytes to a brick budget); since smaller
+    bricks change the cache a little, this repeats until the charge stops growing.
+    The charge is capped at half the budget: a cache that would need more keeps
+    what fits and lets later bricks decode the rest again.
+
+    Parameters
+    ----------
+    plan_fn : callable
+        :func:`~ngff_gpu.levels.bricks.plan_passes` (or a stand-in).
+    levels, grids, itemsize, compute_itemsize
+        As for ``plan_fn``.
+    host_budget : int
+        The memory limit in bytes.
+    per_brick : callable
+        Host bytes left for bricks -> bytes one brick may use.
+    grid_of : callable
+        Pass -> decode grid of its source level (None for an in-memory source).
+
+    Returns
+    -------
+    list of Pass, list of int
+        The passes, and per pass the bytes its read cache may hold.
+    """
+    charge = 0
+    for _ in range(4):
+        passes = plan_fn(levels, grids, itemsize, compute_itemsize, per_brick(host_budget - charge))
+        peaks = []
+        for p in passes:
+            grid = grid_of(p)
+            if grid is None:
+                peaks.append((0, 0))
+                continue
+            rp = ReadPlan(grid, list(iter_bricks(levels, p)), itemsize)
+            peaks.append((rp.cache_peak, rp.box_peak))
+        need = min(max(c + b for c, b in peaks), host_budget // 2)
+        if need <= charge:
+            break
+        charge = need
+    return passes, [min(c, max(0, charge - b)) for c, b in peaks]

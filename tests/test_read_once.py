@@ -1,0 +1,210 @@
+"""The read stage decodes every source chunk (Zarr) and every tile or strip (TIFF)
+exactly once per pass, whatever the halo and the brick budget, and the store it
+writes is bit-identical to the one written from the same pixels in memory.
+
+Decodes are counted at the source: chunk-key ``get`` calls of a wrapping Zarr
+store; for a sharded input, data decodes of the inner chunks (the ``BytesCodec``
+step of the inner codec pipeline, for the data dtype and the input's chunk shape;
+shard indexes are uint64 and not counted); for TIFF, the segment reads of tifffile's zarr store (one
+``get`` per tile or strip, each decoding it).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+
+import numpy as np
+import pytest
+import tifffile
+import tifffile.zarr
+import zarr
+from zarr.codecs import BytesCodec
+from zarr.storage import MemoryStore, WrapperStore
+
+import ngff_gpu as nz
+import ngff_gpu.io.writer as writer_mod
+from ngff_gpu.io.inputs import open_input
+from ngff_gpu.levels.bricks import count_bricks, iter_bricks, plan_passes
+from ngff_gpu.levels.source import Grid, ReadPlan, SourceReader
+
+METHODS = ["gaussian", "mean"]
+#: per-brick budgets (bytes): tiny (many small bricks, several passes), small, the writer's own
+BUDGETS = [30_000, 200_000, None]
+CASES = {  # dims: (shape, source chunks, output chunks, factors)
+    "yx": ((150, 134), (16, 24), 16, [2, 4]),
+    "zyx": ((40, 52, 44), (8, 12, 16), 8, [2, 4]),
+}
+
+
+class _CountingStore(WrapperStore):
+    """Counts ``get`` calls per key (class-level: zarr re-wraps stores on open)."""
+
+    counts: collections.Counter = collections.Counter()
+
+    async def get(self, key, prototype, byte_range=None):
+        type(self).counts[key] += 1
+        return await self._store.get(key, prototype, byte_range)
+
+
+def _pixels(shape, seed=0):
+    """Nonzero uint16 pixels (so every chunk is stored, none is the fill value)."""
+    return np.random.default_rng(seed).integers(1, 65535, shape, dtype=np.uint16)
+
+
+def _plan_with(monkeypatch, budget, record):
+    real = plan_passes
+
+    def patched(levels, grids, itemsize, compute_itemsize, b):
+        passes = real(levels, grids, itemsize, compute_itemsize, budget or b)
+        record.append([count_bricks(levels, p) for p in passes])
+        return passes
+
+    monkeypatch.setattr(writer_mod, "plan_passes", patched)
+
+
+def _write(data, dims, chunks, factors, method):
+    ms = nz.to_multiscales(nz.to_ngff_image(data, dims=list(dims)), scale_factors=factors,
+                           chunks=chunks, method=method)
+    store = MemoryStore()
+    nz.to_ngff_zarr(store, ms, memory_limit="16MiB")
+    root = zarr.open_group(store, mode="r")
+    return [root[ds.path][...] for ds in ms.metadata.datasets]
+
+
+def _assert_same_levels(got, want):
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert g.dtype == w.dtype and g.shape == w.shape and g.tobytes() == w.tobytes(), k
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dims", list(CASES))
+def test_zarr_chunks_decoded_once(monkeypatch, dims, method, budget):
+    shape, src_chunks, chunks, factors = CASES[dims]
+    pixels = _pixels(shape)
+    src = MemoryStore()
+    z = zarr.create_array(src, shape=shape, chunks=src_chunks, dtype="uint16")
+    z[...] = pixels
+    record: list = []
+    _plan_with(monkeypatch, budget, record)
+    _CountingStore.counts = collections.Counter()
+    got = _write(zarr.open_array(_CountingStore(src), mode="r"), dims, chunks, factors, method)
+    reads = {k: n for k, n in _CountingStore.counts.items() if k.startswith("c/")}
+    assert len(reads) == z.nchunks
+    assert collections.Counter(reads.values()) == {1: z.nchunks}
+    if budget is not None:
+        assert record[-1][0] > 1, record  # several bricks, so halos cross neighbours' chunks
+    _assert_same_levels(got, _write(pixels, dims, chunks, factors, method))
+
+
+@pytest.mark.parametrize("budget", [30_000, None])
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dims", list(CASES))
+def test_sharded_zarr_inner_chunks_decoded_once(monkeypatch, dims, method, budget):
+    shape, src_chunks, chunks, factors = CASES[dims]
+    pixels = _pixels(shape, seed=1)
+    src = MemoryStore()
+    shards = tuple(2 * c for c in src_chunks)
+    z = zarr.create_array(src, shape=shape, chunks=src_chunks, shards=shards, dtype="uint16")
+    z[...] = pixels
+    n_inner = int(np.prod([-(-n // c) for n, c in zip(shape, src_chunks)]))
+    decodes = collections.Counter()
+    real = BytesCodec._decode_single
+
+    async def counting(self, chunk_bytes, chunk_spec):
+        if chunk_spec.dtype.to_native_dtype() == np.dtype("uint16"):
+            decodes[tuple(chunk_spec.shape)] += 1
+        return await real(self, chunk_bytes, chunk_spec)
+
+    record: list = []
+    _plan_with(monkeypatch, budget, record)
+    zin = zarr.open_array(src, mode="r")
+    monkeypatch.setattr(BytesCodec, "_decode_single", counting)
+    got = _write(zin, dims, chunks, factors, method)
+    monkeypatch.undo()
+    # (the output levels, read back by a later pass, have other chunk shapes)
+    assert decodes[tuple(src_chunks)] == n_inner, decodes
+    _assert_same_levels(got, _write(pixels, dims, chunks, factors, method))
+
+
+@pytest.fixture
+def tiff_decodes(monkeypatch):
+    counts: collections.Counter = collections.Counter()
+    real = tifffile.zarr.ZarrTiffStore.get
+
+    async def counting(self, key, prototype, byte_range=None):
+        if not key.endswith(("zarr.json", ".zarray", ".zattrs", ".zgroup")):
+            counts[key] += 1
+        return await real(self, key, prototype, byte_range)
+
+    monkeypatch.setattr(tifffile.zarr.ZarrTiffStore, "get", counting)
+    return counts
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("layout", ["tiles", "strips"])
+@pytest.mark.parametrize("dims", list(CASES))
+def test_tiff_tiles_and_strips_decoded_once(tmp_path, monkeypatch, tiff_decodes, dims, layout,
+                                            method, budget):
+    shape, _src_chunks, chunks, factors = CASES[dims]
+    pixels = _pixels(shape, seed=2)
+    path = str(tmp_path / "in.tif")
+    kw = {"tile": (16, 32)} if layout == "tiles" else {"rowsperstrip": 8}
+    tifffile.imwrite(path, pixels, compression="zlib", **kw)
+    with tifffile.TiffFile(path) as tif:
+        pages = tif.series[0].pages
+        n_segments = sum(len(p.dataoffsets) for p in pages)
+    record: list = []
+    _plan_with(monkeypatch, budget, record)
+    opened = open_input(path, dims=dims)
+    got = _write(opened.data, dims, chunks, factors, method)
+    assert sum(tiff_decodes.values()) == n_segments, tiff_decodes
+    assert set(tiff_decodes.values()) == {1}
+    _assert_same_levels(got, _write(pixels, dims, chunks, factors, method))
+
+
+def test_read_plan_cache_is_bounded_by_its_capacity():
+    """A cache too small for the plan keeps what fits: output still exact, some cells
+    decoded again, and the cache never holds more than its capacity."""
+    shape = (48, 40, 56)
+    pixels = _pixels(shape, seed=3)
+    src = zarr.create_array(MemoryStore(), shape=shape, chunks=(8, 8, 8), dtype="uint16")
+    src[...] = pixels
+    ms = nz.to_multiscales(pixels, scale_factors=[2, 4], chunks=8, method="gaussian")
+    [p] = plan_passes(ms.levels, [lv.chunks for lv in ms.levels], 2, 4, 1 << 30)[:1]
+    p = type(p)(p.source, p.last, (16, 16, 16))
+    bricks = list(iter_bricks(ms.levels, p))
+    plan = ReadPlan(Grid.regular(shape, (8, 8, 8)), bricks, 2)
+    assert plan.cache_peak > 0
+    for capacity, exact in ((plan.cache_peak, True), (plan.cache_peak // 3, False), (0, False)):
+        reader = SourceReader(src, plan, capacity)
+        held = []
+        for pos, b in enumerate(bricks):
+            data = reader.read(pos)
+            held.append(reader.held)
+            assert data.tobytes() == pixels[tuple(slice(a, c) for a, c in b.read)].tobytes()
+        assert max(held) <= capacity and reader.held == 0 and not reader.cache
+        n_cells = int(np.prod([n // 8 for n in shape]))
+        assert (reader.decoded == n_cells) == exact, (capacity, reader.decoded)
+
+
+def test_read_plan_order_and_boxes():
+    """Cells are first read by the earliest brick, and each brick's new cells come as
+    boxes one cell thick along the slowest axis."""
+    shape = (32, 32)
+    pixels = _pixels(shape, seed=4)
+    ms = nz.to_multiscales(pixels, scale_factors=[2], chunks=8, method="gaussian")
+    p = plan_passes(ms.levels, [lv.chunks for lv in ms.levels], 2, 4, 1 << 30)[0]
+    p = type(p)(p.source, p.last, (8, 8))
+    bricks = list(iter_bricks(ms.levels, p))
+    plan = ReadPlan(Grid.regular(shape, (4, 4)), bricks, 2)
+    for cell, users in plan.users.items():
+        assert users == sorted(users)
+        first = plan.bricks[users[0]].read
+        region = plan.grid.cell_region(cell)
+        assert all(a < d and c < b for (a, b), (c, d) in zip(region, first))
+    for cell in itertools.product(range(8), range(8)):
+        assert cell in plan.users
