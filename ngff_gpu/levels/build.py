@@ -1,8 +1,14 @@
-"""Build a :class:`Multiscales`: plan the levels, then chain one lazy graph per level."""
+"""Build a :class:`Multiscales`: plan the levels, then chain one lazy graph per level.
+
+The graphs of levels 1..N are built on first access of ``images[k].data``
+(then kept): ``to_ngff_zarr`` streams the pyramid through the engine and never
+runs them, so it never pays for building them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ngff_gpu.compute.methods import Methods, as_method, check_dtype
@@ -12,6 +18,36 @@ from ngff_gpu.levels.plan import LevelPlan, ScaleFactors, plan_levels
 from ngff_gpu.model.image import NgffImage, to_ngff_image
 from ngff_gpu.model.metadata import Axis, Dataset, Metadata, Scale, Translation
 from ngff_gpu.model.multiscales import Multiscales
+
+
+@dataclass
+class _Pending:
+    """The graph of a level not built yet: ``build()`` returns it."""
+
+    build: Callable[[], Any]
+    ndim: int
+
+
+class LevelImage(NgffImage):
+    """An :class:`NgffImage` whose ``data`` (a lazy dask array) is built on first access."""
+
+    @property  # type: ignore[override]
+    def data(self) -> Any:
+        value = self.__dict__["data"]
+        if isinstance(value, _Pending):
+            value = self.__dict__["data"] = value.build()
+        return value
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self.__dict__["data"] = value
+
+    def __post_init__(self) -> None:
+        from ngff_gpu.dims import check_dims
+
+        value = self.__dict__["data"]
+        ndim = value.ndim if isinstance(value, _Pending) else value.ndim
+        self.dims = check_dims(self.dims, ndim)
 
 
 def dataset_path(index: int, name: str) -> str:
@@ -81,8 +117,10 @@ def to_multiscales(
     level0_name = data.name
     for lv in levels:
         if lv.step is not None:
-            data = downsample_lazy(data, lv.step, lv.chunks)
-        images.append(NgffImage(
+            prev = images[-1]
+            data = _Pending(lambda prev=prev, lv=lv: downsample_lazy(prev.data, lv.step, lv.chunks),
+                            len(lv.shape))
+        images.append(LevelImage(
             data=data,
             dims=list(image.dims),
             scale=dict(lv.scale),
