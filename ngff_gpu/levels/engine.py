@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +29,13 @@ import numpy as np
 from ngff_gpu.compute.backends import Backend, get_backend
 from ngff_gpu.levels.bricks import Brick, Pass, iter_bricks
 from ngff_gpu.levels.plan import LevelPlan
-from ngff_gpu.levels.source import ReadPlan, SourceReader, read_region, source_grid
+from ngff_gpu.levels.source import (
+    ReadPlan,
+    SourceReader,
+    parallel_source,
+    read_region,
+    source_grid,
+)
 from ngff_gpu.model.image import HostView
 
 __all__ = ["BrickJob", "Engine", "compute_brick", "read_region", "run_distributed"]
@@ -134,6 +141,11 @@ class Engine:
     decoded : int
         Source cells (chunks, tiles, strips) decoded by the last :meth:`run_pass`
         (-1 for an in-memory source, which is sliced, not decoded).
+    stats : dict
+        Seconds spent per stage, summed over passes and threads: ``read`` (the
+        reader decoding and assembling bricks), ``read_wait`` (the reader waiting
+        for a free brick slot, i.e. for compute or writes), ``compute`` and
+        ``write`` (summed over their workers), and ``wall``.
     """
 
     def __init__(self, backend: Backend, budget: int, workers: int | None = None,
@@ -144,6 +156,12 @@ class Engine:
         self.on_brick = on_brick
         self.read_cache = read_cache
         self.decoded = -1
+        self.stats = dict.fromkeys(("read", "read_wait", "compute", "write", "wall"), 0.0)
+        self._stats_lock = threading.Lock()
+
+    def _add(self, stage: str, seconds: float) -> None:
+        with self._stats_lock:
+            self.stats[stage] += seconds
 
     def run_pass(self, levels: Sequence[LevelPlan], p: Pass, source: Any,
                  arrays: dict[int, Any], done: Callable[[int], bool],
@@ -163,20 +181,27 @@ class Engine:
             errors.append(exc)
             stop.set()
 
+        started = time.perf_counter()
         bricks = [b for b in iter_bricks(levels, p) if not done(b.index)]
         grid = source_grid(source)
         src = None if grid is None else SourceReader(
-            source, ReadPlan(grid, bricks, np.dtype(source.dtype).itemsize), self.read_cache)
+            parallel_source(source), ReadPlan(grid, bricks, np.dtype(source.dtype).itemsize),
+            self.read_cache)
 
         def reader() -> None:
             try:
                 for pos, brick in enumerate(bricks):
                     if stop.is_set():
                         break
+                    t0 = time.perf_counter()
                     while not slots.acquire(timeout=0.1):
                         if stop.is_set():
                             return
+                    t1 = time.perf_counter()
                     data = read_region(source, brick.read) if src is None else src.read(pos)
+                    t2 = time.perf_counter()
+                    self._add("read_wait", t1 - t0)
+                    self._add("read", t2 - t1)
                     read_q.put((brick, data))
                     del data
             except BaseException as exc:  # noqa: BLE001 - handed to the caller
@@ -186,6 +211,11 @@ class Engine:
                     read_q.put(_STOP)
 
         writers = ThreadPoolExecutor(self.workers, thread_name_prefix="ngff-write")
+
+        def timed_write(array: Any, region, data: np.ndarray) -> None:
+            t0 = time.perf_counter()
+            _write(array, region, data)
+            self._add("write", time.perf_counter() - t0)
 
         def finish_brick(brick: Brick, futures: list[Future], nbytes: int) -> None:
             pending = [len(futures)]
@@ -227,9 +257,11 @@ class Engine:
                 brick, data = item
                 try:
                     futures, nbytes = [], 0
+                    t0 = time.perf_counter()
                     for k, region, arr in compute_brick(self.backend, levels, p, brick, data):
-                        futures.append(writers.submit(_write, arrays[k], region, arr))
+                        futures.append(writers.submit(timed_write, arrays[k], region, arr))
                         nbytes += arr.nbytes
+                    self._add("compute", time.perf_counter() - t0)
                     del data
                     finish_brick(brick, futures, nbytes)
                 except BaseException as exc:  # noqa: BLE001
@@ -245,6 +277,7 @@ class Engine:
             t.join()
         writers.shutdown(wait=True)
         self.decoded = -1 if src is None else src.decoded
+        self._add("wall", time.perf_counter() - started)
         if errors:
             raise errors[0]
 
