@@ -1,14 +1,15 @@
 """Dim names: the one place that knows ``t, c, z, y, x``, their order and their kinds.
 
 Every module that checks, orders or defaults dims uses these names, so the rules of
-:func:`check_dims` hold for images, ``downsample``/``pyramid`` and inputs alike.
+:func:`check_dims` hold for images, ``downsample``/``pyramid``, inputs and the CLI alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from ngff_gpu.errors import DimsError
+from ngff_gpu.errors import ArgumentTypeError, DimsError
 
 #: Every dim name, in the order OME-NGFF requires (``t``, then ``c``, then space).
 AXIS_ORDER = "tczyx"
@@ -25,18 +26,44 @@ def axis_type(dim: str) -> str:
     return {"t": "time", "c": "channel"}.get(dim, "space")
 
 
-def check_dims(dims: Sequence[str], ndim: int) -> list[str]:
-    """Validate ``dims`` against the array's ``ndim``; raise :class:`DimsError`."""
+def check_dims(dims: Sequence[str] | str | Any, ndim: int, what: str = "the data",
+               shape: Sequence[int] | None = None, param: str = "dims") -> list[str]:
+    """Validate ``dims`` against the array's ``ndim`` and return them as a list.
+
+    Parameters
+    ----------
+    dims : sequence of str or str
+        Dim names (``"zyx"`` is read as ``["z", "y", "x"]``).
+    ndim : int
+        Number of dimensions of the data.
+    what : str
+        The data, for messages (a file name...).
+    shape : sequence of int, optional
+        The data's shape, for messages.
+    param : str
+        The argument's name, for messages.
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``dims`` is not a sequence of strings.
+    DimsError
+        On an unknown or repeated name, or a count that differs from ``ndim``.
+    """
     if isinstance(dims, str):
         dims = list(dims)
+    if not isinstance(dims, Sequence) or not all(isinstance(d, str) for d in dims):
+        raise ArgumentTypeError(f"{param} must be a sequence of dim names, got {dims!r}")
     dims = list(dims)
     bad = [d for d in dims if d not in VALID_DIMS]
     if bad:
-        raise DimsError(f"dims: unknown dim name(s) {bad}; dims must come from {list(VALID_DIMS)}")
+        raise DimsError(f"{param} {dims}: unknown axis name(s) {bad}; use names of "
+                        f"{list(VALID_DIMS)}")
     if len(set(dims)) != len(dims):
-        raise DimsError(f"dims {dims} repeat a name")
+        raise DimsError(f"{param} {dims} repeat an axis name")
     if len(dims) != ndim:
-        raise DimsError(f"dims {dims} name {len(dims)} axes but the data has {ndim}")
+        where = f" (shape {tuple(int(n) for n in shape)})" if shape is not None else ""
+        raise DimsError(f"{param} {dims} name {len(dims)} axes but {what} has {ndim}{where}")
     return dims
 
 
@@ -47,6 +74,16 @@ def default_dims(ndim: int) -> list[str]:
     return list(DEFAULT_DIMS[ndim])
 
 
+def dims_or_default(dims: Sequence[str] | None, ndim: int, param: str = "dims") -> list[str]:
+    """:func:`check_dims` when ``dims`` is given, else :func:`default_dims`."""
+    return default_dims(ndim) if dims is None else check_dims(dims, ndim, param=param)
+
+
 def spatial(dims: Sequence[str]) -> list[str]:
     """The spatial dims of ``dims``, in their order."""
     return [d for d in dims if d in SPATIAL_DIMS]
+
+
+def canonical_order(dims: Sequence[str]) -> list[int]:
+    """The axis permutation that puts ``dims`` in ``t, c, z, y, x`` order."""
+    return sorted(range(len(dims)), key=lambda i: AXIS_ORDER.index(dims[i]))

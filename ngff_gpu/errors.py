@@ -1,4 +1,10 @@
-"""Typed errors of ngff_gpu: each names the problem it reports."""
+"""Typed errors of ngff_gpu: each names the problem it reports.
+
+Every error ngff_gpu raises on purpose is an :class:`NgffGpuError`; errors about an
+argument are also the builtin a caller would expect (:class:`ValueError` for a bad
+value, :class:`TypeError` for a wrong type), and their message names the argument.
+See docs/design.md, "Errors".
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,26 @@ class NgffGpuError(Exception):
     """Base class of every error ngff_gpu raises on purpose."""
 
 
-class ScaleFactorError(NgffGpuError, ValueError):
+class ArgumentError(NgffGpuError, ValueError):
+    """An argument has a bad value (unknown name, out of range, not finite...);
+    the message names the argument."""
+
+
+class ArgumentTypeError(NgffGpuError, TypeError):
+    """An argument has the wrong type (``chunks="16"``, ``scale_factors=None``...);
+    the message names the argument."""
+
+
+class ScaleFactorError(ArgumentError):
     """A scale factor is not a positive integer multiple of the previous level's,
     or a dim is smaller than its factor."""
 
 
-class UnsupportedDtypeError(NgffGpuError, TypeError):
+class UnsupportedDtypeError(ArgumentTypeError):
     """The array's dtype cannot be downsampled with the requested method."""
 
 
-class DimsError(NgffGpuError, ValueError):
+class DimsError(ArgumentError):
     """``dims``, ``scale``, ``translation`` or ``chunks`` do not fit the data."""
 
 
@@ -25,7 +41,8 @@ class StoreExistsError(NgffGpuError, FileExistsError):
 
 
 class InvalidStoreError(NgffGpuError, ValueError):
-    """A store is not a complete, valid OME-Zarr multiscale image."""
+    """A store is not a complete, valid OME-Zarr multiscale image; the message names
+    the store and the key or path that is wrong."""
 
 
 class InputFormatError(NgffGpuError, ValueError):
@@ -38,3 +55,7 @@ class BackendUnavailableError(NgffGpuError, RuntimeError):
 
 class KernelCompileError(NgffGpuError, RuntimeError):
     """A CUDA kernel failed to compile; the message names the file and line."""
+
+
+class BackendFallbackWarning(UserWarning):
+    """``device="auto"`` fell back from CUDA to the NumPy backend (same pixels, slower)."""

@@ -1,10 +1,10 @@
-"""Array namespace and device detection (array-api-compat), in one module.
+"""Array namespaces and devices, in one module, on array-api-compat's predicates.
 
-Inputs may be NumPy, CuPy, PyTorch (CPU or CUDA), Dask (NumPy or CuPy chunks),
-zarr arrays, or any Array API array (array-api-strict included). Compute runs
-on NumPy arrays (host) or CuPy arrays (device); this module moves inputs there
-without copies where DLPack allows, and hands results back in the caller's
-namespace, dtype and device.
+Inputs may be NumPy, CuPy, PyTorch (CPU or CUDA), Dask (NumPy or CuPy chunks), zarr
+arrays, or any Array API array (array-api-strict included). Compute runs on NumPy
+arrays (host) or CuPy arrays (device); this module moves inputs there without copies
+where DLPack allows, and hands results back in the caller's namespace, dtype and device.
+No other module asks what library an array comes from: they call these predicates.
 """
 
 from __future__ import annotations
@@ -13,30 +13,38 @@ from typing import Any
 
 import array_api_compat
 import numpy as np
+from array_api_compat import is_cupy_array, is_dask_array, is_numpy_array, is_torch_array
+
+__all__ = ["HostView", "dask_chunk_type", "from_compute", "is_cupy", "is_dask",
+           "is_device_array", "is_numpy", "is_torch", "is_zarr", "kind", "to_compute",
+           "to_host"]
 
 
-def _module(x: Any) -> str:
-    return type(x).__module__.split(".")[0]
+def is_numpy(x: Any) -> bool:
+    """True for a ``numpy.ndarray`` (or NumPy scalar array, memmap included)."""
+    return is_numpy_array(x)
 
 
 def is_dask(x: Any) -> bool:
     """True for a ``dask.array.Array``."""
-    return _module(x) == "dask" and hasattr(x, "chunks") and hasattr(x, "dask")
-
-
-def is_zarr(x: Any) -> bool:
-    """True for a ``zarr.Array``."""
-    return _module(x) == "zarr" and hasattr(x, "store_path")
+    return is_dask_array(x)
 
 
 def is_cupy(x: Any) -> bool:
     """True for a ``cupy.ndarray``."""
-    return _module(x) == "cupy" and hasattr(x, "device")
+    return is_cupy_array(x)
 
 
 def is_torch(x: Any) -> bool:
     """True for a ``torch.Tensor``."""
-    return _module(x) == "torch" and hasattr(x, "is_cuda")
+    return is_torch_array(x)
+
+
+def is_zarr(x: Any) -> bool:
+    """True for a ``zarr.Array`` (read lazily, region by region)."""
+    import zarr
+
+    return isinstance(x, zarr.Array)
 
 
 def dask_chunk_type(x: Any) -> type:
@@ -51,15 +59,14 @@ def is_device_array(x: Any) -> bool:
     if is_torch(x):
         return bool(x.is_cuda)
     if is_dask(x):
-        return _module(x._meta) == "cupy"
+        return is_cupy(x._meta)
     return False
 
 
 def kind(x: Any) -> str:
     """A short name of the array's library: numpy, cupy, torch, dask, zarr or array_api."""
-    if isinstance(x, np.ndarray):
-        return "numpy"
-    for name, test in (("dask", is_dask), ("zarr", is_zarr), ("cupy", is_cupy), ("torch", is_torch)):
+    for name, test in (("numpy", is_numpy), ("dask", is_dask), ("zarr", is_zarr),
+                       ("cupy", is_cupy), ("torch", is_torch)):
         if test(x):
             return name
     if array_api_compat.is_array_api_obj(x):
@@ -74,7 +81,7 @@ def to_compute(x: Any) -> Any:
     Dask arrays and zarr arrays are returned as they are (they are read lazily
     by the engine).
     """
-    if isinstance(x, np.ndarray) or is_cupy(x) or is_dask(x) or is_zarr(x):
+    if is_numpy(x) or is_cupy(x) or is_dask(x) or is_zarr(x):
         return x
     if is_torch(x):
         t = x.detach()
@@ -95,9 +102,21 @@ def to_compute(x: Any) -> Any:
     return np.asarray(x)
 
 
+def to_host(x: Any) -> np.ndarray:
+    """A NumPy copy (or view) of any supported array: dask is computed, CuPy and CUDA
+    tensors are copied to the host."""
+    if is_dask(x):
+        x = x.compute()
+    if is_cupy(x):
+        return x.get()
+    if is_torch(x):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
 def from_compute(result: Any, like: Any) -> Any:
     """Return ``result`` (NumPy or CuPy) in the namespace and device of ``like``."""
-    if isinstance(like, np.ndarray) or is_cupy(like) or kind(like) in ("dask", "zarr", "unknown"):
+    if is_numpy(like) or is_cupy(like) or kind(like) in ("dask", "zarr", "unknown"):
         return result
     if is_torch(like):
         import torch
@@ -106,3 +125,17 @@ def from_compute(result: Any, like: Any) -> Any:
         return out if out.device == like.device else out.to(like.device)
     xp = array_api_compat.array_namespace(like)
     return xp.asarray(result, device=array_api_compat.device(like))
+
+
+class HostView:
+    """A read-only window on an in-memory array, so dask slices it lazily
+    instead of copying it into per-chunk pieces (dask copies plain ndarrays)."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.array[key]

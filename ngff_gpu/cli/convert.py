@@ -91,7 +91,7 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _is_zarr_dir(path: str) -> bool:
+def is_zarr_dir(path: str) -> bool:
     return any(os.path.exists(os.path.join(path, m)) for m in _ZARR_MARKERS)
 
 
@@ -118,7 +118,7 @@ def check_output(output: str, inputs: list[str], overwrite: bool, resume: bool) 
         return
     if not os.path.isdir(output):
         raise StoreExistsError(f"{output} exists and is not a directory; refusing to replace it")
-    if not _is_zarr_dir(output):
+    if not is_zarr_dir(output):
         if os.listdir(output):
             raise StoreExistsError(
                 f"{output} exists and is not a Zarr store; refusing to write into it")

@@ -93,12 +93,12 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Generate, convert, validate and summarize."""
     import ngff_gpu as nz
-    from ngff_gpu.cli.convert import _is_zarr_dir
+    from ngff_gpu.cli.convert import is_zarr_dir
     from ngff_gpu.cli.info import print_info, store_info
     from ngff_gpu.errors import StoreExistsError
 
     out = args.output
-    if os.path.lexists(out) and not (os.path.isdir(out) and (_is_zarr_dir(out) or not os.listdir(out))):
+    if os.path.lexists(out) and not (os.path.isdir(out) and (is_zarr_dir(out) or not os.listdir(out))):
         raise StoreExistsError(f"{out} exists and is not a Zarr store; refusing to replace it")
     t0 = time.perf_counter()
     volume = demo_volume(args.size)

@@ -99,9 +99,9 @@ def store_info(store: str) -> StoreInfo:
     import zarr
 
     from ngff_gpu.errors import InvalidStoreError
-    from ngff_gpu.io.reader import _open_group, read_ome_attrs
+    from ngff_gpu.io.group import open_group, read_ome_attrs
 
-    group = _open_group(store)
+    group = open_group(store)
     try:
         version, attrs = read_ome_attrs(group)
     except InvalidStoreError as exc:

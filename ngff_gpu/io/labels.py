@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import zarr
@@ -14,15 +14,16 @@ from ngff_gpu.model.multiscales import Multiscales
 
 
 def write_labels(root: zarr.Group, labels: Mapping[str, Any], parent: Multiscales, version: str,
-                 codec: str, codec_level: int | None, budget: int, device: str) -> None:
+                 codec: str, codec_level: int | None, budget: int, device: str,
+                 write: Callable[..., None]) -> None:
     """Write each label image as a multiscale image of its own under ``labels/<name>``.
 
     The label pyramid uses the parent's factors and chunks with MODE (most
     frequent label), so label boundaries never blur; its metadata carries
-    ``image-label`` with ``source.image = "../../"``.
+    ``image-label`` with ``source.image = "../../"``. ``write`` is the writer that
+    writes each label pyramid (the caller's ``to_ngff_zarr``, passed in so that this
+    module does not import the writer back).
     """
-    from ngff_gpu.io.writer import to_ngff_zarr
-
     img0 = parent.images[0]
     group = root.require_group("labels")
     names = []
@@ -40,7 +41,7 @@ def write_labels(root: zarr.Group, labels: Mapping[str, Any], parent: Multiscale
         # cannot validate nested dataset paths inside labels/).
         for k, ds in enumerate(ms.metadata.datasets):
             ds.path = str(k)
-        to_ngff_zarr(_sub_store(root, name), ms, version=version, codec=codec, codec_level=codec_level,
+        write(_sub_store(root, name), ms, version=version, codec=codec, codec_level=codec_level,
                      memory_limit=budget, device=device)
         sub = zarr.open_group(_sub_store(root, name), mode="r+")
         label_meta = {"version": version, "source": {"image": "../../"}}

@@ -11,18 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from ngff_gpu.namespace import to_host
+
 OMERO_MAX_SAMPLES = 4_000_000
 _COLORS = ("FF0000", "00FF00", "0000FF", "FF00FF", "00FFFF", "FFFF00", "FFFFFF")
-
-
-def _to_host(x: Any) -> np.ndarray:
-    if hasattr(x, "compute") and hasattr(x, "dask"):
-        x = x.compute()
-    if type(x).__module__.split(".")[0] == "cupy":
-        return x.get()
-    if type(x).__module__.split(".")[0] == "torch":
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def _subsample(data: Any, dims: Sequence[str], max_samples: int) -> np.ndarray:
@@ -43,7 +35,7 @@ def _subsample(data: Any, dims: Sequence[str], max_samples: int) -> np.ndarray:
         want = max(1, budget // max(others, 1))
         steps[axis] = max(1, -(-shape[axis] // want))
     key = tuple(slice(None, None, s) for s in steps)
-    return _to_host(data[key])
+    return to_host(data[key])
 
 
 def omero_from_data(data: Any, dims: Sequence[str], labels: Sequence[str] | None = None,

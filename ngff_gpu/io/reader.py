@@ -5,38 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import dask.array as da
-import zarr
 
 from ngff_gpu.compute.methods import Methods
 from ngff_gpu.dims import SPATIAL_DIMS
 from ngff_gpu.errors import InvalidStoreError
+from ngff_gpu.io.group import open_group, read_ome_attrs
 from ngff_gpu.model.image import NgffImage
 from ngff_gpu.model.metadata import Metadata, Scale, Translation, metadata_from_json
 from ngff_gpu.model.multiscales import Multiscales
-
-
-def read_ome_attrs(group: zarr.Group) -> tuple[str, dict[str, Any]]:
-    """The OME-Zarr version and the attributes that hold ``multiscales``.
-
-    Raises
-    ------
-    InvalidStoreError
-        When the group carries no OME multiscales metadata.
-    """
-    attrs = group.attrs.asdict()
-    if "ome" in attrs and "multiscales" in attrs["ome"]:
-        return str(attrs["ome"].get("version", "0.5")), attrs["ome"]
-    if "multiscales" in attrs:
-        entry = attrs["multiscales"][0] if attrs["multiscales"] else {}
-        return str(entry.get("version", "0.4")), attrs
-    raise InvalidStoreError("the group has no OME-Zarr multiscales metadata (incomplete store?)")
-
-
-def _open_group(store: Any) -> zarr.Group:
-    try:
-        return zarr.open_group(store, mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError, ValueError) as exc:
-        raise InvalidStoreError(f"{store} is not a Zarr group: {exc}") from exc
 
 
 def _transform(meta_ds, kind) -> list[float] | None:
@@ -65,7 +41,7 @@ def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
         from ngff_gpu.io.validate import validate_store
 
         validate_store(store)
-    group = store if isinstance(store, zarr.Group) else _open_group(store)
+    group = open_group(store)
     version, attrs = read_ome_attrs(group)
     if version not in ("0.4", "0.5"):
         raise InvalidStoreError(f"unsupported OME-Zarr version {version!r}")

@@ -7,6 +7,7 @@ from typing import Any
 import zarr
 
 from ngff_gpu.errors import InvalidStoreError
+from ngff_gpu.io.group import open_group, read_ome_attrs
 
 
 def validate_store(store: Any) -> str:
@@ -26,9 +27,7 @@ def validate_store(store: Any) -> str:
     InvalidStoreError
         With the reason, when anything does not hold.
     """
-    from ngff_gpu.io.reader import _open_group, read_ome_attrs
-
-    group = store if isinstance(store, zarr.Group) else _open_group(store)
+    group = open_group(store)
     version, attrs = read_ome_attrs(group)
     ms = attrs["multiscales"][0]
     ndim = len(ms.get("axes", []))

@@ -347,7 +347,8 @@ def to_ngff_zarr(
     if labels:
         from ngff_gpu.io.labels import write_labels
 
-        write_labels(root, labels, multiscales, version, codec, codec_level, budget, device)
+        write_labels(root, labels, multiscales, version, codec, codec_level, budget, device,
+                     write=to_ngff_zarr)
     final = _ome_attrs(multiscales, version, omero if isinstance(omero, dict) else None)
     final["ngff_gpu_fingerprint"] = fp
     del root[PROGRESS_GROUP]

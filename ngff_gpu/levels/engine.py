@@ -36,7 +36,7 @@ from ngff_gpu.levels.source import (
     read_region,
     source_grid,
 )
-from ngff_gpu.model.image import HostView
+from ngff_gpu.namespace import HostView
 
 __all__ = ["BrickJob", "Engine", "compute_brick", "read_region", "run_distributed"]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+from array_api_compat import array_namespace
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
@@ -31,10 +32,7 @@ def _assemble(window: Region, pieces: list[tuple[tuple[slice, ...], tuple[slice,
     shape = tuple(b - a for a, b in window)
     if len(blocks) == 1:
         return first[pieces[0][1]]
-    xp = np
-    if type(first).__module__.split(".")[0] == "cupy":
-        import cupy as xp  # noqa: PLC0415 - only on the device path
-    buf = xp.empty(shape, dtype=first.dtype)
+    buf = array_namespace(first).empty(shape, dtype=first.dtype)
     for (dst, src), blk in zip(pieces, blocks):
         buf[dst] = blk[src]
     return buf

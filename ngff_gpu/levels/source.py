@@ -39,6 +39,7 @@ import numpy as np
 from ngff_gpu.compute.step import Region
 from ngff_gpu.levels.bricks import Brick, Pass, iter_bricks
 from ngff_gpu.levels.plan import LevelPlan
+from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_numpy
 
 Cell = tuple[int, ...]
 
@@ -61,9 +62,9 @@ def _intersect(r: Region, s: Region) -> Region:
 def read_region(source: Any, region: Region) -> Any:
     """Read ``region`` of a lazy source (dask, zarr, memmap, NumPy, CuPy) into memory."""
     sub = source[_slices(region)]
-    if hasattr(sub, "compute") and hasattr(sub, "dask"):
+    if is_dask(sub):
         sub = sub.compute(scheduler="synchronous")
-    if isinstance(sub, np.ndarray) or type(sub).__module__.startswith("cupy"):
+    if is_numpy(sub) or is_cupy(sub):
         return sub
     return np.asarray(sub)
 
@@ -98,9 +99,7 @@ def source_grid(source: Any) -> Grid | None:
     """The decode grid of ``source``: zarr chunks (the inner chunks of a sharded
     array: the unit zarr decodes), TIFF tiles or strips through tifffile's zarr
     store, dask chunks; None for in-memory arrays, which are sliced directly."""
-    from ngff_gpu.model.image import HostView
-
-    if isinstance(source, (np.ndarray, HostView)) or type(source).__module__.startswith("cupy"):
+    if is_numpy(source) or is_cupy(source) or isinstance(source, HostView):
         return None
     shape = tuple(int(n) for n in getattr(source, "shape", ()))
     chunks = getattr(source, "chunks", None)

@@ -19,7 +19,7 @@ from ngff_gpu.compute.methods import Methods, check_dtype
 from ngff_gpu.dims import SPATIAL_DIMS, check_dims, default_dims
 from ngff_gpu.errors import DimsError
 from ngff_gpu.model.pretty import PrettyRepr
-from ngff_gpu.namespace import is_cupy, is_dask, is_zarr, to_compute
+from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_zarr, to_compute
 
 
 @dataclass(repr=False)
@@ -55,20 +55,6 @@ class NgffImage(PrettyRepr):
 
     def __post_init__(self) -> None:
         self.dims = check_dims(self.dims, self.data.ndim)
-
-
-class HostView:
-    """A read-only window on an in-memory array, so dask slices it lazily
-    instead of copying it into per-chunk pieces (dask copies plain ndarrays)."""
-
-    def __init__(self, array: Any) -> None:
-        self.array = array
-        self.shape = array.shape
-        self.dtype = array.dtype
-        self.ndim = array.ndim
-
-    def __getitem__(self, key: Any) -> Any:
-        return self.array[key]
 
 
 def as_dask(data: Any) -> tuple[da.Array, Any]:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ngff_gpu.compute.reduce_numpy import reduce_region
 from ngff_gpu.compute.step import LevelStep, Region
+from ngff_gpu.namespace import is_numpy, to_host
 
 
 class NumpyBackend:
@@ -18,9 +19,7 @@ class NumpyBackend:
 
     def asarray(self, a: Any) -> np.ndarray:
         """Return ``a`` as a NumPy array (no copy when it already is one)."""
-        if hasattr(a, "get") and not isinstance(a, np.ndarray):  # CuPy array
-            return a.get()
-        return np.asarray(a)
+        return a if is_numpy(a) else to_host(a)
 
     def to_host(self, a: Any) -> np.ndarray:
         """Return ``a`` as a NumPy array."""

@@ -34,98 +34,30 @@ import re
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ngff_gpu.dims import AXIS_ORDER
-from ngff_gpu.errors import DimsError, InputFormatError
+from ngff_gpu.errors import InputFormatError
+from ngff_gpu.io.inputs.common import (
+    InputImage,
+    canonical,
+    check_dims,
+    dims_from_letters,
+    safe_name,
+    stem,
+    udunits,
+)
 
-#: Axis order of OME-NGFF.
+__all__ = ["InputImage", "open_input", "safe_name", "udunits"]
+
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-#: Subsample size cap of :func:`omero_from_data`.
-
-_UNITS = {
-    "ym": "yoctometer", "zm": "zeptometer", "am": "attometer", "fm": "femtometer",
-    "pm": "picometer", "å": "angstrom", "a": "angstrom", "nm": "nanometer", "µm": "micrometer",
-    "μm": "micrometer", "um": "micrometer", "micron": "micrometer", "microns": "micrometer",
-    "mm": "millimeter", "cm": "centimeter", "dm": "decimeter", "m": "meter", "dam": "decameter",
-    "hm": "hectometer", "km": "kilometer", "in": "inch", "ft": "foot", "yd": "yard",
-    "mi": "mile", "pc": "parsec",
-    "ys": "yoctosecond", "zs": "zeptosecond", "as": "attosecond", "fs": "femtosecond",
-    "ps": "picosecond", "ns": "nanosecond", "µs": "microsecond", "μs": "microsecond",
-    "us": "microsecond", "ms": "millisecond", "cs": "centisecond", "ds": "decisecond",
-    "s": "second", "sec": "second", "min": "minute", "h": "hour", "d": "day",
-}
-_UDUNITS = set(_UNITS.values()) | {"decameter"}
-
-
-@dataclass
-class InputImage:
-    """An image opened by :func:`open_input`.
-
-    Attributes
-    ----------
-    data : zarr.Array, dask.array.Array or numpy.memmap
-        Pixels, read lazily, axes in OME-NGFF order.
-    dims : list of str or None
-        Dim names of ``data``; None when the file does not say (use the defaults).
-    scale, translation : dict or None
-        Physical pixel spacing and origin per dim, when the file carries them.
-    units : dict or None
-        UDUNITS-2 unit per dim (``micrometer``, ``second``...).
-    name : str or None
-        An image name from the file (safe as a path component).
-    is_label_hint : bool
-        True when the input says it is a label image (OME-Zarr ``image-label``).
-    omero : dict or None
-        The ``omero`` block of an OME-Zarr input.
-    kind : str
-        What was read, for messages (``"OME-TIFF"``, ``"PNG stack of 12 files"``...).
-    paths : list of str
-        The files read.
-    """
-
-    data: Any
-    dims: list[str] | None = None
-    scale: dict[str, float] | None = None
-    translation: dict[str, float] | None = None
-    units: dict[str, str] | None = None
-    name: str | None = None
-    is_label_hint: bool = False
-    omero: dict[str, Any] | None = None
-    kind: str = ""
-    paths: list[str] = field(default_factory=list)
-
-
-def udunits(unit: str | None) -> str | None:
-    """The UDUNITS-2 name of an OME/ImageJ unit (``µm`` -> ``micrometer``); None if unknown."""
-    if not unit:
-        return None
-    u = str(unit).strip()
-    if u.lower() in _UDUNITS:
-        return u.lower()
-    return _UNITS.get(u) or _UNITS.get(u.lower()) or _UNITS.get(u.replace("\\u00B5", "µ"))
-
-
-def safe_name(text: str) -> str:
-    """``text`` as a name that is safe as a path component (``[A-Za-z0-9_.-]``)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "image"
-    return name
 
 
 def _is_url(path: str) -> bool:
     return "://" in path
-
-
-def _stem(path: str) -> str:
-    base = os.path.basename(os.path.normpath(path))
-    for suffix in (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".ome.btf"):
-        if base.lower().endswith(suffix):
-            return base[: -len(suffix)]
-    return os.path.splitext(base)[0]
 
 
 def _natural_key(path: str) -> list[Any]:
@@ -175,63 +107,6 @@ def _sniff(path: str) -> str:
         f"cannot read {path}: unrecognized format (supported: TIFF/OME-TIFF, PNG, JPEG, BMP, "
         ".npy, Zarr arrays and OME-Zarr images)"
     )
-
-
-# -- axes ---------------------------------------------------------------------------------
-
-
-def _check_dims(dims: Sequence[str], ndim: int, what: str, shape: Sequence[int]) -> list[str]:
-    dims = list(dims)
-    bad = [d for d in dims if d not in AXIS_ORDER]
-    if bad:
-        raise DimsError(f"dims {''.join(dims)!r}: unknown axis name(s) {bad}; use letters of "
-                        f"'{AXIS_ORDER}'")
-    if len(set(dims)) != len(dims):
-        raise DimsError(f"dims {''.join(dims)!r} repeat an axis name")
-    if len(dims) != ndim:
-        raise DimsError(f"dims {''.join(dims)!r} name {len(dims)} axes but {what} has {ndim} "
-                        f"(shape {tuple(int(n) for n in shape)})")
-    return dims
-
-
-def _canonical(data: Any, dims: list[str] | None) -> tuple[Any, list[str] | None]:
-    """Transpose ``data`` lazily so ``dims`` follow ``t, c, z, y, x``."""
-    if dims is None:
-        return data, None
-    order = sorted(range(len(dims)), key=lambda i: AXIS_ORDER.index(dims[i]))
-    if order == list(range(len(dims))):
-        return data, dims
-    return _as_dask(data).transpose(order), [dims[i] for i in order]
-
-
-def _as_dask(data: Any) -> Any:
-    import dask.array as da
-
-    if hasattr(data, "dask"):
-        return data
-    previous = getattr(data, "chunks", None)
-    previous = previous if isinstance(previous, tuple) and all(
-        isinstance(c, int) for c in previous) else None
-    chunks = da.core.normalize_chunks("auto", data.shape, dtype=data.dtype,
-                                      previous_chunks=previous)
-    meta = np.empty((0,) * data.ndim, dtype=data.dtype)
-    return da.from_array(data, chunks=chunks, asarray=False, fancy=False, meta=meta)
-
-
-def _dims_from_letters(axes: str, trusted: bool) -> list[str] | None:
-    """Map tifffile axis letters to dims; None when they cannot be named safely."""
-    letters = axes.upper()
-    if trusted and "C" in letters and "S" in letters:
-        return None
-    mapping = {"T": "t", "C": "c", "S": "c", "Z": "z", "Y": "y", "X": "x"}
-    if trusted and all(a in mapping for a in letters):
-        return [mapping[a] for a in letters]
-    if letters.endswith("YXS"):
-        rest = len(letters) - 3
-        if rest > 2:
-            return None
-        return ["t", "z"][2 - rest:] + ["y", "x", "c"] if rest else ["y", "x", "c"]
-    return None
 
 
 # -- TIFF --------------------------------------------------------------------------------------
@@ -338,7 +213,7 @@ def _open_stack(paths: list[str], dims: Sequence[str] | None) -> InputImage:
         if s != shape or t != dtype:
             raise InputFormatError(
                 f"stack members differ: {paths[0]} is {shape} {dtype}, {p} is {s} {t}")
-    member = _dims_from_letters(axes, trusted=False)
+    member = dims_from_letters(axes, trusted=False)
     if member is None:
         member = {2: ["y", "x"], 3: ["z", "y", "x"]}.get(len(shape))
     guessed = None
@@ -349,10 +224,10 @@ def _open_stack(paths: list[str], dims: Sequence[str] | None) -> InputImage:
     data = da.from_array(stack, chunks=stack.chunks, asarray=False, fancy=False,
                          meta=np.empty((0,) * stack.ndim, dtype), name=f"stack-{abs(hash(tuple(paths)))}")
     if dims is not None:
-        guessed = _check_dims(dims, data.ndim, f"the stack of {len(paths)} files", data.shape)
-    data, out_dims = _canonical(data, guessed)
+        guessed = check_dims(dims, data.ndim, f"the stack of {len(paths)} files", data.shape)
+    data, out_dims = canonical(data, guessed)
     label = "TIFF" if fmt == "tiff" else os.path.splitext(paths[0])[1].lstrip(".").upper()
-    return InputImage(data=data, dims=out_dims, name=safe_name(_stem(paths[0]).rstrip("0123456789_-")),
+    return InputImage(data=data, dims=out_dims, name=safe_name(stem(paths[0]).rstrip("0123456789_-")),
                       kind=f"{label} stack of {len(paths)} files", paths=list(paths))
 
 
@@ -361,12 +236,12 @@ def _open_raster(path: str, dims: Sequence[str] | None) -> InputImage:
     image = _read_raster(path)
     guessed = ["y", "x", "c"] if image.ndim == 3 else ["y", "x"] if image.ndim == 2 else None
     if dims is not None:
-        guessed = _check_dims(dims, image.ndim, path, image.shape)
+        guessed = check_dims(dims, image.ndim, path, image.shape)
     if guessed is not None and guessed != sorted(guessed, key=AXIS_ORDER.index):
         order = sorted(range(image.ndim), key=lambda i: AXIS_ORDER.index(guessed[i]))
         image, guessed = np.transpose(image, order), [guessed[i] for i in order]  # a view
     kind = os.path.splitext(path)[1].lstrip(".").upper() or "image"
-    return InputImage(data=image, dims=guessed, name=safe_name(_stem(path)), kind=kind,
+    return InputImage(data=image, dims=guessed, name=safe_name(stem(path)), kind=kind,
                       paths=[path])
 
 
@@ -378,9 +253,9 @@ def _open_npy(path: str, dims: Sequence[str] | None) -> InputImage:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise InputFormatError(f"cannot read {path} as .npy: {exc}") from exc
-    guessed = _check_dims(dims, data.ndim, path, data.shape) if dims is not None else None
-    data, out = _canonical(data, guessed)
-    return InputImage(data=data, dims=out, name=safe_name(_stem(path)), kind="NumPy .npy",
+    guessed = check_dims(dims, data.ndim, path, data.shape) if dims is not None else None
+    data, out = canonical(data, guessed)
+    return InputImage(data=data, dims=out, name=safe_name(stem(path)), kind="NumPy .npy",
                       paths=[path])
 
 
@@ -399,15 +274,15 @@ def _open_zarr(path: str, dims: Sequence[str] | None) -> InputImage:
     if names and all(n in AXIS_ORDER and n for n in names) and len(set(names)) == len(names):
         guessed = list(names)
     if dims is not None:
-        guessed = _check_dims(dims, node.ndim, path, node.shape)
-    data, out = _canonical(node, guessed)
-    return InputImage(data=data, dims=out, name=safe_name(_stem(path)), kind="Zarr array",
+        guessed = check_dims(dims, node.ndim, path, node.shape)
+    data, out = canonical(node, guessed)
+    return InputImage(data=data, dims=out, name=safe_name(stem(path)), kind="Zarr array",
                       paths=[path])
 
 
 def _open_ome_zarr(group: Any, path: str, dims: Sequence[str] | None) -> InputImage:
     from ngff_gpu.errors import InvalidStoreError
-    from ngff_gpu.io.reader import read_ome_attrs
+    from ngff_gpu.io.group import read_ome_attrs
 
     try:
         version, attrs = read_ome_attrs(group)
@@ -434,9 +309,9 @@ def _open_ome_zarr(group: Any, path: str, dims: Sequence[str] | None) -> InputIm
             elif t.get("type") == "translation" and "translation" in t:
                 translation = [a + float(b) for a, b in zip(translation, t["translation"])]
     units = {a["name"]: a["unit"] for a in entry["axes"] if isinstance(a, dict) and a.get("unit")}
-    guessed = _check_dims(dims if dims is not None else axes, data.ndim, path, data.shape)
+    guessed = check_dims(dims if dims is not None else axes, data.ndim, path, data.shape)
     rename = dict(zip(axes, guessed))
-    data, out = _canonical(data, guessed)
+    data, out = canonical(data, guessed)
     omero = attrs.get("omero")
     if isinstance(omero, dict):
         omero = {k: v for k, v in omero.items() if k != "version"}
@@ -445,7 +320,7 @@ def _open_ome_zarr(group: Any, path: str, dims: Sequence[str] | None) -> InputIm
         scale={d: s for d, s in zip(guessed, scale) if d != "c"},
         translation={d: t for d, t in zip(guessed, translation) if d != "c"},
         units={rename[k]: u for k, u in units.items() if k in rename} or None,
-        name=safe_name(str(entry.get("name") or _stem(path))),
+        name=safe_name(str(entry.get("name") or stem(path))),
         is_label_hint="image-label" in attrs, omero=omero if isinstance(omero, dict) else None,
         kind=f"OME-Zarr {version}", paths=[path])
 

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 
 from ngff_gpu.errors import InputFormatError
-from ngff_gpu.io.inputs import (
+from ngff_gpu.io.inputs.common import (
     InputImage,
-    _canonical,
-    _check_dims,
-    _dims_from_letters,
-    _stem,
+    canonical,
+    check_dims,
+    dims_from_letters,
     safe_name,
+    stem,
     udunits,
 )
 
@@ -79,7 +79,7 @@ def open_tiff(path: str, dims: Sequence[str] | None) -> InputImage:
             is_ome, is_imagej = tif.is_ome, tif.is_imagej
             ome_xml = tif.ome_metadata if is_ome else None
             tiled = series.pages[0] is not None and bool(getattr(series.pages[0], "is_tiled", False))
-            guessed = _dims_from_letters(axes, trusted=is_ome or is_imagej)
+            guessed = dims_from_letters(axes, trusted=is_ome or is_imagej)
             scale, units, name = {}, {}, None
             if is_ome and ome_xml:
                 scale, units, name = _ome_physical(ome_xml, guessed)
@@ -93,12 +93,12 @@ def open_tiff(path: str, dims: Sequence[str] | None) -> InputImage:
         raise InputFormatError(f"cannot read {path} as TIFF: {exc}") from exc
     kind = "OME-TIFF" if is_ome else "ImageJ TIFF" if is_imagej else "TIFF"
     if dims is not None:
-        guessed = _check_dims(dims, len(shape), path, shape)
+        guessed = check_dims(dims, len(shape), path, shape)
         scale = {d: v for d, v in scale.items() if d in guessed}
         units = {d: v for d, v in units.items() if d in guessed}
-    data, out_dims = _canonical(data, guessed)
+    data, out_dims = canonical(data, guessed)
     return InputImage(data=data, dims=out_dims, scale=scale or None, units=units or None,
-                      name=name or safe_name(_stem(path)), kind=kind, paths=[path])
+                      name=name or safe_name(stem(path)), kind=kind, paths=[path])
 
 
 def _open_cucim(path: str, shape: Sequence[int]) -> Any:

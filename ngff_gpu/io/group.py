@@ -1,0 +1,84 @@
+"""Open a stored OME-Zarr group and find its OME attributes.
+
+Shared by the reader, ``validate_store`` and ``ngff-gpu info``: every way a store can be
+malformed (not a group, unreadable JSON, no or a malformed ``multiscales`` entry) is an
+:class:`~ngff_gpu.errors.InvalidStoreError` naming the store and the key.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import zarr
+
+from ngff_gpu.errors import InvalidStoreError
+
+
+def open_group(store: Any, mode: str = "r") -> zarr.Group:
+    """Open ``store`` (path, URL, zarr store or group) as a Zarr group.
+
+    Raises
+    ------
+    InvalidStoreError
+        When ``store`` is not a readable Zarr group (missing, an array, bad JSON).
+    """
+    if isinstance(store, zarr.Group):
+        return store
+    try:
+        return zarr.open_group(store, mode=mode)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError,
+            KeyError, ValueError, TypeError) as exc:
+        # json.JSONDecodeError is a ValueError: a corrupt zarr.json or .zgroup lands here.
+        what = "unreadable metadata" if isinstance(exc, json.JSONDecodeError) else "not a Zarr group"
+        raise InvalidStoreError(f"{store}: {what} ({exc})") from exc
+
+
+def read_ome_attrs(group: zarr.Group) -> tuple[str, dict[str, Any]]:
+    """The OME-Zarr version and the attributes that hold ``multiscales``.
+
+    Returns
+    -------
+    str, dict
+        The version (``"0.4"``, ``"0.5"``...) and the mapping that holds
+        ``multiscales`` (the ``ome`` block in 0.5, the attributes in 0.4).
+
+    Raises
+    ------
+    InvalidStoreError
+        When the group carries no OME multiscales metadata, or it is not a
+        non-empty list of objects.
+    """
+    try:
+        attrs = group.attrs.asdict()
+    except (ValueError, TypeError) as exc:
+        raise InvalidStoreError(f"{_where(group)}: unreadable attributes ({exc})") from exc
+    ome = attrs.get("ome")
+    if isinstance(ome, dict) and "multiscales" in ome:
+        version, holder, key = ome.get("version", "0.5"), ome, "ome.multiscales"
+    elif "multiscales" in attrs:
+        entries = attrs["multiscales"]
+        first = entries[0] if isinstance(entries, list) and entries else {}
+        version = first.get("version", "0.4") if isinstance(first, dict) else "0.4"
+        holder, key = attrs, "multiscales"
+    else:
+        raise InvalidStoreError(
+            f"{_where(group)}: the group has no OME-Zarr multiscales metadata (incomplete store?)")
+    entries = holder["multiscales"]
+    if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+        raise InvalidStoreError(f"{_where(group)}: {key} must be a non-empty list of objects, "
+                                f"got {_short(entries)}")
+    if not isinstance(version, str):
+        raise InvalidStoreError(f"{_where(group)}: the OME-Zarr version must be a string, "
+                                f"got {_short(version)}")
+    return version, holder
+
+
+def _where(group: zarr.Group) -> str:
+    path = getattr(group, "path", "")
+    return f"{group.store}" + (f"/{path}" if path else "")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
