@@ -13,6 +13,9 @@ stages before it (``tests/test_layers.py`` enforces the rule; docs/design.md exp
 
 from ngff_gpu.compute.methods import Methods
 from ngff_gpu.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    BackendFallbackWarning,
     BackendUnavailableError,
     DimsError,
     InputFormatError,
@@ -35,7 +38,10 @@ from ngff_gpu.model.multiscales import Multiscales
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentError",
+    "ArgumentTypeError",
     "Axis",
+    "BackendFallbackWarning",
     "BackendUnavailableError",
     "Dataset",
     "DimsError",

@@ -115,7 +115,7 @@ def test_bad_arguments_raise_clear_errors(tmp_path, ms):
         nz.to_ngff_zarr(tmp_path / "a", ms, codec="snappy")
     with pytest.raises(ValueError, match="version"):
         nz.to_ngff_zarr(tmp_path / "b", ms, version="0.3")
-    with pytest.raises(ValueError, match="memory limit"):
+    with pytest.raises(ValueError, match="memory_limit"):
         nz.to_ngff_zarr(tmp_path / "c", ms, memory_limit="lots")
     with pytest.raises(nz.InvalidStoreError):
         nz.from_ngff_zarr(tmp_path / "missing.ome.zarr")

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ngff_gpu.cli._common import PROG, HelpFormatter
+from ngff_gpu.errors import ArgumentError
 
 EPILOG = f"""examples:
   {PROG} demo                       # ./demo.ome.zarr, 192^3 uint16
@@ -34,7 +35,7 @@ def demo_volume(size: int = 192, seed: int = 0) -> np.ndarray:
         ``(size, size, size)`` uint16, dims ``zyx``.
     """
     if size < 8:
-        raise ValueError(f"--size must be at least 8, got {size}")
+        raise ArgumentError(f"--size must be at least 8, got {size}")
     rng = np.random.default_rng(seed)
     axis = np.linspace(0.0, 1.0, size, dtype=np.float32)
     z, y, x = axis[:, None, None], axis[None, :, None], axis[None, None, :]

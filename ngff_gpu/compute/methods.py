@@ -6,7 +6,7 @@ from enum import Enum
 
 import numpy as np
 
-from ngff_gpu.errors import UnsupportedDtypeError
+from ngff_gpu.errors import ArgumentError, UnsupportedDtypeError
 
 
 class Methods(Enum):
@@ -64,7 +64,7 @@ def as_method(method: Methods | str | None) -> Methods:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         If the name is unknown; the message lists the accepted names.
     """
     if method is None:
@@ -76,8 +76,8 @@ def as_method(method: Methods | str | None) -> Methods:
     try:
         return Methods(method)
     except ValueError:
-        raise ValueError(
-            f"unknown method {method!r}; accepted: {', '.join(METHOD_NAMES)}"
+        raise ArgumentError(
+            f"method: unknown method {method!r}; accepted: {', '.join(METHOD_NAMES)}"
         ) from None
 
 

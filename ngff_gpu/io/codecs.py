@@ -12,10 +12,36 @@ from typing import Any
 
 import numcodecs
 
+from ngff_gpu.errors import ArgumentError, ArgumentTypeError
+
 CODEC_NAMES = ("zstd", "lz4", "gzip", "blosc-zstd", "blosc-lz4", "blosc-lz4hc", "blosc-zlib",
                "none")
 
 _DEFAULT_LEVEL = {"zstd": 3, "gzip": 5, "lz4": 5}
+
+
+def check_codec(codec: Any, level: Any) -> str:
+    """The normalized codec name; raise before any work on a bad ``codec`` or ``codec_level``.
+
+    Raises
+    ------
+    ArgumentTypeError
+        When ``codec`` is not a string or ``codec_level`` not an int.
+    ArgumentError
+        For an unknown codec name or a level outside -7..22.
+    """
+    if not isinstance(codec, str):
+        raise ArgumentTypeError(f"codec must be a string, got {codec!r}")
+    name = codec.lower().replace("_", "-")
+    if name not in CODEC_NAMES:
+        raise ArgumentError(f"codec: unknown codec {codec!r}; choose one of "
+                            f"{', '.join(CODEC_NAMES)}")
+    if level is not None:
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise ArgumentTypeError(f"codec_level must be an int or None, got {level!r}")
+        if not -7 <= level <= 22:
+            raise ArgumentError(f"codec_level {level} is out of range (-7..22)")
+    return name
 
 
 def compressors_for(codec: str, level: int | None, zarr_format: int,
@@ -35,16 +61,12 @@ def compressors_for(codec: str, level: int | None, zarr_format: int,
 
     Raises
     ------
-    ValueError
-        For an unknown codec name or a level out of range.
+    ArgumentError, ArgumentTypeError
+        For an unknown codec name or a level out of range (or not an int).
     """
-    name = codec.lower().replace("_", "-")
-    if name not in CODEC_NAMES:
-        raise ValueError(f"unknown codec {codec!r}; choose one of {', '.join(CODEC_NAMES)}")
+    name = check_codec(codec, level)
     if name == "none":
         return None
-    if level is not None and not -7 <= int(level) <= 22:
-        raise ValueError(f"compression level {level} out of range")
     if name.startswith("blosc") or (name == "lz4" and zarr_format == 3):
         cname = "lz4" if name == "lz4" else name.split("-", 1)[1]
         clevel = 5 if level is None else max(0, min(9, int(level)))

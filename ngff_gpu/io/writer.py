@@ -14,21 +14,29 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import zarr
 
-from ngff_gpu.compute.backends import get_backend
+from ngff_gpu.compute.backends import Backend, check_device, device_free_memory, get_backend
 from ngff_gpu.compute.methods import Methods, compute_dtype
-from ngff_gpu.errors import InvalidStoreError, StoreExistsError
+from ngff_gpu.dims import SPATIAL_DIMS
+from ngff_gpu.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DimsError,
+    InvalidStoreError,
+    StoreExistsError,
+)
 from ngff_gpu.io.codecs import compressors_for
 from ngff_gpu.levels.bricks import brick_bytes, count_bricks, plan_passes
 from ngff_gpu.levels.engine import Engine, run_distributed
+from ngff_gpu.levels.fallback import run_with_fallback
 from ngff_gpu.levels.progress import make_progress
 from ngff_gpu.levels.source import Grid, plan_with_read_cache, source_grid
-from ngff_gpu.model.metadata import metadata_to_json
+from ngff_gpu.model.metadata import SUPPORTED_VERSIONS, metadata_to_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.namespace import is_device_array
 
@@ -39,18 +47,32 @@ DEFAULT_MEMORY_LIMIT = 1 << 30
 _PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
 
 
-def parse_bytes(value: int | str | None) -> int | None:
-    """``"2GiB"``, ``"512MB"``, ``1e9`` -> bytes (None stays None)."""
-    if value is None or isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    import dask.utils
+def parse_bytes(value: int | float | str | None, param: str = "memory_limit") -> int | None:
+    """``"2GiB"``, ``"512MB"``, ``1e9`` -> bytes (None stays None).
 
-    try:
-        return int(dask.utils.parse_bytes(value))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"cannot parse memory limit {value!r} (try '2GiB' or '512MB')") from exc
+    Raises
+    ------
+    ArgumentTypeError
+        For a value that is not a number or a string.
+    ArgumentError
+        For a string that is not a size, or a size that is not positive.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating | str):
+        raise ArgumentTypeError(f"{param} must be a number of bytes or a string such as "
+                                f"'2GiB', got {value!r}")
+    if isinstance(value, str):
+        import dask.utils
+
+        try:
+            value = dask.utils.parse_bytes(value)
+        except (ValueError, TypeError) as exc:
+            raise ArgumentError(f"{param}: cannot parse {value!r} (try '2GiB' or '512MB')"
+                                ) from exc
+    if not np.isfinite(value) or value <= 0:
+        raise ArgumentError(f"{param} must be a positive number of bytes, got {value!r}")
+    return int(value)
 
 
 def _refuse_foreign_directory(store: Any) -> None:
@@ -112,14 +134,23 @@ def _shards(ms: Multiscales, chunks_per_shard: Any) -> list[tuple[int, ...] | No
     dims = ms.images[0].dims
     out = []
     for lv in ms.levels:
-        if isinstance(chunks_per_shard, int):
-            cps = [chunks_per_shard if d in "zyx" else 1 for d in dims]
+        if isinstance(chunks_per_shard, int) and not isinstance(chunks_per_shard, bool):
+            cps = [chunks_per_shard if d in SPATIAL_DIMS else 1 for d in dims]
         elif isinstance(chunks_per_shard, Mapping):
-            cps = [int(chunks_per_shard.get(d, 1)) for d in dims]
+            unknown = [d for d in chunks_per_shard if d not in dims]
+            if unknown:
+                raise DimsError(f"chunks_per_shard names dim(s) {unknown} not in dims {dims}")
+            cps = [chunks_per_shard.get(d, 1) for d in dims]
+        elif isinstance(chunks_per_shard, Sequence) and not isinstance(chunks_per_shard, str):
+            cps = list(chunks_per_shard)
         else:
-            cps = [int(c) for c in chunks_per_shard]
+            raise ArgumentTypeError(f"chunks_per_shard must be an int, a dict {{dim: int}} or "
+                                    f"a sequence of ints, got {chunks_per_shard!r}")
+        if any(isinstance(c, bool) or not isinstance(c, int | np.integer) for c in cps):
+            raise ArgumentTypeError(f"chunks_per_shard {chunks_per_shard!r}: counts must be ints")
         if len(cps) != len(dims) or any(c < 1 for c in cps):
-            raise ValueError(f"chunks_per_shard {chunks_per_shard!r} does not fit dims {dims}")
+            raise DimsError(f"chunks_per_shard {chunks_per_shard!r} does not fit dims {dims} "
+                            "(one positive count per dim)")
         # A shard never needs to be larger than the array (rounded up to chunks).
         out.append(tuple(min(c * p, -(-n // c) * c) for c, p, n in zip(lv.chunks, cps, lv.shape)))
     return out
@@ -139,7 +170,8 @@ def codec_pipeline(requested: str = "auto") -> str | None:
         import zarrs  # noqa: F401
     except ImportError:
         if requested == "zarrs":
-            raise ValueError("codec pipeline 'zarrs' requested but zarrs is not installed") from None
+            raise ArgumentError("codec pipeline 'zarrs' requested but zarrs is not installed"
+                                ) from None
         return None
     return "zarrs.ZarrsCodecPipeline"
 
@@ -276,18 +308,32 @@ def to_ngff_zarr(
 
     Raises
     ------
-    StoreExistsError, InvalidStoreError, ValueError
-        On an existing store without ``overwrite``/``resume``, a plan that does
-        not match the store being resumed, or bad arguments.
+    StoreExistsError, InvalidStoreError
+        On an existing store without ``overwrite``/``resume``, or a plan that does
+        not match the store being resumed.
+    ArgumentError, ArgumentTypeError
+        On a bad argument (also ``ValueError``/``TypeError``), before anything is written.
+    KernelCompileError, BackendUnavailableError
+        With ``device="cuda"`` when the CUDA backend fails (``"auto"`` falls back to
+        NumPy with one :class:`~ngff_gpu.errors.BackendFallbackWarning`).
     """
-    if version not in ("0.4", "0.5"):
-        raise ValueError(f"unsupported OME-Zarr version {version!r}; use '0.4' or '0.5'")
+    if not isinstance(multiscales, Multiscales):
+        raise ArgumentTypeError(f"multiscales must be a Multiscales (from to_multiscales or "
+                                f"from_ngff_zarr), got {type(multiscales).__name__}")
+    if version not in SUPPORTED_VERSIONS:
+        raise ArgumentError(f"version: unsupported OME-Zarr version {version!r}; use '0.4' "
+                            "or '0.5'")
     if chunks_per_shard is not None and version == "0.4":
-        raise ValueError("sharding (chunks_per_shard) needs OME-Zarr 0.5 (Zarr v3)")
+        raise ArgumentError("chunks_per_shard: sharding needs OME-Zarr 0.5 (Zarr v3), "
+                            "not version '0.4'")
     zarr_format = 3 if version == "0.5" else 2
-    budget = parse_bytes(memory_limit) or DEFAULT_MEMORY_LIMIT
+    budget = parse_bytes(memory_limit)
+    budget = DEFAULT_MEMORY_LIMIT if budget is None else budget
     if budget < 16 << 20:
-        raise ValueError(f"memory_limit {budget} bytes is too small (at least 16 MiB)")
+        raise ArgumentError(f"memory_limit {budget} bytes is too small (at least 16 MiB)")
+    check_device(device)
+    if omero is not None and not isinstance(omero, bool | Mapping):
+        raise ArgumentTypeError(f"omero must be a dict, True or None, got {omero!r}")
     source = multiscales.level0_source()
     dtype = np.dtype(source.dtype)
     shards = _shards(multiscales, chunks_per_shard)
@@ -315,34 +361,42 @@ def to_ngff_zarr(
 
     levels = multiscales.levels
     grids = [s or lv.chunks for s, lv in zip(shards, levels)]
-    backend = get_backend("cuda" if is_device_array(source) else device)
     ct = compute_dtype(dtype) if multiscales.method is not Methods.MODE else dtype
     level_grids = [Grid.regular(lv.shape, lv.chunks) for lv in levels]  # as written
-    passes, read_caches = plan_with_read_cache(
-        plan_passes, levels, grids, dtype.itemsize, np.dtype(ct).itemsize, budget,
-        lambda host: brick_budget(host, backend),
-        lambda p: source_grid(source) if p.source == 0 else level_grids[p.source])
-    arrays = _create_arrays(root, multiscales, shards, compressors, zarr_format, resume)
-    markers = _markers(root, [count_bricks(levels, p) for p in passes], resume,
-                       [[p.source, p.last, list(p.brick)] for p in passes])
     if client is None:
         client = _active_client()
     total = sum(int(np.prod(lv.shape)) * dtype.itemsize for lv in levels)
-    with make_progress(progress, total, len(levels), sum(count_bricks(levels, p) for p in passes)
-                       ) as bar:
-        for i, p in enumerate(passes):
-            done_flags = markers[i][:] if resume else np.zeros(markers[i].shape, np.uint8)
-            src = source if p.source == 0 else arrays[p.source]
-            cost = brick_bytes(levels, p.source, p.last, p.brick, dtype.itemsize,
-                               np.dtype(ct).itemsize)
-            bar.start_pass(p)
-            if client is not None:
-                run_distributed(client, levels, p, src, arrays, markers[i],
-                                lambda j, f=done_flags: bool(f[j]), device, bar.advance)
-            else:
-                engine = Engine(backend, budget, on_brick=bar.advance, read_cache=read_caches[i])
-                engine.run_pass(levels, p, src, arrays, lambda j, f=done_flags: bool(f[j]),
-                                lambda j, m=markers[i]: m.__setitem__(j, 1), cost)
+
+    def write_levels(backend: Backend, shrink: int, retry: bool) -> None:
+        """Plan with bricks of ``1/shrink`` of the budget and run every pass on ``backend``."""
+        again = resume or retry  # a retry keeps the markers of a matching plan
+        passes, read_caches = plan_with_read_cache(
+            plan_passes, levels, grids, dtype.itemsize, np.dtype(ct).itemsize, budget,
+            lambda host: max(1, brick_budget(host, backend) // shrink),
+            lambda p: source_grid(source) if p.source == 0 else level_grids[p.source])
+        arrays = _create_arrays(root, multiscales, shards, compressors, zarr_format, again)
+        markers = _markers(root, [count_bricks(levels, p) for p in passes], again,
+                           [[p.source, p.last, list(p.brick)] for p in passes])
+        with make_progress(progress, total, len(levels),
+                           sum(count_bricks(levels, p) for p in passes)) as bar:
+            for i, p in enumerate(passes):
+                done_flags = markers[i][:] if again else np.zeros(markers[i].shape, np.uint8)
+                src = source if p.source == 0 else arrays[p.source]
+                cost = brick_bytes(levels, p.source, p.last, p.brick, dtype.itemsize,
+                                   np.dtype(ct).itemsize)
+                bar.start_pass(p)
+                if client is not None:
+                    run_distributed(client, levels, p, src, arrays, markers[i],
+                                    lambda j, f=done_flags: bool(f[j]), device, bar.advance)
+                else:
+                    engine = Engine(backend, budget, on_brick=bar.advance,
+                                    read_cache=read_caches[i])
+                    engine.run_pass(levels, p, src, arrays, lambda j, f=done_flags: bool(f[j]),
+                                    lambda j, m=markers[i]: m.__setitem__(j, 1), cost)
+
+    on_device = is_device_array(source)
+    backend = get_backend("cuda" if on_device else device)
+    run_with_fallback(write_levels, backend, "cuda" if on_device or client is not None else device)
 
     if labels:
         from ngff_gpu.io.labels import write_labels
@@ -360,10 +414,7 @@ def brick_budget(host_budget: int, backend: Any) -> int:
     computing, one writing), and on a GPU at most a quarter of the free device memory."""
     per_brick = host_budget // 3
     if backend.on_device:
-        import cupy
-
-        free, _total = cupy.cuda.runtime.memGetInfo()
-        per_brick = min(per_brick, free // 4)
+        per_brick = min(per_brick, device_free_memory(backend) // 4)
     return per_brick
 
 

@@ -11,25 +11,26 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ngff_gpu.compute.backends import backend_for
-from ngff_gpu.compute.methods import Methods, as_method
-from ngff_gpu.dims import default_dims
-from ngff_gpu.errors import ScaleFactorError
-from ngff_gpu.levels.plan import ScaleFactors, plan_levels
+from ngff_gpu.compute.methods import Methods, as_method, check_dtype
+from ngff_gpu.dims import dims_or_default
+from ngff_gpu.levels.lazy import downsample_lazy
+from ngff_gpu.levels.plan import LevelPlan, ScaleFactors, plan_levels
 from ngff_gpu.namespace import from_compute, is_dask, is_zarr, to_compute
 
 
 def _compute_input(x: Any) -> Any:
     arr = to_compute(x)
-    if is_dask(arr):
-        arr = arr.compute()
-    elif is_zarr(arr):
+    if is_zarr(arr):
         arr = arr[...]
     return arr
 
 
-def _levels(x: Any, scale_factors: ScaleFactors, method: Methods, dims: Sequence[str] | None):
-    dims = list(dims) if dims is not None else default_dims(x.ndim)
-    return plan_levels(dims, x.shape, {}, {}, scale_factors, None, method)
+def _levels(x: Any, scale_factors: ScaleFactors, method: Methods, dims: Sequence[str] | None,
+            param: str) -> list[LevelPlan]:
+    """Plan the levels of ``x``, checking every argument before any data is touched."""
+    dims = dims_or_default(dims, x.ndim)
+    check_dtype(x.dtype, method)
+    return plan_levels(dims, x.shape, {}, {}, scale_factors, None, method, param)
 
 
 def downsample(x: Any, factors: int | Sequence[int] | Mapping[str, int],
@@ -46,15 +47,21 @@ def downsample(x: Any, factors: int | Sequence[int] | Mapping[str, int],
     method : Methods or str, optional
         Default GAUSSIAN.
     dims : sequence of str, optional
-        Dim names (default ``yx``, ``zyx``, ``czyx``, ``tczyx`` by ``ndim``);
-        ``t`` and ``c`` are never downsampled.
+        Dim names (default ``yx``, ``zyx``, ``czyx``, ``tczyx`` by ``ndim``), checked
+        as in :func:`~ngff_gpu.to_ngff_image`; ``t`` and ``c`` are never downsampled.
 
     Returns
     -------
     array
-        Same namespace, dtype and device as ``x``.
+        Same namespace, dtype and device as ``x``; a lazy Dask array (same chunk
+        type) for Dask input.
+
+    Raises
+    ------
+    DimsError, ScaleFactorError, ArgumentTypeError, ArgumentError, UnsupportedDtypeError
+        On a bad argument, before any data are read.
     """
-    return pyramid(x, [factors], method, dims)[1]
+    return _pyramid(x, [factors], method, dims, "factors")[1]
 
 
 def pyramid(x: Any, scale_factors: ScaleFactors,
@@ -77,24 +84,27 @@ def pyramid(x: Any, scale_factors: ScaleFactors,
     Returns
     -------
     list of arrays
-        Level 0 (``x``) and each level, all in ``x``'s namespace and device.
+        Level 0 (``x``) and each level, all in ``x``'s namespace and device. For a
+        Dask array the levels are lazy Dask arrays with the input's chunk type (NumPy
+        or CuPy), each chunk computed from the previous level's chunks under its
+        window: nothing is computed until the caller asks.
     """
+    return _pyramid(x, scale_factors, method, dims, "scale_factors")
+
+
+def _pyramid(x: Any, scale_factors: ScaleFactors, method: Methods | str | None,
+             dims: Sequence[str] | None, param: str) -> list[Any]:
     method = as_method(method)
     arr = _compute_input(x)
-    if isinstance(scale_factors, Sequence) and not isinstance(scale_factors, str):
-        dims_ = list(dims) if dims is not None else default_dims(arr.ndim)
-        spatial = [d for d in dims_ if d in "zyx"]
-        fixed = []
-        for sf in scale_factors:
-            if isinstance(sf, Sequence) and not isinstance(sf, str):
-                if len(sf) != len(spatial):
-                    raise ScaleFactorError(f"factors {list(sf)} do not match spatial dims {spatial}")
-                sf = dict(zip(spatial, sf))
-            fixed.append(sf)
-        scale_factors = fixed
-    levels = _levels(arr, scale_factors, method, dims)
-    backend = backend_for(arr)
+    levels = _levels(arr, scale_factors, method, dims, param)
     out = [x]
+    if is_dask(arr):
+        cur = arr
+        for lv in levels[1:]:
+            cur = downsample_lazy(cur, lv.step, cur.chunksize)
+            out.append(cur)
+        return out
+    backend = backend_for(arr)
     cur = backend.asarray(arr)
     for lv in levels[1:]:
         region = tuple((0, n) for n in lv.shape)

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ngff_gpu.compute.methods import Methods, as_method
 from ngff_gpu.compute.step import LevelStep
 from ngff_gpu.dims import SPATIAL_DIMS
-from ngff_gpu.errors import ScaleFactorError
+from ngff_gpu.errors import ArgumentTypeError, DimsError, ScaleFactorError
 
 ScaleFactors = int | Sequence[int] | Sequence[Mapping[str, int]]
 
@@ -53,6 +55,10 @@ def spatial_chunk_default(dims: Sequence[str]) -> int:
     return 128 if sum(d in SPATIAL_DIMS for d in dims) >= 3 else 256
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def normalize_chunks(
     chunks: int | Mapping[str, int] | Sequence[int] | None,
     dims: Sequence[str],
@@ -63,27 +69,39 @@ def normalize_chunks(
     ``None`` gives 128 (3-D) or 256 (2-D) on spatial dims and 1 on ``t`` and
     ``c``; an int applies to the spatial dims; a dict sets dims by name; a
     sequence sets every axis.
+
+    Raises
+    ------
+    ArgumentTypeError
+        When ``chunks`` or one of its sizes is not an int (``"16"``, ``2.5``, ``(16.5, 16)``).
+    DimsError
+        When ``chunks`` names dims not in ``dims``, has the wrong length, or a size < 1.
     """
     base = spatial_chunk_default(dims)
     out = {d: (base if d in SPATIAL_DIMS else 1) for d in dims}
-    if isinstance(chunks, int):
+    kinds = "an int, a dict {dim: int} or a sequence of ints (one per dim)"
+    if _is_int(chunks):
         for d in dims:
             if d in SPATIAL_DIMS:
-                out[d] = chunks
+                out[d] = int(chunks)
     elif isinstance(chunks, Mapping):
         unknown = [k for k in chunks if k not in dims]
         if unknown:
-            raise ValueError(f"chunks name dim(s) {unknown} that are not in dims {list(dims)}")
-        out.update({k: int(v) for k, v in chunks.items()})
+            raise DimsError(f"chunks name dim(s) {unknown} that are not in dims {list(dims)}")
+        out.update(chunks)
+    elif isinstance(chunks, Sequence) and not isinstance(chunks, str | bytes):
+        if len(chunks) != len(dims):
+            raise DimsError(f"chunks {tuple(chunks)} do not match dims {list(dims)} "
+                            f"(one size per dim)")
+        out = dict(zip(dims, chunks))
     elif chunks is not None:
-        values = [int(c) for c in chunks]
-        if len(values) != len(dims):
-            raise ValueError(f"chunks {values} do not match dims {list(dims)}")
-        out = dict(zip(dims, values))
+        raise ArgumentTypeError(f"chunks must be {kinds}, got {chunks!r}")
     for d, c in out.items():
+        if not _is_int(c):
+            raise ArgumentTypeError(f"chunks: size of dim {d!r} must be an int, got {c!r}")
         if c < 1:
-            raise ValueError(f"chunk size of dim {d!r} must be positive, got {c}")
-    return {d: max(1, min(out[d], n)) for d, n in zip(dims, shape)}
+            raise DimsError(f"chunks: size of dim {d!r} must be positive, got {c}")
+    return {d: max(1, min(int(out[d]), n)) for d, n in zip(dims, shape)}
 
 
 def auto_scale_factors(
@@ -119,37 +137,57 @@ def normalize_scale_factors(
     dims: Sequence[str],
     shape: Sequence[int],
     chunks: Mapping[str, int],
+    param: str = "scale_factors",
 ) -> list[dict[str, int]]:
     """Absolute factors per spatial dim for levels 1..N.
 
+    Each level is an int (every spatial dim), a sequence with one int per spatial dim,
+    or a dict ``{dim: int}`` (a missing spatial dim is 1); an int instead of a list
+    builds the automatic ladder.
+
     Raises
     ------
+    ArgumentTypeError
+        When ``scale_factors`` or a level has the wrong type (None, a string...).
     ScaleFactorError
-        On a non-positive factor, a factor on ``t``/``c``, or a dim name not in ``dims``.
+        On a non-positive or non-integer factor, a factor on ``t``/``c``, or a dim name
+        not in ``dims``.
     """
     spatial = [d for d in dims if d in SPATIAL_DIMS]
-    if isinstance(scale_factors, bool):
-        raise ScaleFactorError(f"scale_factors must be an int or a list, not {scale_factors!r}")
-    if isinstance(scale_factors, int):
+    if _is_int(scale_factors):
         if scale_factors < 1:
-            raise ScaleFactorError(f"scale_factors as an int is a minimum length, got {scale_factors}")
-        return auto_scale_factors(dims, shape, scale_factors, chunks)
+            raise ScaleFactorError(f"{param} as an int is a minimum length, got {scale_factors}")
+        return auto_scale_factors(dims, shape, int(scale_factors), chunks)
+    if not isinstance(scale_factors, Sequence) or isinstance(scale_factors, str | bytes):
+        raise ArgumentTypeError(
+            f"{param} must be an int (automatic ladder) or a list of levels (ints, "
+            f"sequences or dicts), got {scale_factors!r}")
     levels: list[dict[str, int]] = []
     for k, sf in enumerate(scale_factors, start=1):
         if isinstance(sf, Mapping):
             bad = [d for d in sf if d not in dims]
             if bad:
-                raise ScaleFactorError(f"level {k}: scale factor names dim(s) {bad} not in {dims}")
-            fixed = [d for d in sf if d not in SPATIAL_DIMS and int(sf[d]) != 1]
+                raise ScaleFactorError(f"{param} level {k}: names dim(s) {bad} not in {list(dims)}")
+            fixed = [d for d in sf if d not in SPATIAL_DIMS and sf[d] != 1]
             if fixed:
-                raise ScaleFactorError(f"level {k}: dims {fixed} (t, c) are never downsampled")
+                raise ScaleFactorError(f"{param} level {k}: dims {fixed} (t, c) are never "
+                                       "downsampled")
             level = {d: sf.get(d, 1) for d in spatial}
-        else:
+        elif isinstance(sf, Sequence) and not isinstance(sf, str | bytes):
+            if len(sf) != len(spatial):
+                raise ScaleFactorError(f"{param} level {k}: {list(sf)} do not match the "
+                                       f"spatial dims {spatial} (one factor each)")
+            level = dict(zip(spatial, sf))
+        elif isinstance(sf, int | float | np.integer | np.floating) and not isinstance(sf, bool):
             level = {d: sf for d in spatial}
+        else:
+            raise ArgumentTypeError(f"{param} level {k}: expected an int, a sequence or a dict, "
+                                    f"got {sf!r}")
         for d, f in level.items():
-            if isinstance(f, bool) or int(f) != f or int(f) < 1:
+            if (isinstance(f, bool) or not isinstance(f, int | float | np.integer | np.floating)
+                    or not np.isfinite(f) or int(f) != f or int(f) < 1):
                 raise ScaleFactorError(
-                    f"level {k}: scale factor {f!r} of dim {d!r} must be a positive integer"
+                    f"{param} level {k}: factor {f!r} of dim {d!r} must be a positive integer"
                 )
             level[d] = int(f)
         levels.append(level)
@@ -164,6 +202,7 @@ def plan_levels(
     scale_factors: ScaleFactors,
     chunks: int | Mapping[str, int] | Sequence[int] | None,
     method: Methods | str | None,
+    param: str = "scale_factors",
 ) -> list[LevelPlan]:
     """Every level of the pyramid, level 0 first.
 
@@ -176,7 +215,7 @@ def plan_levels(
     dims = list(dims)
     method = as_method(method)
     chunk_map = normalize_chunks(chunks, dims, shape)
-    absolute = normalize_scale_factors(scale_factors, dims, shape, chunk_map)
+    absolute = normalize_scale_factors(scale_factors, dims, shape, chunk_map, param)
     shape0 = tuple(int(n) for n in shape)
     prev_f = {d: 1 for d in dims if d in SPATIAL_DIMS}
     levels = [LevelPlan(0, shape0, dict(prev_f), None, tuple(chunk_map[d] for d in dims),

@@ -7,6 +7,7 @@ zero-copy through DLPack), and fills the default dims, scale and translation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +17,8 @@ import numpy as np
 from dask.base import tokenize
 
 from ngff_gpu.compute.methods import Methods, check_dtype
-from ngff_gpu.dims import SPATIAL_DIMS, check_dims, default_dims
-from ngff_gpu.errors import DimsError
+from ngff_gpu.dims import SPATIAL_DIMS, check_dims, dims_or_default
+from ngff_gpu.errors import ArgumentError, ArgumentTypeError, DimsError, UnsupportedDtypeError
 from ngff_gpu.model.pretty import PrettyRepr
 from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_zarr, to_compute
 
@@ -73,8 +74,11 @@ def as_dask(data: Any) -> tuple[da.Array, Any]:
     if is_zarr(data):
         return da.from_array(data, chunks="auto", asarray=False, fancy=False), data
     arr = to_compute(data)
-    if np.dtype(arr.dtype).kind == "O":
-        check_dtype(np.dtype(arr.dtype), Methods.GAUSSIAN)  # raises, naming the dtype
+    if np.dtype(arr.dtype).kind not in "biuf":
+        try:
+            check_dtype(np.dtype(arr.dtype), Methods.GAUSSIAN)
+        except UnsupportedDtypeError as exc:
+            raise UnsupportedDtypeError(f"data: {exc}") from None
     arr = arr if is_cupy(arr) else np.asarray(arr)
     meta = arr[(slice(0, 0),) * arr.ndim]
     view = HostView(arr)
@@ -83,8 +87,31 @@ def as_dask(data: Any) -> tuple[da.Array, Any]:
                          name=name), view
 
 
-def _per_dim(name: str, value: Mapping[str, float] | Sequence[float] | None,
-             dims: list[str], default: float) -> dict[str, float]:
+def _number(name: str, dim: str, v: Any, positive: bool) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+        raise ArgumentTypeError(f"{name}[{dim!r}] must be a number, got {v!r}")
+    value = float(v)
+    if not math.isfinite(value):
+        raise ArgumentError(f"{name}[{dim!r}] must be finite, got {value}")
+    if positive and value <= 0:
+        raise ArgumentError(f"{name}[{dim!r}] must be positive, got {value}")
+    return value
+
+
+def per_dim(name: str, value: Mapping[str, float] | Sequence[float] | None,
+            dims: list[str], default: float, positive: bool = False) -> dict[str, float]:
+    """``scale`` or ``translation`` as ``{dim: float}``, checked: finite numbers (and
+    positive for a scale), one per spatial dim or per dim, or a dict naming dims.
+
+    Raises
+    ------
+    ArgumentTypeError
+        When ``value`` or one of its entries is not a number.
+    ArgumentError
+        On NaN, infinity or (``positive``) a value <= 0.
+    DimsError
+        When a dict names a dim not in ``dims``, or a sequence has the wrong length.
+    """
     spatial = [d for d in dims if d in SPATIAL_DIMS]
     if value is None:
         return {d: default for d in spatial}
@@ -92,16 +119,27 @@ def _per_dim(name: str, value: Mapping[str, float] | Sequence[float] | None,
         unknown = [k for k in value if k not in dims]
         if unknown:
             raise DimsError(f"{name} names dim(s) {unknown} that are not in dims {dims}")
-        out = {d: float(value[d]) for d in dims if d in value}
+        out = {d: _number(name, d, value[d], positive) for d in dims if d in value}
         for d in spatial:
             out.setdefault(d, default)
         return out
-    values = [float(v) for v in value]
-    if len(values) == len(spatial):
-        return dict(zip(spatial, values))
-    if len(values) == len(dims):
-        return dict(zip(dims, values))
-    raise DimsError(f"{name} has {len(values)} values; expected one per spatial dim {spatial}")
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        raise ArgumentTypeError(f"{name} must be a dict {{dim: number}} or a sequence of "
+                                f"numbers, got {value!r}")
+    if len(value) == len(spatial):
+        return {d: _number(name, d, v, positive) for d, v in zip(spatial, value)}
+    if len(value) == len(dims):
+        return {d: _number(name, d, v, positive) for d, v in zip(dims, value)}
+    raise DimsError(f"{name} has {len(value)} values; expected one per spatial dim {spatial}")
+
+
+def check_name(name: Any, param: str = "name") -> str:
+    """An image name: a non-empty string without ``/`` (it is part of array paths)."""
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"{param} must be a string, got {name!r}")
+    if not name or "/" in name or name in (".", ".."):
+        raise ArgumentError(f"{param} {name!r} must be a non-empty string without '/'")
+    return name
 
 
 def to_ngff_image(
@@ -135,11 +173,20 @@ def to_ngff_image(
     ------
     DimsError
         If ``dims`` do not fit the data or name unknown axes.
+    ArgumentError, ArgumentTypeError
+        On a scale or translation that is not a finite number (a scale <= 0), or a
+        bad ``name`` or ``axes_units``.
+    UnsupportedDtypeError
+        For data that are not numbers (strings, objects).
     """
     arr, source = as_dask(data)
-    dims = check_dims(dims, arr.ndim) if dims is not None else default_dims(arr.ndim)
+    dims = dims_or_default(dims, arr.ndim)
     units = None
     if axes_units is not None:
+        if not isinstance(axes_units, Mapping) or not all(
+                isinstance(u, str) for u in axes_units.values()):
+            raise ArgumentTypeError(f"axes_units must be a dict {{dim: unit name}}, "
+                                    f"got {axes_units!r}")
         unknown = [k for k in axes_units if k not in dims]
         if unknown:
             raise DimsError(f"axes_units names dim(s) {unknown} that are not in dims {dims}")
@@ -147,9 +194,9 @@ def to_ngff_image(
     return NgffImage(
         data=arr,
         dims=dims,
-        scale=_per_dim("scale", scale, dims, 1.0),
-        translation=_per_dim("translation", translation, dims, 0.0),
-        name=name,
+        scale=per_dim("scale", scale, dims, 1.0, positive=True),
+        translation=per_dim("translation", translation, dims, 0.0),
+        name=check_name(name),
         axes_units=units,
         source=source,
     )

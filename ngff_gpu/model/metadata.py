@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ngff_gpu.dims import axis_type
-from ngff_gpu.errors import InvalidStoreError
+from ngff_gpu.errors import ArgumentError, InvalidStoreError
 from ngff_gpu.model.pretty import PrettyRepr
 
 SUPPORTED_VERSIONS = ("0.4", "0.5")
@@ -64,8 +64,9 @@ class Metadata(PrettyRepr):
 
     def __post_init__(self) -> None:
         if self.version not in SUPPORTED_VERSIONS:
-            raise ValueError(
-                f"unsupported OME-Zarr version {self.version!r}; use one of {SUPPORTED_VERSIONS}"
+            raise ArgumentError(
+                f"version: unsupported OME-Zarr version {self.version!r}; use one of "
+                f"{SUPPORTED_VERSIONS}"
             )
 
 
