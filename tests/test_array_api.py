@@ -79,6 +79,34 @@ def test_dask_and_zarr_inputs(tmp_path):
     np.testing.assert_array_equal(ms.images[1].data.compute(), expect)
 
 
+class CountingReads:
+    """An in-memory array that counts the reads dask makes of it."""
+
+    def __init__(self, x):
+        self.x, self.shape, self.dtype, self.ndim, self.reads = x, x.shape, x.dtype, x.ndim, 0
+
+    def __getitem__(self, key):
+        self.reads += 1
+        return self.x[key]
+
+
+@pytest.mark.parametrize("method", ["gaussian", "mean", "nearest", "max"])
+def test_dask_in_lazy_dask_out(method):
+    x = _data((20, 26, 30))
+    src = CountingReads(x)
+    d = da.from_array(src, chunks=(7, 9, 11), asarray=False, meta=np.empty((0, 0, 0), x.dtype))
+    levels = nz.pyramid(d, [2, 4], method=method)
+    assert src.reads == 0  # nothing computed: the levels are graphs
+    assert all(isinstance(lv, da.Array) for lv in levels)
+    assert dask_chunk_type(levels[2]) is np.ndarray and levels[2].dtype == x.dtype
+    want = nz.pyramid(x, [2, 4], method=method)
+    for got, exp in zip(levels[1:], want[1:]):
+        np.testing.assert_array_equal(got.compute(), exp)
+    one = nz.downsample(d, 2, method=method)
+    assert isinstance(one, da.Array)
+    np.testing.assert_array_equal(one.compute(), want[1])
+
+
 def test_errors_name_the_problem():
     x = _data((8, 8))
     with pytest.raises(nz.ScaleFactorError, match="levels 0 -> 1"):
