@@ -1,4 +1,4 @@
-"""CPU pyramid benchmark, side by side (DESIGN section 5, CPU targets).
+"""CPU pyramid benchmark, side by side (docs/design.md section 6, CPU targets).
 
 Cases, each run in its own fresh child process (so peak RSS, ``VmHWM``, is
 per case and no case warms caches, imports or thread pools for another):
@@ -17,7 +17,7 @@ per case and no case warms caches, imports or thread pools for another):
 ``zarr_plain_level0_zarrs`` (default when the ``zarrs`` package imports)
     As ``zarr_plain_level0`` but with the Rust ``zarrs`` codec pipeline
     (``zarrs.ZarrsCodecPipeline``), which ``ngff_gpu`` itself writes with when
-    ``zarrs`` is installed; informational (the DESIGN target's reference is
+    ``zarrs`` is installed; informational (the target's reference is
     plain zarr-python with its default pipeline).
 ``zarr_plain_level0_slabs`` (not in the default set)
     As ``zarr_plain_level0``, written one z-slab of ``chunks`` planes at a time.
@@ -90,12 +90,12 @@ ALL_CASES = (*DEFAULT_CASES, *(() if HAVE_ZARRS else ("zarr_plain_level0_zarrs",
 PLAIN = "zarr_plain_level0"
 PLAIN_ZARRS = "zarr_plain_level0_zarrs"
 NGFF_ZARR_DEFAULT = "ngff_zarr_itkwasm_gaussian"
-# DESIGN section 5: (name, case, reference, kind, bound, informational)
+# docs/design.md section 6: (name, case, reference, kind, bound, informational)
 TARGETS = (
     ("gaussian_vs_plain_write", "ngff_gpu_gaussian", PLAIN, "ratio_max", 1.35, False),
     ("mean_vs_plain_write", "ngff_gpu_mean", PLAIN, "ratio_max", 1.2, False),
     ("gaussian_speedup_vs_ngff_zarr", "ngff_gpu_gaussian", NGFF_ZARR_DEFAULT, "speedup_min", 5.0, False),
-    # the same bounds against a plain write through the zarrs pipeline (not a DESIGN target)
+    # the same bounds against a plain write through the zarrs pipeline (not a target of docs/design.md)
     ("gaussian_vs_plain_write_zarrs", "ngff_gpu_gaussian", PLAIN_ZARRS, "ratio_max", 1.35, True),
     ("mean_vs_plain_write_zarrs", "ngff_gpu_mean", PLAIN_ZARRS, "ratio_max", 1.2, True),
 )
@@ -332,7 +332,7 @@ def summarise(results: dict[str, dict[str, Any]], input_bytes: int) -> dict[str,
 
 
 def evaluate_targets(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The DESIGN section 5 CPU targets with measured values and pass/fail (None if not run)."""
+    """The CPU targets of docs/design.md section 6 with measured values and pass/fail (None if not run)."""
     out = []
     for name, case, ref, kind, bound, info in TARGETS:
         a = results.get(case, {}).get("wall_s")
@@ -385,7 +385,7 @@ def print_table(results: dict[str, dict[str, Any]], targets: list[dict[str, Any]
     for t in targets:
         sign = "<=" if t["kind"] == "ratio_max" else ">="
         status = {True: "PASS", False: "FAIL", None: "n/a"}[t["pass"]]
-        note = "  (informational, not a DESIGN target)" if t["informational"] else ""
+        note = "  (informational, not a target)" if t["informational"] else ""
         print(f"target {t['target']:<32} {_fmt(t['value'], '.2f'):>6} {sign} {t['bound']:<5} {status}{note}")
 
 

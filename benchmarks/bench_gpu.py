@@ -1,4 +1,4 @@
-"""GPU kernel bandwidth benchmark (DESIGN section 5).
+"""GPU kernel bandwidth benchmark (docs/design.md section 6).
 
 Device-resident ``size^3`` float32 and uint16 volumes (1024 by default); all
 levels of factors [2, 4, 8] (each level from the previous one, relative factor

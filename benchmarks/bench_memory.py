@@ -1,4 +1,4 @@
-"""Peak-memory benchmark: a large input from a Zarr store (DESIGN section 5, memory target).
+"""Peak-memory benchmark: a large input from a Zarr store (docs/design.md section 6, memory target).
 
 For each input size (GiB of uint16; default 0.5 and 4, i.e. 512x512x1024 and
 1024x1024x2048) the parent writes a deterministic smooth-plus-noise volume

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compile every kernels/*.cu standalone with nvcc for sm_80 and sm_90 (DESIGN section 6).
+# Compile every kernels/*.cu standalone with nvcc for sm_80 and sm_90 (docs/design.md section 7).
 #
 # One line per file and arch; exits nonzero on any failure. Without nvcc it
 # warns and exits 0, unless nvcc is required: NGFF_REQUIRE_NVCC=1, or CI=true

@@ -45,7 +45,7 @@ fi
     || echo "warning: editable install failed; using the checkout on PYTHONPATH" >&2
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
-# Kernels hash (DESIGN section 6), the same bytes with or without git.
+# Kernels hash (docs/design.md section 7), the same bytes with or without git.
 if command -v git >/dev/null && git rev-parse --git-dir >/dev/null 2>&1 \
         && [[ -n "$(git ls-files kernels)" ]]; then
     KHASH="$(cat $(git ls-files kernels | LC_ALL=C sort) | sha256sum | cut -d' ' -f1)"

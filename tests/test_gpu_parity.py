@@ -1,4 +1,4 @@
-"""CUDA backend == NumPy reference, bit for bit (DESIGN section 3).
+"""CUDA backend == NumPy reference, bit for bit (docs/design.md section 2.4).
 
 Every test here is marked ``gpu`` and skips unless CuPy imports and sees a
 CUDA device. GAUSSIAN on float dtypes may differ by 1 ulp (of float32 for

@@ -33,7 +33,7 @@ KERNEL_FILES: dict[str, str] = {
 }
 
 #: NVRTC options; ``--fmad=false`` keeps every product and sum rounded
-#: separately, as NumPy does (DESIGN section 3).
+#: separately, as NumPy does (docs/design.md section 2.4).
 NVRTC_OPTIONS: tuple[str, ...] = (
     "--std=c++17",
     "--fmad=false",

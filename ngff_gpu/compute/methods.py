@@ -10,7 +10,7 @@ from ngff_gpu.errors import ArgumentError, UnsupportedDtypeError
 
 
 class Methods(Enum):
-    """Downsampling methods (DESIGN section 3).
+    """Downsampling methods (docs/design.md section 2.2).
 
     Our names come first; ngff-zarr's names are Enum aliases of the same
     members, so ``Methods.ITKWASM_GAUSSIAN is Methods.GAUSSIAN``.
@@ -116,7 +116,7 @@ def check_dtype(dtype: np.dtype, method: Methods) -> np.dtype:
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
-    """The float dtype arithmetic runs in for ``dtype`` (DESIGN section 3).
+    """The float dtype arithmetic runs in for ``dtype`` (docs/design.md section 2.4).
 
     float16/float32 and integers up to 16 bits compute in float32; float64 and
     32/64-bit integers compute in float64.

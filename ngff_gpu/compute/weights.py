@@ -4,7 +4,7 @@ The GAUSSIAN method is ITK's discrete Gaussian (the kernel ngff-zarr's default
 ``ITKWASM_GAUSSIAN`` uses) followed by linear interpolation at the sample
 position ``f*i + (f-1)/2``. Both steps are linear and separable, so they fuse
 into one weight vector per axis and factor: ``out[i] = sum_d w[d] *
-x[clamp(f*i + first + d)]``. See DESIGN section 3.
+x[clamp(f*i + first + d)]``. See docs/design.md section 2.3.
 """
 
 from __future__ import annotations

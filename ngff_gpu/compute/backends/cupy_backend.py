@@ -1,7 +1,7 @@
 """The CUDA backend: CuPy arrays and the fused kernels of ``kernels/``.
 
 Same contract and bits as :func:`ngff_gpu.compute.reduce_numpy.reduce_region`
-(DESIGN section 3): the kernels follow the NumPy path's order of operations
+(docs/design.md section 2.4): the kernels follow the NumPy path's order of operations
 and are compiled with ``--fmad=false``. CuPy is imported when a backend is
 created, never at module import, so this module imports on machines without
 a GPU.
