@@ -81,13 +81,6 @@ def _disk_bytes(root: str | None, path: str) -> int | None:
     return total
 
 
-def _transform(ds: dict[str, Any], kind: str, ndim: int) -> list[float]:
-    for t in ds.get("coordinateTransformations", []):
-        if t.get("type") == kind and kind in t:
-            return [float(v) for v in t[kind]]
-    return [1.0 if kind == "scale" else 0.0] * ndim
-
-
 def store_info(store: str) -> StoreInfo:
     """Read the levels and metadata of an OME-Zarr image.
 
@@ -96,43 +89,60 @@ def store_info(store: str) -> StoreInfo:
     InvalidStoreError
         When ``store`` is not a Zarr group with OME multiscales metadata.
     """
-    import zarr
-
-    from ngff_gpu.errors import InvalidStoreError
-    from ngff_gpu.io.group import open_group, read_ome_attrs
+    from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
+    from ngff_gpu.model.metadata import level_placement, metadata_from_json
 
     group = open_group(store)
-    try:
-        version, attrs = read_ome_attrs(group)
-    except InvalidStoreError as exc:
-        raise InvalidStoreError(f"{store}: {exc}") from None
+    version, attrs = read_ome_attrs(group)
     entry = attrs["multiscales"][0]
-    axes = [a["name"] if isinstance(a, dict) else str(a) for a in entry.get("axes", [])]
-    units = [a.get("unit") if isinstance(a, dict) else None for a in entry.get("axes", [])]
+    meta = metadata_from_json(entry, version)
+    axes = [a.name for a in meta.axes]
+    units = [a.unit for a in meta.axes]
     root = store if isinstance(store, str) and "://" not in store and os.path.isdir(store) else None
     levels = []
-    for ds in entry.get("datasets", []):
-        arr = group.get(ds["path"])
-        if not isinstance(arr, zarr.Array):
-            raise InvalidStoreError(f"{store}: dataset {ds['path']!r} is missing")
+    for i, ds in enumerate(meta.datasets):
+        arr = open_dataset(group, ds.path, len(axes), f"multiscales[0].datasets[{i}]")
         codecs = [*arr.filters, *arr.compressors]
+        scale, translation = level_placement(meta, i, with_global=False)
         levels.append(LevelInfo(
-            path=ds["path"], shape=list(arr.shape), chunks=list(arr.chunks),
+            path=ds.path, shape=list(arr.shape), chunks=list(arr.chunks),
             shards=list(arr.shards) if getattr(arr, "shards", None) else None,
             dtype=str(arr.dtype), codecs=" + ".join(_codec_text(c) for c in codecs) or "none",
-            scale=_transform(ds, "scale", arr.ndim),
-            translation=_transform(ds, "translation", arr.ndim),
-            stored_bytes=_disk_bytes(root, ds["path"]),
+            scale=scale, translation=translation,
+            stored_bytes=_disk_bytes(root, ds.path),
         ))
-    labels: list[str] = []
-    if "labels" in group:
-        lattrs = group["labels"].attrs.asdict()
-        labels = list(lattrs.get("ome", lattrs).get("labels", []))
-    omero = attrs.get("omero") or {}
-    channels = [str(c.get("label", i)) for i, c in enumerate(omero.get("channels", []))]
-    return StoreInfo(store=str(store), version=version, name=str(entry.get("name", "")),
-                     axes=axes, units=units, method=entry.get("type"), levels=levels,
-                     labels=labels, channels=channels)
+    return StoreInfo(store=str(store), version=version, name=meta.name, axes=axes, units=units,
+                     method=entry.get("type") if isinstance(entry.get("type"), str) else None,
+                     levels=levels, labels=_labels(group, store),
+                     channels=_channels(attrs.get("omero"), store))
+
+
+def _labels(group: Any, store: str) -> list[str]:
+    """Names listed in ``labels/`` (0.4 attributes or the 0.5 ``ome`` block)."""
+    from ngff_gpu.errors import InvalidStoreError
+
+    try:
+        node = group.get("labels")
+        lattrs = node.attrs.asdict() if node is not None else {}
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InvalidStoreError(f"{store}: labels: unreadable metadata ({exc})") from exc
+    holder = lattrs.get("ome", lattrs)
+    names = holder.get("labels", []) if isinstance(holder, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InvalidStoreError(f"{store}: labels/.labels must be a list of names, got {names!r}")
+    return names
+
+
+def _channels(omero: Any, store: str) -> list[str]:
+    """Channel labels of an ``omero`` block (their index where a channel has none)."""
+    from ngff_gpu.errors import InvalidStoreError
+
+    if omero is None:
+        return []
+    channels = omero.get("channels", []) if isinstance(omero, dict) else None
+    if not isinstance(channels, list) or not all(isinstance(c, dict) for c in channels):
+        raise InvalidStoreError(f"{store}: omero.channels must be a list of objects")
+    return [str(c.get("label", i)) for i, c in enumerate(channels)]
 
 
 def human_bytes(n: int | None) -> str:

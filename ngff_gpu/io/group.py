@@ -82,3 +82,37 @@ def _where(group: zarr.Group) -> str:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def open_dataset(group: zarr.Group, path: str, ndim: int, key: str) -> zarr.Array:
+    """The array of a multiscales dataset, checked: present, an array, ``ndim`` dims.
+
+    Parameters
+    ----------
+    group : zarr.Group
+        The image group.
+    path : str
+        The dataset's ``path``.
+    ndim : int
+        Number of axes of the multiscales.
+    key : str
+        The dataset's key, for messages (``multiscales[0].datasets[1]``).
+
+    Raises
+    ------
+    InvalidStoreError
+        Naming the store, the key and the path.
+    """
+    where = f"{_where(group)}: {key}.path {path!r}"
+    try:
+        node = group.get(path)
+    except (KeyError, ValueError, TypeError, zarr.errors.NodeTypeValidationError) as exc:
+        raise InvalidStoreError(f"{where}: unreadable array metadata ({exc})") from exc
+    if node is None:
+        raise InvalidStoreError(f"{where}: the array is missing")
+    if not isinstance(node, zarr.Array):
+        raise InvalidStoreError(f"{where}: a group, not an array")
+    if node.ndim != ndim:
+        raise InvalidStoreError(f"{where}: a {node.ndim}-D array, but the multiscales has "
+                                f"{ndim} axes")
+    return node

@@ -7,19 +7,12 @@ from typing import Any
 import dask.array as da
 
 from ngff_gpu.compute.methods import Methods
-from ngff_gpu.dims import SPATIAL_DIMS
-from ngff_gpu.errors import InvalidStoreError
-from ngff_gpu.io.group import open_group, read_ome_attrs
+from ngff_gpu.dims import SPATIAL_DIMS, check_dims
+from ngff_gpu.errors import ArgumentError, InvalidStoreError
+from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
 from ngff_gpu.model.image import NgffImage
-from ngff_gpu.model.metadata import Metadata, Scale, Translation, metadata_from_json
+from ngff_gpu.model.metadata import Metadata, level_placement, metadata_from_json
 from ngff_gpu.model.multiscales import Multiscales
-
-
-def _transform(meta_ds, kind) -> list[float] | None:
-    for t in meta_ds.coordinateTransformations:
-        if isinstance(t, kind):
-            return t.scale if kind is Scale else t.translation
-    return None
 
 
 def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
@@ -43,19 +36,18 @@ def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
         validate_store(store)
     group = open_group(store)
     version, attrs = read_ome_attrs(group)
-    if version not in ("0.4", "0.5"):
-        raise InvalidStoreError(f"unsupported OME-Zarr version {version!r}")
-    meta: Metadata = metadata_from_json(attrs["multiscales"][0], version)
+    entry = attrs["multiscales"][0]
+    meta: Metadata = metadata_from_json(entry, version)
     dims = [a.name for a in meta.axes]
+    try:
+        check_dims(dims, len(dims))
+    except ArgumentError as exc:
+        raise InvalidStoreError(f"{group.store}: multiscales[0].axes: {exc}") from None
     units = {a.name: a.unit for a in meta.axes if a.unit} or None
     images = []
-    for ds in meta.datasets:
-        try:
-            arr = group[ds.path]
-        except KeyError as exc:
-            raise InvalidStoreError(f"dataset {ds.path!r} is missing from the store") from exc
-        scale = _transform(ds, Scale) or [1.0] * len(dims)
-        translation = _transform(ds, Translation) or [0.0] * len(dims)
+    for i, ds in enumerate(meta.datasets):
+        arr = open_dataset(group, ds.path, len(dims), f"multiscales[0].datasets[{i}]")
+        scale, translation = level_placement(meta, i, with_global=False)
         images.append(NgffImage(
             data=da.from_zarr(arr),
             dims=list(dims),
@@ -66,9 +58,9 @@ def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
         ))
     base = images[0].scale
     factors = [{d: int(round(im.scale[d] / base[d])) for d in base} for im in images[1:]]
-    entry = attrs["multiscales"][0]
+    kind = entry.get("type")
     try:
-        method = Methods(entry.get("type")) if entry.get("type") else None
+        method = Methods(kind) if isinstance(kind, str) and kind else None
     except ValueError:
         method = None
     return Multiscales(

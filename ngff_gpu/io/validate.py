@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import zarr
-
 from ngff_gpu.errors import InvalidStoreError
-from ngff_gpu.io.group import open_group, read_ome_attrs
+from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
+from ngff_gpu.model.metadata import metadata_from_json
 
 
 def validate_store(store: Any) -> str:
@@ -29,18 +28,14 @@ def validate_store(store: Any) -> str:
     """
     group = open_group(store)
     version, attrs = read_ome_attrs(group)
-    ms = attrs["multiscales"][0]
-    ndim = len(ms.get("axes", []))
+    meta = metadata_from_json(attrs["multiscales"][0], version)
+    ndim = len(meta.axes)
     prev = None
-    for ds in ms.get("datasets", []):
-        try:
-            arr = group[ds["path"]]
-        except KeyError as exc:
-            raise InvalidStoreError(f"dataset {ds['path']!r} is missing") from exc
-        if not isinstance(arr, zarr.Array) or arr.ndim != ndim:
-            raise InvalidStoreError(f"dataset {ds['path']!r} is not a {ndim}-D array")
+    for i, ds in enumerate(meta.datasets):
+        arr = open_dataset(group, ds.path, ndim, f"multiscales[0].datasets[{i}]")
         if prev is not None and any(a > b for a, b in zip(arr.shape, prev)):
-            raise InvalidStoreError(f"dataset {ds['path']!r} is larger than the level before it")
+            raise InvalidStoreError(f"{store}: dataset {ds.path!r} is larger than the level "
+                                    "before it")
         prev = arr.shape
     try:
         from ome_zarr_models import open_ome_zarr

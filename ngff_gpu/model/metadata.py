@@ -9,6 +9,7 @@ attributes under ``ome``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,12 +77,88 @@ def _transform_json(t: Scale | Translation) -> dict[str, Any]:
     return {"type": "translation", "translation": [float(v) for v in t.translation]}
 
 
-def _transform_from_json(d: dict[str, Any]) -> Scale | Translation:
-    if d.get("type") == "scale":
-        return Scale(scale=[float(v) for v in d["scale"]])
-    if d.get("type") == "translation":
-        return Translation(translation=[float(v) for v in d["translation"]])
-    raise InvalidStoreError(f"unsupported coordinate transformation {d!r}")
+def _bad(where: str, what: str, value: Any) -> InvalidStoreError:
+    text = repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return InvalidStoreError(f"{where}: {what}, got {text}")
+
+
+def _numbers(value: Any, ndim: int, where: str) -> list[float]:
+    if not isinstance(value, list) or len(value) != ndim:
+        raise _bad(where, f"expected a list of {ndim} numbers", value)
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise _bad(where, "expected finite numbers", value)
+        out.append(float(v))
+    return out
+
+
+def transforms_from_json(items: Any, ndim: int, where: str) -> list[Scale | Translation]:
+    """Parse a ``coordinateTransformations`` list: the one parser of them.
+
+    Parameters
+    ----------
+    items : list
+        The JSON list.
+    ndim : int
+        Number of axes; every vector must have this length.
+    where : str
+        The key, for messages (``multiscales[0].datasets[1].coordinateTransformations``).
+
+    Raises
+    ------
+    InvalidStoreError
+        Naming ``where`` when the list, a transformation or a vector is malformed
+        (transformations stored in a separate array, ``path``, are not supported).
+    """
+    if not isinstance(items, list):
+        raise _bad(where, "expected a list of transformations", items)
+    out: list[Scale | Translation] = []
+    for j, t in enumerate(items):
+        key = f"{where}[{j}]"
+        if not isinstance(t, dict):
+            raise _bad(key, "expected an object", t)
+        kind = t.get("type")
+        if kind == "identity":
+            continue
+        if kind not in ("scale", "translation"):
+            raise _bad(f"{key}.type", "expected 'scale' or 'translation'", kind)
+        if kind not in t:
+            raise InvalidStoreError(f"{key}: a {kind} without its '{kind}' vector "
+                                    "(vectors in a separate array are not supported)")
+        values = _numbers(t[kind], ndim, f"{key}.{kind}")
+        if kind == "scale":
+            if any(v <= 0 for v in values):
+                raise _bad(f"{key}.scale", "expected positive numbers", t[kind])
+            out.append(Scale(scale=values))
+        else:
+            out.append(Translation(translation=values))
+    return out
+
+
+def scale_translation(transforms: list[Scale | Translation] | None,
+                      ndim: int) -> tuple[list[float], list[float]]:
+    """The scale and translation vectors a list of transformations amounts to
+    (applied in order; identity when empty)."""
+    scale, translation = [1.0] * ndim, [0.0] * ndim
+    for t in transforms or []:
+        if isinstance(t, Scale):
+            scale = [a * b for a, b in zip(scale, t.scale)]
+            translation = [a * b for a, b in zip(translation, t.scale)]
+        else:
+            translation = [a + b for a, b in zip(translation, t.translation)]
+    return scale, translation
+
+
+def level_placement(meta: Metadata, index: int, with_global: bool = True
+                    ) -> tuple[list[float], list[float]]:
+    """Scale and translation of dataset ``index`` over all axes: its own transformations,
+    then (``with_global``) the multiscales-level ones."""
+    ndim = len(meta.axes)
+    own = meta.datasets[index].coordinateTransformations
+    return scale_translation(list(own) + (list(meta.coordinateTransformations or [])
+                                          if with_global else []), ndim)
 
 
 def metadata_to_json(meta: Metadata, version: str, method: str | None = None) -> dict[str, Any]:
@@ -121,24 +198,68 @@ def metadata_to_json(meta: Metadata, version: str, method: str | None = None) ->
     return out
 
 
-def metadata_from_json(entry: dict[str, Any], version: str) -> Metadata:
-    """Parse one ``multiscales`` entry (0.4 or 0.5) into :class:`Metadata`."""
-    try:
-        axes = [Axis(name=a["name"], type=a.get("type", axis_type(a["name"])), unit=a.get("unit"))
-                for a in entry["axes"]]
-        datasets = [
-            Dataset(path=d["path"], coordinateTransformations=[
-                _transform_from_json(t) for t in d["coordinateTransformations"]])
-            for d in entry["datasets"]
-        ]
-    except (KeyError, TypeError) as exc:
-        raise InvalidStoreError(f"malformed multiscales metadata: missing {exc}") from exc
+def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") -> Metadata:
+    """Parse one ``multiscales`` entry (0.4 or 0.5) into :class:`Metadata`.
+
+    Raises
+    ------
+    InvalidStoreError
+        Naming the key (``multiscales[0].datasets[2].path``...) when anything is
+        missing or of the wrong type.
+    """
+    if not isinstance(entry, dict):
+        raise _bad(where, "expected an object", entry)
+    if version not in SUPPORTED_VERSIONS:
+        raise InvalidStoreError(f"unsupported OME-Zarr version {version!r} (supported: "
+                                f"{', '.join(SUPPORTED_VERSIONS)})")
+    raw_axes = entry.get("axes")
+    if not isinstance(raw_axes, list) or not raw_axes:
+        raise _bad(f"{where}.axes", "expected a non-empty list of axes", raw_axes)
+    axes = []
+    for i, a in enumerate(raw_axes):
+        key = f"{where}.axes[{i}]"
+        if isinstance(a, str):  # OME-Zarr 0.3 style: a bare name
+            a = {"name": a}
+        if not isinstance(a, dict):
+            raise _bad(key, "expected an object", a)
+        name, kind, unit = a.get("name"), a.get("type", None), a.get("unit")
+        if not isinstance(name, str) or not name:
+            raise _bad(f"{key}.name", "expected a non-empty string", name)
+        if kind is not None and not isinstance(kind, str):
+            raise _bad(f"{key}.type", "expected a string", kind)
+        if unit is not None and not isinstance(unit, str):
+            raise _bad(f"{key}.unit", "expected a string", unit)
+        axes.append(Axis(name=name, type=kind or axis_type(name), unit=unit))
+    names = [a.name for a in axes]
+    if len(set(names)) != len(names):
+        raise _bad(f"{where}.axes", "axis names repeat", names)
+    ndim = len(axes)
+    raw_ds = entry.get("datasets")
+    if not isinstance(raw_ds, list) or not raw_ds:
+        raise _bad(f"{where}.datasets", "expected a non-empty list of datasets", raw_ds)
+    datasets = []
+    for i, d in enumerate(raw_ds):
+        key = f"{where}.datasets[{i}]"
+        if not isinstance(d, dict):
+            raise _bad(key, "expected an object", d)
+        path = d.get("path")
+        if not isinstance(path, str) or not path:
+            raise _bad(f"{key}.path", "expected a non-empty string", path)
+        if "coordinateTransformations" not in d:
+            raise InvalidStoreError(f"{key}: missing key 'coordinateTransformations'")
+        datasets.append(Dataset(path=path, coordinateTransformations=transforms_from_json(
+            d["coordinateTransformations"], ndim, f"{key}.coordinateTransformations")))
     top = entry.get("coordinateTransformations")
+    name = entry.get("name", "image")
+    if not isinstance(name, str):
+        raise _bad(f"{where}.name", "expected a string", name)
     return Metadata(
         axes=axes,
         datasets=datasets,
-        coordinateTransformations=[_transform_from_json(t) for t in top] if top else None,
-        name=entry.get("name", "image"),
+        coordinateTransformations=transforms_from_json(
+            top, ndim, f"{where}.coordinateTransformations") or None if top is not None
+        else None,
+        name=name,
         version=version,
     )
 

@@ -282,7 +282,8 @@ def _open_zarr(path: str, dims: Sequence[str] | None) -> InputImage:
 
 def _open_ome_zarr(group: Any, path: str, dims: Sequence[str] | None) -> InputImage:
     from ngff_gpu.errors import InvalidStoreError
-    from ngff_gpu.io.group import read_ome_attrs
+    from ngff_gpu.io.group import open_dataset, read_ome_attrs
+    from ngff_gpu.model.metadata import level_placement, metadata_from_json
 
     try:
         version, attrs = read_ome_attrs(group)
@@ -294,21 +295,13 @@ def _open_ome_zarr(group: Any, path: str, dims: Sequence[str] | None) -> InputIm
             f"conversion?); give the path of an array inside it{hint}") from None
     entry = attrs["multiscales"][0]
     try:
-        axes = [a["name"] if isinstance(a, dict) else str(a) for a in entry["axes"]]
-        level0 = entry["datasets"][0]
-        data = group[level0["path"]]
-    except (KeyError, IndexError, TypeError) as exc:
+        meta = metadata_from_json(entry, version)
+        axes = [ax.name for ax in meta.axes]
+        data = open_dataset(group, meta.datasets[0].path, len(axes), "multiscales[0].datasets[0]")
+    except InvalidStoreError as exc:
         raise InputFormatError(f"{path}: malformed multiscales metadata ({exc})") from exc
-    scale = [1.0] * len(axes)
-    translation = [0.0] * len(axes)
-    for transforms in (level0.get("coordinateTransformations", []),
-                       entry.get("coordinateTransformations") or []):
-        for t in transforms:
-            if t.get("type") == "scale" and "scale" in t:
-                scale = [a * float(b) for a, b in zip(scale, t["scale"])]
-            elif t.get("type") == "translation" and "translation" in t:
-                translation = [a + float(b) for a, b in zip(translation, t["translation"])]
-    units = {a["name"]: a["unit"] for a in entry["axes"] if isinstance(a, dict) and a.get("unit")}
+    scale, translation = level_placement(meta, 0)
+    units = {ax.name: ax.unit for ax in meta.axes if ax.unit}
     guessed = check_dims(dims if dims is not None else axes, data.ndim, path, data.shape)
     rename = dict(zip(axes, guessed))
     data, out = canonical(data, guessed)
@@ -320,7 +313,7 @@ def _open_ome_zarr(group: Any, path: str, dims: Sequence[str] | None) -> InputIm
         scale={d: s for d, s in zip(guessed, scale) if d != "c"},
         translation={d: t for d, t in zip(guessed, translation) if d != "c"},
         units={rename[k]: u for k, u in units.items() if k in rename} or None,
-        name=safe_name(str(entry.get("name") or stem(path))),
+        name=safe_name(meta.name if "name" in entry and meta.name else stem(path)),
         is_label_hint="image-label" in attrs, omero=omero if isinstance(omero, dict) else None,
         kind=f"OME-Zarr {version}", paths=[path])
 
