@@ -11,7 +11,7 @@ import pytest
 import zarr
 
 import ngff_gpu as nz
-import ngff_gpu.io.writer as writer_mod
+from ngff_gpu.io.writer import Seams, write_multiscales
 from ngff_gpu.levels.bricks import count_bricks, iter_bricks
 
 distributed = pytest.importorskip("distributed")
@@ -50,17 +50,12 @@ def _assert_same_store(got: Path, want: Path, sharded: bool):
         assert ag[name].dtype == aw[name].dtype and np.array_equal(ag[name], aw[name]), name
 
 
-def _record_plans(monkeypatch, budget):
-    real = writer_mod.plan_passes
-    plans: list = []
-
-    def patched(levels, grids, itemsize, compute_itemsize, b):
-        passes = real(levels, grids, itemsize, compute_itemsize, budget)
-        plans.append((levels, grids, passes))
-        return passes
-
-    monkeypatch.setattr(writer_mod, "plan_passes", patched)
-    return plans
+def _write(store, ms, budget, **kwargs):
+    """Write with ``budget`` bytes per brick; return the report and ``(levels, grids, passes)``
+    of the image (one segment: every level derived from level 0)."""
+    report = write_multiscales(store, ms, seams=Seams(brick_budget=budget), **kwargs)
+    (seg,) = {id(pp.segment): pp.segment for pp in report.passes}.values()
+    return report, (seg.levels, report.passes[0].grids, [pp.pass_ for pp in report.passes])
 
 
 def _assert_one_writer_per_chunk(levels, grids, passes):
@@ -94,18 +89,19 @@ CASES = [("0.5", None), ("0.5", 2), ("0.4", None)]
 
 
 @pytest.mark.parametrize("version,cps", CASES)
-def test_client_passed_matches_single_process(tmp_path, monkeypatch, process_cluster, version, cps):
+def test_client_passed_matches_single_process(tmp_path, process_cluster, version, cps):
     ms = nz.to_multiscales(_volume(), scale_factors=[2, 4, 8], chunks=8)
-    plans = _record_plans(monkeypatch, 20_000)  # several passes, many bricks (tasks)
+    budget = 20_000  # several passes, many bricks (tasks)
     local = tmp_path / "local.ome.zarr"
-    nz.to_ngff_zarr(local, ms, version=version, chunks_per_shard=cps)
+    _write(local, ms, budget, version=version, chunks_per_shard=cps)
     with distributed.Client(process_cluster) as client:
         dist = tmp_path / "dist.ome.zarr"
-        nz.to_ngff_zarr(dist, ms, version=version, chunks_per_shard=cps, client=client)
+        report, (levels, grids, passes) = _write(dist, ms, budget, version=version,
+                                                 chunks_per_shard=cps, client=client)
+        assert report.client is client
         # Work really ran on both worker processes.
         logs = client.run(lambda dask_worker: len(dask_worker.data) + dask_worker.state.executed_count)
         assert sum(1 for v in logs.values() if v > 0) == 2, logs
-    levels, grids, passes = plans[-1]
     assert len(passes) >= 2
     assert _assert_one_writer_per_chunk(levels, grids, passes) > 10
     assert nz.validate_store(dist) == version
@@ -113,43 +109,32 @@ def test_client_passed_matches_single_process(tmp_path, monkeypatch, process_clu
     assert "ngff_gpu_progress" not in zarr.open_group(dist, mode="r")
 
 
-def test_active_client_is_used_when_not_passed(tmp_path, monkeypatch, process_cluster):
+def test_active_client_is_used_when_not_passed(tmp_path, process_cluster):
     ms = nz.to_multiscales(_volume(seed=1), scale_factors=[2, 4], chunks=16)
-    _record_plans(monkeypatch, 50_000)
     local = tmp_path / "local.ome.zarr"
-    nz.to_ngff_zarr(local, ms)
-    used: list = []
-    real = writer_mod.run_distributed
-
-    def spy(client, *args, **kwargs):
-        used.append(client)
-        return real(client, *args, **kwargs)
-
-    monkeypatch.setattr(writer_mod, "run_distributed", spy)
+    report, _ = _write(local, ms, 50_000)
+    assert report.client is None
     with distributed.Client(process_cluster) as client:
         dist = tmp_path / "dist.ome.zarr"
-        nz.to_ngff_zarr(dist, ms)
-    assert used and all(c is client for c in used)
+        report, _ = _write(dist, ms, 50_000)
+        assert report.client is client
     _assert_same_store(dist, local, sharded=False)
     # Without an active client the engine runs in-process again.
-    used.clear()
-    nz.to_ngff_zarr(tmp_path / "again.ome.zarr", ms)
-    assert not used
+    report, _ = _write(tmp_path / "again.ome.zarr", ms, 50_000)
+    assert report.client is None
 
 
-def test_threaded_cluster_matches_single_process(tmp_path, monkeypatch):
+def test_threaded_cluster_matches_single_process(tmp_path):
     ms = nz.to_multiscales(_volume(seed=2), scale_factors=[{"z": 1, "y": 2, "x": 2},
                                                           {"z": 2, "y": 4, "x": 4}], chunks=8,
                            method="mean")
-    plans = _record_plans(monkeypatch, 10_000)
     local = tmp_path / "local.ome.zarr"
-    nz.to_ngff_zarr(local, ms, chunks_per_shard=2)
+    _write(local, ms, 10_000, chunks_per_shard=2)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=False,
                                   dashboard_address=":0", silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
         dist = tmp_path / "dist.ome.zarr"
-        nz.to_ngff_zarr(dist, ms, chunks_per_shard=2, client=client)
-    levels, grids, passes = plans[-1]
+        _, (levels, grids, passes) = _write(dist, ms, 10_000, chunks_per_shard=2, client=client)
     assert sum(count_bricks(levels, p) for p in passes) > 10
     _assert_one_writer_per_chunk(levels, grids, passes)
     _assert_same_store(dist, local, sharded=True)

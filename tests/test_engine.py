@@ -19,11 +19,13 @@ from hypothesis import strategies as st
 from zarr.storage import LocalStore, MemoryStore, WrapperStore
 
 import ngff_gpu as nz
-import ngff_gpu.io.writer as writer_mod
-import ngff_gpu.levels.engine as engine_mod
 from ngff_gpu.compute.methods import Methods, compute_dtype
 from ngff_gpu.compute.reduce_numpy import reduce_full
+from ngff_gpu.io.session import IN_PROGRESS_ATTR, PROGRESS_GROUP
+from ngff_gpu.io.writer import Seams, shard_shapes, write_multiscales
 from ngff_gpu.levels.bricks import alignment_unit, count_bricks, iter_bricks, plan_passes
+from ngff_gpu.levels.derive import level_plans
+from ngff_gpu.levels.engine import write_region
 
 FACTOR_LISTS = [
     [2],
@@ -66,7 +68,7 @@ def _data(shape, dtype, method, seed):
 def _reference(array, ms):
     """Every level with the NumPy reference, level by level."""
     out = [np.asarray(array)]
-    for lv in ms.levels[1:]:
+    for lv in level_plans(ms)[1:]:
         out.append(reduce_full(out[-1], lv.step))
     return out
 
@@ -101,16 +103,15 @@ def _assert_same_store(got: Path, want: Path):
         assert _same_bits(g[name][...], arr[...]), name
 
 
-def _budget_patch(mp, budget, record):
-    """Force ``plan_passes`` (as the writer calls it) to a given per-brick budget."""
-    real = plan_passes
-
-    def patched(levels, grids, itemsize, compute_itemsize, b):
-        passes = real(levels, grids, itemsize, compute_itemsize, budget if budget else b)
-        record.append((tuple(passes), [count_bricks(levels, p) for p in passes]))
-        return passes
-
-    mp.setattr(writer_mod, "plan_passes", patched)
+def _write(store, ms, record=None, budget=None, write=write_region, **kwargs):
+    """Write through the writer's seams: ``budget`` bytes per brick (None: the writer's own),
+    ``write`` as the engine's write function; the plan run is appended to ``record``."""
+    report = write_multiscales(store, ms, seams=Seams(write=write, brick_budget=budget),
+                               **kwargs)
+    if record is not None and not report.already_complete:
+        record.append((tuple(pp.pass_ for pp in report.passes),
+                       [pp.bricks for pp in report.passes]))
+    return report
 
 
 # --------------------------------------------------------------------------- property
@@ -155,22 +156,25 @@ def _run_case(case, seen):
     ms = nz.to_multiscales(image, scale_factors=case["factors"], chunks=case["chunks"],
                            method=case["method"])
     ref = _reference(array, ms)
-    assert [r.shape for r in ref] == [lv.shape for lv in ms.levels]
+    assert [r.shape for r in ref] == [lv.shape for lv in level_plans(ms)]
     record: list = []
-    with pytest.MonkeyPatch.context() as mp, tempfile.TemporaryDirectory() as tmp:
-        _budget_patch(mp, case["plan_budget"], record)
-        mp.setattr(writer_mod, "DEFAULT_MEMORY_LIMIT", case["default_limit"])
+    with tempfile.TemporaryDirectory() as tmp:
         store = LocalStore(tmp) if case["local"] else MemoryStore()
-        nz.to_ngff_zarr(store, ms, version=case["version"], chunks_per_shard=case["cps"],
-                        memory_limit=case["memory_limit"])
+        seams = Seams(brick_budget=case["plan_budget"],
+                      default_memory_limit=case["default_limit"])
+        report = write_multiscales(store, ms, version=case["version"],
+                                   chunks_per_shard=case["cps"],
+                                   memory_limit=case["memory_limit"], seams=seams)
+        record.append((tuple(pp.pass_ for pp in report.passes),
+                       [pp.bricks for pp in report.passes]))
         written = _levels_from_store(store, ms)
         root = zarr.open_group(store, mode="r")
         attrs = root.attrs.asdict()
         assert ("ome" in attrs) if case["version"] == "0.5" else ("multiscales" in attrs)
-        assert writer_mod.PROGRESS_GROUP not in root
-        assert writer_mod.IN_PROGRESS_ATTR not in attrs
-    assert record  # planned once, or again with the read cache charged to the budget
-    seen.append(record[-1])
+        assert PROGRESS_GROUP not in root
+        assert IN_PROGRESS_ATTR not in attrs
+    assert len(record) == 1
+    seen.append(record[0])
     for k, (w, r) in enumerate(zip(written, ref)):
         assert _same_bits(w, r), f"level {k} of the store differs from the reference ({case})"
         assert _same_bits(ms.images[k].data.compute(), r), f"lazy level {k} differs ({case})"
@@ -216,24 +220,16 @@ def test_store_bit_identical_to_reference_any_plan():
     assert 1 in n_bricks and max(n_bricks) >= 20, n_bricks
 
 
-def test_default_memory_limit_is_used(monkeypatch):
+def test_default_memory_limit_is_used():
     array = _data((20, 30, 40), "uint16", Methods.GAUSSIAN, 0)
     ms = nz.to_multiscales(array, scale_factors=[2, 4], chunks=8)
-    record: list = []
-    seen_budgets: list[int] = []
-    real = plan_passes
-
-    def spy(levels, grids, itemsize, compute_itemsize, budget):
-        seen_budgets.append(budget)
-        record.append(real(levels, grids, itemsize, compute_itemsize, budget))
-        return record[-1]
-
-    monkeypatch.setattr(writer_mod, "plan_passes", spy)
-    monkeypatch.setattr(writer_mod, "DEFAULT_MEMORY_LIMIT", 24 << 20)
-    nz.to_ngff_zarr(MemoryStore(), ms)
-    nz.to_ngff_zarr(MemoryStore(), ms, memory_limit="48MiB")
-    assert seen_budgets[0] < seen_budgets[1] <= 48 << 20
-    assert seen_budgets[0] <= 24 << 20
+    seams = Seams(default_memory_limit=24 << 20)
+    default = write_multiscales(MemoryStore(), ms, seams=seams)
+    given = write_multiscales(MemoryStore(), ms, memory_limit="48MiB", seams=seams)
+    assert default.memory_limit == 24 << 20 and given.memory_limit == 48 << 20
+    assert default.brick_budget < given.brick_budget <= 48 << 20
+    assert default.brick_budget <= 24 << 20
+    assert write_multiscales(MemoryStore(), ms).memory_limit == 1 << 30
     with pytest.raises(ValueError, match="too small"):
         nz.to_ngff_zarr(MemoryStore(), ms, memory_limit="1MiB")
 
@@ -270,8 +266,8 @@ def test_bricks_tile_every_level_once_and_align_to_write_grids(plan):
     array = da.zeros(shape, dtype="uint8", chunks=-1)
     ms = nz.to_multiscales(nz.to_ngff_image(array, dims=list(dims)), scale_factors=factor_list,
                            chunks=chunks, method=method)
-    levels = ms.levels
-    grids = [s or lv.chunks for s, lv in zip(writer_mod._shards(ms, cps), levels)]
+    levels = level_plans(ms)
+    grids = [s or lv.chunks for s, lv in zip(shard_shapes(levels, list(dims), cps), levels)]
     ct = np.dtype(compute_dtype(np.dtype(f"u{itemsize}"))).itemsize
     passes = plan_passes(levels, grids, itemsize, ct, budget)
     # Passes chain: pass 0 reads level 0, each next pass reads the last level of the one before.
@@ -313,10 +309,11 @@ def test_bricks_tile_every_level_once_and_align_to_write_grids(plan):
 def test_tiny_budgets_give_more_passes_and_bricks():
     array = da.zeros((64, 96, 128), dtype="uint16", chunks=-1)
     ms = nz.to_multiscales(array, scale_factors=[2, 4, 8, 16], chunks=16)
-    grids = [lv.chunks for lv in ms.levels]
-    plans_ = [plan_passes(ms.levels, grids, 2, 4, b) for b in (10, 200_000, 2_000_000, 1 << 30)]
+    levels = level_plans(ms)
+    grids = [lv.chunks for lv in levels]
+    plans_ = [plan_passes(levels, grids, 2, 4, b) for b in (10, 200_000, 2_000_000, 1 << 30)]
     n_passes = [len(p) for p in plans_]
-    n_bricks = [sum(count_bricks(ms.levels, q) for q in p) for p in plans_]
+    n_bricks = [sum(count_bricks(levels, q) for q in p) for p in plans_]
     assert n_passes == sorted(n_passes, reverse=True) and n_passes[0] > n_passes[-1] == 1
     assert n_bricks == sorted(n_bricks, reverse=True) and n_bricks[0] > n_bricks[-1]
 
@@ -330,7 +327,7 @@ def _smooth(shape, dtype="uint16", z0=0):
     return (1000 + 500 * np.sin(x / 9) * np.cos(y / 7) + 3 * z).astype(dtype)
 
 
-def test_zarr_dask_and_memmap_inputs_give_identical_stores(tmp_path, monkeypatch):
+def test_zarr_dask_and_memmap_inputs_give_identical_stores(tmp_path):
     array = _smooth((40, 50, 61)) + np.random.default_rng(0).integers(0, 9, (40, 50, 61)).astype(
         "uint16")
     np.save(tmp_path / "in.npy", array)
@@ -344,12 +341,11 @@ def test_zarr_dask_and_memmap_inputs_give_identical_stores(tmp_path, monkeypatch
         "numpy": array,
     }
     record: list = []
-    _budget_patch(monkeypatch, 3000, record)  # many bricks and passes
     stores = {}
     for name, data in inputs.items():
         ms = nz.to_multiscales(nz.to_ngff_image(data), scale_factors=[2, 4], chunks=8)
         out = tmp_path / f"{name}.ome.zarr"
-        nz.to_ngff_zarr(out, ms, memory_limit="16MiB")
+        _write(out, ms, record, budget=3000, memory_limit="16MiB")  # many bricks and passes
         stores[name] = _store_files(out)
     assert len(record[0][0]) >= 2 and sum(record[0][1]) > 10
     ref = _reference(array, ms)
@@ -419,98 +415,76 @@ def test_numpy_and_memmap_inputs_stream_bounded_memory(tmp_path):
 # --------------------------------------------------------------------------- failure / resume
 
 
+class _Writes:
+    """Engine write functions: count the writes, and fail after ``fail_after`` of them."""
+
+    def __init__(self, fail_after=None):
+        self.calls, self.fail_after = 0, fail_after
+
+    def __call__(self, array, region, data):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise OSError("disk full (simulated)")
+        write_region(array, region, data)
+
+
 @pytest.mark.parametrize("version,cps", [("0.5", None), ("0.5", 2), ("0.4", None)])
 @pytest.mark.parametrize("fail_at", [0.0, 0.15, 0.7])
-def test_failed_write_has_no_metadata_and_resumes(tmp_path, monkeypatch, version, cps, fail_at):
+def test_failed_write_has_no_metadata_and_resumes(tmp_path, version, cps, fail_at):
     array = _smooth((33, 47, 70)) ^ np.random.default_rng(5).integers(0, 64, (33, 47, 70)).astype(
         "uint16")
     ms = nz.to_multiscales(array, scale_factors=[2, 4, 8], chunks=8)
     record: list = []
-    _budget_patch(monkeypatch, 2000, record)  # several passes, many bricks
-    real_write = engine_mod._write
-    calls = [0]
-
-    def counting_write(arr, region, data):
-        calls[0] += 1
-        real_write(arr, region, data)
-
-    monkeypatch.setattr(engine_mod, "_write", counting_write)
-    clean = tmp_path / "clean.ome.zarr"
-    nz.to_ngff_zarr(clean, ms, version=version, chunks_per_shard=cps)
+    opts = {"version": version, "chunks_per_shard": cps, "budget": 2000}  # many bricks, passes
+    clean, counting = tmp_path / "clean.ome.zarr", _Writes()
+    _write(clean, ms, record, write=counting, **opts)
     assert len(record[0][0]) >= 2 and sum(record[0][1]) > (40 if cps is None else 12)
-    clean_writes, calls[0] = calls[0], 0
-    fail_after = int(fail_at * clean_writes)
-
-    def failing_write(arr, region, data):
-        calls[0] += 1
-        if calls[0] > fail_after:
-            raise OSError("disk full (simulated)")
-        real_write(arr, region, data)
-
+    clean_writes = counting.calls
     broken = tmp_path / "broken.ome.zarr"
-    monkeypatch.setattr(engine_mod, "_write", failing_write)
     with pytest.raises(OSError, match="simulated"):
-        nz.to_ngff_zarr(broken, ms, version=version, chunks_per_shard=cps)
+        _write(broken, ms, write=_Writes(int(fail_at * clean_writes)), **opts)
     attrs = zarr.open_group(broken, mode="r").attrs.asdict()
     assert "ome" not in attrs and "multiscales" not in attrs
-    assert writer_mod.IN_PROGRESS_ATTR in attrs
+    assert IN_PROGRESS_ATTR in attrs
     with pytest.raises(nz.InvalidStoreError):
         nz.validate_store(broken)
     with pytest.raises(nz.InvalidStoreError):
         nz.from_ngff_zarr(broken)
     # Without resume (and overwrite=False) the partial store is refused.
-    monkeypatch.setattr(engine_mod, "_write", real_write)
     with pytest.raises(nz.StoreExistsError):
-        nz.to_ngff_zarr(broken, ms, version=version, chunks_per_shard=cps, overwrite=False)
+        _write(broken, ms, overwrite=False, **opts)
 
     # Resume writes only what is missing and gives the clean store.
-    calls[0] = 0
-    monkeypatch.setattr(engine_mod, "_write", counting_write)
-    nz.to_ngff_zarr(broken, ms, version=version, chunks_per_shard=cps, resume=True)
+    counting = _Writes()
+    _write(broken, ms, write=counting, resume=True, **opts)
     assert nz.validate_store(broken) == version
     _assert_same_store(broken, clean)
-    assert calls[0] <= clean_writes
+    assert counting.calls <= clean_writes
     if fail_at >= 0.5:
-        assert calls[0] < clean_writes
+        assert counting.calls < clean_writes
     # Resuming a complete store is a no-op.
-    calls[0] = 0
-    nz.to_ngff_zarr(broken, ms, version=version, chunks_per_shard=cps, resume=True)
-    assert calls[0] == 0
+    counting = _Writes()
+    assert _write(broken, ms, write=counting, resume=True, **opts).already_complete
+    assert counting.calls == 0
     _assert_same_store(broken, clean)
 
 
-def test_resume_refuses_a_store_of_another_plan(tmp_path, monkeypatch):
+def test_resume_refuses_a_store_of_another_plan(tmp_path):
     array = _smooth((20, 30, 40))
     ms = nz.to_multiscales(array, scale_factors=[2, 4], chunks=8)
-
-    def boom(*args):
-        raise OSError("boom")
-
-    monkeypatch.setattr(engine_mod, "_write", boom)
     with pytest.raises(OSError):
-        nz.to_ngff_zarr(tmp_path / "s", ms)
+        _write(tmp_path / "s", ms, write=_Writes(0))
     other = nz.to_multiscales(array, scale_factors=[2], chunks=8)
     with pytest.raises(nz.InvalidStoreError):
         nz.to_ngff_zarr(tmp_path / "s", other, resume=True)
 
 
-def test_resume_with_another_memory_limit_is_correct_or_refused(tmp_path, monkeypatch):
+def test_resume_with_another_memory_limit_is_correct_or_refused(tmp_path):
     array = np.random.default_rng(0).integers(0, 60000, (64, 256, 512)).astype("uint16")
     ms = nz.to_multiscales(array, scale_factors=[2, 4], chunks=16)
-    real_write = engine_mod._write
-    calls = [0]
-
-    def failing_write(arr, region, data):
-        calls[0] += 1
-        if calls[0] > 30:
-            raise OSError("disk full (simulated)")
-        real_write(arr, region, data)
-
     store = tmp_path / "s.ome.zarr"
-    monkeypatch.setattr(engine_mod, "_write", failing_write)
     with pytest.raises(OSError):
-        nz.to_ngff_zarr(store, ms, memory_limit="16MiB")  # 32 bricks
-    monkeypatch.setattr(engine_mod, "_write", real_write)
+        _write(store, ms, write=_Writes(30), memory_limit="16MiB")  # 32 bricks
     try:
         nz.to_ngff_zarr(store, ms, memory_limit="1GiB", resume=True)  # 1 brick
     except nz.InvalidStoreError:

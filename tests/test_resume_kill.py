@@ -18,6 +18,8 @@ import pytest
 import zarr
 
 import ngff_gpu as nz
+from ngff_gpu.io.session import StoreSession
+from ngff_gpu.io.writer import Seams, write_multiscales
 
 ROOT = Path(__file__).resolve().parents[1]
 # zarr's LocalStore writes each key to "<key>.<uuid4 hex>.partial" and renames it; a SIGKILL
@@ -35,18 +37,15 @@ store, version, cps, plan_budget, resume, n = sys.argv[1:7]
 cps, plan_budget, n = int(cps) or None, int(plan_budget), int(n)
 import numpy as np
 import ngff_gpu as nz
-import ngff_gpu.io.writer as writer
-if plan_budget:
-    real = writer.plan_passes
-    writer.plan_passes = lambda lv, g, i, c, b: real(lv, g, i, c, plan_budget)
+from ngff_gpu.io.writer import Seams, write_multiscales
 rng = np.random.default_rng(42)
 z, y, x = np.indices((n, n, n), dtype=np.float32)
 data = (20000 + 9000 * np.sin(x / 5) * np.cos(y / 3) + 40 * z).astype("uint16")
 data += rng.integers(0, 500, data.shape, dtype=np.uint16)
 ms = nz.to_multiscales(nz.to_ngff_image(data), scale_factors=[2, 4, 8], chunks=16)
 print("ready", flush=True)
-nz.to_ngff_zarr(store, ms, version=version, chunks_per_shard=cps, memory_limit="16MiB",
-                resume=resume == "1")
+write_multiscales(store, ms, version=version, chunks_per_shard=cps, memory_limit="16MiB",
+                  resume=resume == "1", seams=Seams(brick_budget=plan_budget or None))
 print("done", flush=True)
 """
 
@@ -224,22 +223,20 @@ def test_resume_of_a_complete_store_is_a_no_op(tmp_path):
     assert "ome" in meta and "ngff_gpu_in_progress" not in meta
 
 
-def test_resume_removes_partial_write_leftovers(tmp_path, monkeypatch):
-    import ngff_gpu.levels.engine as engine_mod
+def _fail(exc):
+    def write(array, region, data):
+        raise exc
+    return write
 
+
+def test_resume_removes_partial_write_leftovers(tmp_path):
     data = np.arange(40 * 48 * 56, dtype="uint16").reshape(40, 48, 56)
     ms = nz.to_multiscales(data, scale_factors=[2, 4], chunks=8)
     clean = tmp_path / "clean.ome.zarr"
     nz.to_ngff_zarr(clean, ms)
-
-    def boom(*args):
-        raise OSError("killed (simulated)")
-
     store = tmp_path / "killed.ome.zarr"
-    monkeypatch.setattr(engine_mod, "_write", boom)
     with pytest.raises(OSError):
-        nz.to_ngff_zarr(store, ms)
-    monkeypatch.undo()
+        write_multiscales(store, ms, seams=Seams(write=_fail(OSError("killed (simulated)"))))
     # What a SIGKILL in the middle of a chunk write leaves.
     leftover = store / "scale0" / "image" / "c" / "0" / "0" / ("0." + "ab" * 16 + ".partial")
     leftover.parent.mkdir(parents=True, exist_ok=True)
@@ -254,44 +251,32 @@ def _small_ms():
     return nz.to_multiscales(data, scale_factors=[2, 4, 8], chunks=8)
 
 
-def test_resume_after_kill_while_creating_progress_markers(tmp_path, monkeypatch):
-    import ngff_gpu.io.writer as writer_mod
+class _KilledWhileMarking(StoreSession):
+    """A session double: the SIGKILL lands while the third pass's marker is created."""
 
+    def _marker(self, group, index, n):
+        if index == 2:
+            raise KeyboardInterrupt
+        return super()._marker(group, index, n)
+
+
+def test_resume_after_kill_while_creating_progress_markers(tmp_path):
     ms = _small_ms()
-    real_plan = writer_mod.plan_passes
-    monkeypatch.setattr(writer_mod, "plan_passes",
-                        lambda lv, g, i, c, b: real_plan(lv, g, i, c, 2000))  # 3 passes
-    real_create = zarr.Group.create_array
-
-    def create_array(self, name, *args, **kwargs):
-        if name == "pass2":
-            raise KeyboardInterrupt  # where the SIGKILL landed
-        return real_create(self, name, *args, **kwargs)
-
     store = tmp_path / "s.ome.zarr"
-    monkeypatch.setattr(zarr.Group, "create_array", create_array)
     with pytest.raises(KeyboardInterrupt):
-        nz.to_ngff_zarr(store, ms)
-    monkeypatch.setattr(zarr.Group, "create_array", real_create)
-    nz.to_ngff_zarr(store, ms, resume=True)
+        write_multiscales(store, ms, seams=Seams(session=_KilledWhileMarking, brick_budget=2000))
+    report = write_multiscales(store, ms, resume=True, seams=Seams(brick_budget=2000))
+    assert len(report.passes) >= 3
     clean = tmp_path / "clean.ome.zarr"
     nz.to_ngff_zarr(clean, ms)
     _assert_same_store(store, clean)
 
 
-def test_resume_after_kill_while_creating_level_arrays(tmp_path, monkeypatch):
-    import ngff_gpu.levels.engine as engine_mod
-
+def test_resume_after_kill_while_creating_level_arrays(tmp_path):
     ms = _small_ms()
-
-    def boom(*args):
-        raise KeyboardInterrupt
-
     store = tmp_path / "s.ome.zarr"
-    monkeypatch.setattr(engine_mod, "_write", boom)
     with pytest.raises(KeyboardInterrupt):
-        nz.to_ngff_zarr(store, ms)
-    monkeypatch.undo()
+        write_multiscales(store, ms, seams=Seams(write=_fail(KeyboardInterrupt())))
     (store / "scale3" / "zarr.json").unlink()  # the state the SIGKILL left
     nz.to_ngff_zarr(store, ms, resume=True)
     clean = tmp_path / "clean.ome.zarr"

@@ -1,50 +1,65 @@
 """Write a Multiscales to an OME-Zarr store (0.5 on Zarr v3, or 0.4 on Zarr v2).
 
-Order of writes, so that a store with OME metadata is always complete:
+The plan comes from the Multiscales as it is (:mod:`ngff_gpu.levels.derive`):
+each level is written as ``images[k].data`` holds it, with its dask chunks, at
+its dataset path; levels still derived lazily from the level before are computed
+by the engine. Label images are checked before anything is written and are
+written in the same store session.
+
+Order of writes (:class:`~ngff_gpu.io.session.StoreSession`), so that a store
+with OME metadata is always complete:
 
 1. the root group with an in-progress marker (the plan's fingerprint), no OME metadata;
-2. every level array, brick by brick through the engine; each finished brick
-   is recorded in ``ngff_gpu_progress/pass{p}`` so ``resume=True`` skips it;
-3. labels and omero, then the OME metadata, then the progress records are removed.
+2. every level array of the image and of its labels, brick by brick through the
+   engine; each finished brick is recorded so ``resume=True`` skips it;
+3. each label image's metadata (``multiscales`` and ``image-label`` in one put),
+   the ``labels`` group, then the root's OME metadata last.
+
+:func:`to_ngff_zarr` is the public entry; :func:`write_multiscales` takes the same
+options plus :class:`Seams` (the engine's write function, the session class, a
+fixed brick budget) and returns a :class:`WriteReport` of the plan it ran.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import zarr
 
 from ngff_gpu.compute.backends import Backend, check_device, device_free_memory, get_backend
 from ngff_gpu.compute.methods import Methods, compute_dtype
 from ngff_gpu.dims import SPATIAL_DIMS
-from ngff_gpu.errors import (
-    ArgumentError,
-    ArgumentTypeError,
-    DimsError,
-    InvalidStoreError,
-    StoreExistsError,
-)
+from ngff_gpu.errors import ArgumentError, ArgumentTypeError, DimsError
 from ngff_gpu.io.codecs import compressors_for
-from ngff_gpu.levels.bricks import brick_bytes, count_bricks, plan_passes
-from ngff_gpu.levels.engine import Engine, run_distributed
+from ngff_gpu.io.labels import (
+    colors_for,
+    image_label,
+    label_pyramids,
+    labels_group_attrs,
+    unique_values,
+)
+from ngff_gpu.io.session import (  # noqa: F401 - re-exported names
+    IN_PROGRESS_ATTR,
+    PROGRESS_GROUP,
+    StoreSession,
+    codec_pipeline,
+)
+from ngff_gpu.levels.bricks import Pass, brick_bytes, count_bricks, plan_passes
+from ngff_gpu.levels.derive import Segment, level_plans, plan_segments
+from ngff_gpu.levels.engine import Engine, WriteFn, run_distributed, write_region
 from ngff_gpu.levels.fallback import run_with_fallback
+from ngff_gpu.levels.plan import LevelPlan
 from ngff_gpu.levels.progress import make_progress
 from ngff_gpu.levels.source import Grid, plan_with_read_cache, source_grid
 from ngff_gpu.model.metadata import SUPPORTED_VERSIONS, metadata_to_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.namespace import is_device_array
 
-PROGRESS_GROUP = "ngff_gpu_progress"
-IN_PROGRESS_ATTR = "ngff_gpu_in_progress"
 DEFAULT_MEMORY_LIMIT = 1 << 30
-#: Temporary files of zarr's local store (``<key>.<uuid>.partial``) left by a kill.
-_PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
 
 
 def parse_bytes(value: int | float | str | None, param: str = "memory_limit") -> int | None:
@@ -75,65 +90,89 @@ def parse_bytes(value: int | float | str | None, param: str = "memory_limit") ->
     return int(value)
 
 
-def _refuse_foreign_directory(store: Any) -> None:
-    """Never delete a local directory that holds something other than a Zarr store."""
-    if isinstance(store, str) and "://" in store:
-        return
-    if not isinstance(store, (str, os.PathLike)):
-        return
-    path = os.fspath(store)
-    if os.path.isfile(path):
-        raise StoreExistsError(f"{path} is a file, not a Zarr store; refusing to overwrite it")
-    entries = [e for e in os.listdir(path) if not _PARTIAL.search(e)] if os.path.isdir(path) else []
-    if entries and not any(
-        os.path.exists(os.path.join(path, m)) for m in ("zarr.json", ".zgroup", ".zattrs")
-    ):
-        raise StoreExistsError(
-            f"{path} is a non-empty directory that is not a Zarr store; refusing to overwrite it"
-        )
+@dataclass(frozen=True)
+class Seams:
+    """What a caller may replace in a write: each a parameter, never a module global.
+
+    Attributes
+    ----------
+    write : WriteFn
+        Writes one region of a level array (the engine's and the distributed
+        tasks'); must pickle for a process cluster.
+    session : callable
+        Builds the :class:`StoreSession` (``session(store, zarr_format,
+        overwrite=, resume=)``); a subclass injects store faults.
+    brick_budget : int, optional
+        Bytes per brick, instead of the share of ``memory_limit`` (forces many
+        bricks and passes on small data).
+    default_memory_limit : int
+        ``memory_limit`` when the caller gives none.
+    """
+
+    write: WriteFn = write_region
+    session: Callable[..., StoreSession] = StoreSession
+    brick_budget: int | None = None
+    default_memory_limit: int = DEFAULT_MEMORY_LIMIT
 
 
-def _open_root(store: Any, zarr_format: int, overwrite: bool, resume: bool) -> zarr.Group:
-    _refuse_foreign_directory(store)
-    try:
-        existing = zarr.open_group(store, mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError, ValueError):
-        existing = None
-    if existing is not None and not (overwrite or resume):
-        raise StoreExistsError(
-            f"{store} already holds a Zarr group; pass overwrite=True (CLI: --overwrite) "
-            "or resume=True (CLI: --resume)"
-        )
-    if resume and existing is not None:
-        if existing.metadata.zarr_format != zarr_format:
-            raise InvalidStoreError(
-                f"cannot resume {store}: it is Zarr v{existing.metadata.zarr_format}, "
-                f"this write is Zarr v{zarr_format}"
-            )
-        return zarr.open_group(store, mode="r+")
-    return zarr.open_group(store, mode="w", zarr_format=zarr_format)
+@dataclass
+class PlannedPass:
+    """One pass as run: the image group it writes, the segment and the pass."""
+
+    group: str
+    segment: Segment
+    grids: list[tuple[int, ...]]
+    pass_: Pass
+    bricks: int
 
 
-def _fingerprint(ms: Multiscales, version: str, shards, codec, level) -> str:
-    desc = {
-        "version": version,
-        "dtype": str(ms.images[0].data.dtype),
-        "dims": ms.images[0].dims,
-        "levels": [[list(lv.shape), list(lv.chunks)] for lv in ms.levels],
-        "shards": [list(s) if s else None for s in shards],
-        "method": ms.method.value,
-        "codec": [codec, level],
-        "name": ms.metadata.name,
-    }
-    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
+@dataclass
+class WriteReport:
+    """What :func:`write_multiscales` did.
+
+    Attributes
+    ----------
+    memory_limit : int
+        Host bytes for bricks in flight.
+    brick_budget : int
+        Bytes one brick was allowed.
+    passes : list of PlannedPass
+        Every pass of the image and of its labels, in the order they ran.
+    client : object
+        The ``dask.distributed`` client the bricks ran on, or None.
+    already_complete : bool
+        A resume found the store complete and wrote nothing.
+    """
+
+    memory_limit: int
+    brick_budget: int = 0
+    passes: list[PlannedPass] = field(default_factory=list)
+    client: Any = None
+    already_complete: bool = False
 
 
-def _shards(ms: Multiscales, chunks_per_shard: Any) -> list[tuple[int, ...] | None]:
+@dataclass
+class _Job:
+    """One image pyramid to write: the image at the root, or one label image."""
+
+    group: str
+    ms: Multiscales
+    plans: list[LevelPlan]
+    segments: list[Segment]
+    shards: list[tuple[int, ...] | None]
+
+    def path(self, k: int) -> str:
+        p = self.ms.metadata.datasets[k].path
+        return f"{self.group}/{p}" if self.group else p
+
+
+def shard_shapes(plans: list[LevelPlan], dims: list[str],
+                 chunks_per_shard: Any) -> list[tuple[int, ...] | None]:
+    """Shard shape per level for ``chunks_per_shard`` (None: no sharding)."""
     if chunks_per_shard is None:
-        return [None] * len(ms.levels)
-    dims = ms.images[0].dims
+        return [None] * len(plans)
     out = []
-    for lv in ms.levels:
+    for lv in plans:
         if isinstance(chunks_per_shard, int) and not isinstance(chunks_per_shard, bool):
             cps = [chunks_per_shard if d in SPATIAL_DIMS else 1 for d in dims]
         elif isinstance(chunks_per_shard, Mapping):
@@ -156,103 +195,44 @@ def _shards(ms: Multiscales, chunks_per_shard: Any) -> list[tuple[int, ...] | No
     return out
 
 
-def codec_pipeline(requested: str = "auto") -> str | None:
-    """The zarr codec pipeline class path to write with.
-
-    ``auto`` takes the Rust ``zarrs`` pipeline when it is installed (it encodes
-    chunks in parallel outside the GIL; ``NGFF_GPU_CODEC_PIPELINE=zarr`` turns it
-    off), ``zarrs`` requires it, ``zarr`` keeps zarr-python's own.
-    """
-    requested = os.environ.get("NGFF_GPU_CODEC_PIPELINE", requested)
-    if requested == "zarr":
-        return None
-    try:
-        import zarrs  # noqa: F401
-    except ImportError:
-        if requested == "zarrs":
-            raise ArgumentError("codec pipeline 'zarrs' requested but zarrs is not installed"
-                                ) from None
-        return None
-    return "zarrs.ZarrsCodecPipeline"
+def _job(group: str, ms: Multiscales, chunks_per_shard: Any) -> _Job:
+    plans = level_plans(ms)
+    return _Job(group, ms, plans, plan_segments(ms, plans),
+                shard_shapes(plans, list(ms.images[0].dims), chunks_per_shard))
 
 
-def _create_arrays(root: zarr.Group, ms: Multiscales, shards, compressors, zarr_format: int,
-                   resume: bool) -> dict[int, zarr.Array]:
-    pipeline = codec_pipeline() if zarr_format == 3 else None
-    if pipeline is None:
-        return _create_arrays_now(root, ms, shards, compressors, zarr_format, resume)
-    # Arrays take their codec pipeline from the config when they are opened.
-    with zarr.config.set({"codec_pipeline.path": pipeline}):
-        return _create_arrays_now(root, ms, shards, compressors, zarr_format, resume)
+def _fingerprint(jobs: list[_Job], version: str, codec: str, level: int | None) -> str:
+    desc = {"version": version, "codec": [codec, level], "images": [
+        {
+            "group": job.group,
+            "name": job.ms.metadata.name,
+            "dtype": str(job.ms.images[0].data.dtype),
+            "dims": list(job.ms.images[0].dims),
+            "levels": [[job.path(lv.index), list(lv.shape), list(lv.chunks),
+                        [list(lv.step.factors), lv.step.method.value] if lv.step else None]
+                       for lv in job.plans],
+            "shards": [list(s) if s else None for s in job.shards],
+        } for job in jobs]}
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _create_arrays_now(root: zarr.Group, ms: Multiscales, shards, compressors, zarr_format: int,
-                       resume: bool) -> dict[int, zarr.Array]:
-    arrays = {}
-    dtype = ms.images[0].data.dtype
-    for lv, ds, shard in zip(ms.levels, ms.metadata.datasets, shards):
-        parent = ds.path.rpartition("/")[0]
-        if resume and parent:
-            root.require_group(parent)  # a kill may have left the array without its group
-        if resume and ds.path in root:
-            arrays[lv.index] = root[ds.path]
-            continue
-        kwargs: dict[str, Any] = {}
-        if zarr_format == 3:
-            kwargs["dimension_names"] = list(ms.images[0].dims)
-            if shard is not None:
-                kwargs["shards"] = shard
-        else:
-            kwargs["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
-        arrays[lv.index] = root.create_array(
-            ds.path, shape=lv.shape, chunks=lv.chunks, dtype=dtype, compressors=compressors,
-            fill_value=0, overwrite=True, **kwargs,
-        )
-    return arrays
-
-
-def _markers(root: zarr.Group, counts: list[int], resume: bool,
-             plan: list[list[Any]]) -> list[zarr.Array]:
-    """One done-flag per brick and pass. On resume, only a complete marker set made
-    for the same passes and bricks is trusted; anything else starts over (never skips)."""
-    if resume and PROGRESS_GROUP in root:
-        g = root[PROGRESS_GROUP]
-        try:
-            found = [g[f"pass{i}"] for i in range(len(counts))]
-            if g.attrs.get("passes") == plan and [m.shape[0] for m in found] == counts:
-                return found
-        except KeyError:
-            pass  # half-created markers: start over
-    g = root.create_group(PROGRESS_GROUP, overwrite=True)
-    found = [g.create_array(f"pass{i}", shape=(n,), chunks=(1,), dtype="uint8", fill_value=0,
-                            compressors=None)
-             for i, n in enumerate(counts)]
-    g.attrs["passes"] = plan  # last: only complete marker sets carry it
-    return found
-
-
-def _remove_partial_writes(root: zarr.Group) -> None:
-    """Delete the temporary ``*.partial`` files an interrupted local write leaves."""
-    from zarr.core.sync import sync
-
-    async def run() -> None:
-        keys = [k async for k in root.store.list() if _PARTIAL.search(k)]
-        for k in keys:
-            await root.store.delete(k)
-
-    sync(run())
-
-
-def _ome_attrs(ms: Multiscales, version: str, omero: dict | None) -> dict[str, Any]:
-    entry = metadata_to_json(ms.metadata, version, method=ms.method.value)
+def _ome_attrs(job: _Job, version: str, omero: dict | None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    ms = job.ms
+    method = ms.method.value if ms.method is not None else None
+    entry = metadata_to_json(ms.metadata, version, method=method)
+    if not any(lv.step is not None for lv in job.plans):
+        entry.pop("metadata", None)  # no level computed here: do not claim our method made them
     if version == "0.4":
         attrs: dict[str, Any] = {"multiscales": [entry]}
         if omero:
             attrs["omero"] = {"version": "0.4", **omero}
+        attrs.update(extra or {})
         return attrs
     ome: dict[str, Any] = {"version": "0.5", "multiscales": [entry]}
     if omero:
         ome["omero"] = omero
+    ome.update(extra or {})
     return {"ome": ome}
 
 
@@ -279,7 +259,9 @@ def to_ngff_zarr(
     store : str, pathlib.Path, zarr store or fsspec URL
         Where to write (anything ``zarr.open_group`` accepts).
     multiscales : Multiscales
-        From :func:`to_multiscales`.
+        From :func:`to_multiscales` or :func:`from_ngff_zarr`, possibly edited:
+        each level is written as ``images[k].data`` holds it, with its dask
+        chunks, at ``metadata.datasets[k].path``.
     version : {"0.5", "0.4"}
         OME-Zarr version: 0.5 writes Zarr v3 (``dimension_names``, optional
         sharding), 0.4 writes Zarr v2.
@@ -287,7 +269,7 @@ def to_ngff_zarr(
         Replace an existing store; if False an existing store raises
         :class:`StoreExistsError`.
     chunks_per_shard : int or dict, optional
-        Chunks per shard along each spatial dim (0.5 only).
+        Chunks per shard along each spatial dim (0.5 only; labels too).
     codec, codec_level : str, int
         Compressor (see :mod:`ngff_gpu.io.codecs`).
     resume : bool
@@ -302,7 +284,8 @@ def to_ngff_zarr(
     omero : dict or True, optional
         OME ``omero`` display metadata; True computes windows from the data.
     labels : dict, optional
-        ``{name: array or NgffImage}`` label images written under ``labels/`` (MODE).
+        ``{name: array or NgffImage}`` integer label images of the image's level-0
+        shape and dims, written under ``labels/`` (MODE), all checked first.
     client : distributed.Client, optional
         Run bricks as tasks on this client (default: the active client, if any).
 
@@ -312,11 +295,43 @@ def to_ngff_zarr(
         On an existing store without ``overwrite``/``resume``, or a plan that does
         not match the store being resumed.
     ArgumentError, ArgumentTypeError
-        On a bad argument (also ``ValueError``/``TypeError``), before anything is written.
+        On a bad argument (also ``ValueError``/``TypeError``), before anything is written;
+        among them a label image of another shape or dims (``DimsError``) or not of an
+        integer dtype (``UnsupportedDtypeError``).
     KernelCompileError, BackendUnavailableError
         With ``device="cuda"`` when the CUDA backend fails (``"auto"`` falls back to
         NumPy with one :class:`~ngff_gpu.errors.BackendFallbackWarning`).
     """
+    write_multiscales(store, multiscales, version=version, overwrite=overwrite,
+                      chunks_per_shard=chunks_per_shard, codec=codec, codec_level=codec_level,
+                      resume=resume, memory_limit=memory_limit, device=device,
+                      progress=progress, omero=omero, labels=labels, client=client)
+
+
+def write_multiscales(
+    store: Any,
+    multiscales: Multiscales,
+    *,
+    version: str = "0.5",
+    overwrite: bool = True,
+    chunks_per_shard: int | Mapping[str, int] | None = None,
+    codec: str = "zstd",
+    codec_level: int | None = None,
+    resume: bool = False,
+    memory_limit: int | str | None = None,
+    device: str = "auto",
+    progress: bool = False,
+    omero: dict | bool | None = None,
+    labels: Mapping[str, Any] | None = None,
+    client: Any = None,
+    seams: Seams | None = None,
+) -> WriteReport:
+    """:func:`to_ngff_zarr` with its :class:`Seams` and a :class:`WriteReport`.
+
+    Parameters are those of :func:`to_ngff_zarr`, plus ``seams`` (default
+    :class:`Seams`).
+    """
+    seams = seams or Seams()
     if not isinstance(multiscales, Multiscales):
         raise ArgumentTypeError(f"multiscales must be a Multiscales (from to_multiscales or "
                                 f"from_ngff_zarr), got {type(multiscales).__name__}")
@@ -328,85 +343,125 @@ def to_ngff_zarr(
                             "not version '0.4'")
     zarr_format = 3 if version == "0.5" else 2
     budget = parse_bytes(memory_limit)
-    budget = DEFAULT_MEMORY_LIMIT if budget is None else budget
+    budget = seams.default_memory_limit if budget is None else budget
     if budget < 16 << 20:
         raise ArgumentError(f"memory_limit {budget} bytes is too small (at least 16 MiB)")
     check_device(device)
     if omero is not None and not isinstance(omero, bool | Mapping):
         raise ArgumentTypeError(f"omero must be a dict, True or None, got {omero!r}")
-    source = multiscales.level0_source()
-    dtype = np.dtype(source.dtype)
-    shards = _shards(multiscales, chunks_per_shard)
-    compressors = compressors_for(codec, codec_level, zarr_format, dtype.itemsize)
+    if labels is not None and not isinstance(labels, Mapping):
+        raise ArgumentTypeError(f"labels must be a dict {{name: array}}, got {labels!r}")
+    report = WriteReport(memory_limit=budget)
+
+    # Everything is planned and checked before the store is touched.
+    image = _job("", multiscales, chunks_per_shard)
+    jobs = [image]
+    if labels:
+        for name, lms in label_pyramids(labels, multiscales, image.plans).items():
+            jobs.append(_job(f"labels/{name}", lms, chunks_per_shard))
+    compressors = {job.group: compressors_for(codec, codec_level, zarr_format,
+                                              np.dtype(job.ms.images[0].data.dtype).itemsize)
+                   for job in jobs}
     if omero is True:
         from ngff_gpu.io.omero import omero_from_data
 
         omero = omero_from_data(multiscales.images[0].data, multiscales.images[0].dims)
-
-    root = _open_root(store, zarr_format, overwrite, resume)
-    if resume:
-        _remove_partial_writes(root)
-    fp = _fingerprint(multiscales, version, shards, codec, codec_level)
-    attrs = root.attrs.asdict()
-    if resume:
-        if "ome" in attrs or "multiscales" in attrs:
-            if attrs.get("ngff_gpu_fingerprint") == fp:
-                return  # already complete
-            raise InvalidStoreError(f"cannot resume {store}: it is a complete store of another plan")
-        if attrs and attrs.get(IN_PROGRESS_ATTR) != fp:
-            raise InvalidStoreError(
-                f"cannot resume {store}: it was started with different parameters"
-            )
-    root.attrs.put({IN_PROGRESS_ATTR: fp})
-
-    levels = multiscales.levels
-    grids = [s or lv.chunks for s, lv in zip(shards, levels)]
-    ct = compute_dtype(dtype) if multiscales.method is not Methods.MODE else dtype
-    level_grids = [Grid.regular(lv.shape, lv.chunks) for lv in levels]  # as written
-    if client is None:
-        client = _active_client()
-    total = sum(int(np.prod(lv.shape)) * dtype.itemsize for lv in levels)
-
-    def write_levels(backend: Backend, shrink: int, retry: bool) -> None:
-        """Plan with bricks of ``1/shrink`` of the budget and run every pass on ``backend``."""
-        again = resume or retry  # a retry keeps the markers of a matching plan
-        passes, read_caches = plan_with_read_cache(
-            plan_passes, levels, grids, dtype.itemsize, np.dtype(ct).itemsize, budget,
-            lambda host: max(1, brick_budget(host, backend) // shrink),
-            lambda p: source_grid(source) if p.source == 0 else level_grids[p.source])
-        arrays = _create_arrays(root, multiscales, shards, compressors, zarr_format, again)
-        markers = _markers(root, [count_bricks(levels, p) for p in passes], again,
-                           [[p.source, p.last, list(p.brick)] for p in passes])
-        with make_progress(progress, total, len(levels),
-                           sum(count_bricks(levels, p) for p in passes)) as bar:
-            for i, p in enumerate(passes):
-                done_flags = markers[i][:] if again else np.zeros(markers[i].shape, np.uint8)
-                src = source if p.source == 0 else arrays[p.source]
-                cost = brick_bytes(levels, p.source, p.last, p.brick, dtype.itemsize,
-                                   np.dtype(ct).itemsize)
-                bar.start_pass(p)
-                if client is not None:
-                    run_distributed(client, levels, p, src, arrays, markers[i],
-                                    lambda j, f=done_flags: bool(f[j]), device, bar.advance)
-                else:
-                    engine = Engine(backend, budget, on_brick=bar.advance,
-                                    read_cache=read_caches[i])
-                    engine.run_pass(levels, p, src, arrays, lambda j, f=done_flags: bool(f[j]),
-                                    lambda j, m=markers[i]: m.__setitem__(j, 1), cost)
-
-    on_device = is_device_array(source)
+    fp = _fingerprint(jobs, version, codec, codec_level)
+    on_device = is_device_array(image.segments[0].source)
     backend = get_backend("cuda" if on_device else device)
-    run_with_fallback(write_levels, backend, "cuda" if on_device or client is not None else device)
 
-    if labels:
-        from ngff_gpu.io.labels import write_labels
+    with seams.session(store, zarr_format, overwrite=overwrite, resume=resume) as session:
+        if not session.open(fp):
+            report.already_complete = True
+            return report
+        if client is None:
+            client = _active_client()
+        report.client = client
 
-        write_labels(root, labels, multiscales, version, codec, codec_level, budget, device,
-                     write=to_ngff_zarr)
-    final = _ome_attrs(multiscales, version, omero if isinstance(omero, dict) else None)
-    final["ngff_gpu_fingerprint"] = fp
-    del root[PROGRESS_GROUP]
-    root.attrs.put(final)
+        def write_levels(backend: Backend, shrink: int, retry: bool) -> dict[str, list[Any]]:
+            """Plan with bricks of ``1/shrink`` of the budget and run every pass on
+            ``backend`` (a retry keeps what an earlier attempt wrote: same bytes)."""
+            again = resume or retry
+
+            def per_brick(host: int) -> int:
+                return seams.brick_budget or max(1, brick_budget(host, backend) // shrink)
+
+            report.brick_budget = per_brick(budget)
+            arrays: dict[str, list[Any]] = {}
+            for job in jobs:
+                dims = list(job.ms.images[0].dims)
+                dtype = job.ms.images[0].data.dtype
+                arrays[job.group] = [
+                    session.array(job.path(lv.index), lv.shape, lv.chunks, dtype,
+                                  compressors[job.group], dims=dims, shards=shard, reuse=again)
+                    for lv, shard in zip(job.plans, job.shards)]
+            runs: list[tuple[_Job, PlannedPass, int, int]] = []
+            for job in jobs:
+                dtype = np.dtype(job.ms.images[0].data.dtype)
+                for seg in job.segments:
+                    runs += [(job, *r) for r in _plan_segment(job, seg, dtype, budget, per_brick)]
+            report.passes = [r[1] for r in runs]
+            flags = session.progress(
+                [r[1].bricks for r in runs],
+                [[r[1].group, r[1].segment.first, r[1].pass_.source, r[1].pass_.last,
+                  list(r[1].pass_.brick)] for r in runs], reuse=again)
+            total = sum(int(np.prod(lv.shape)) * np.dtype(job.ms.images[0].data.dtype).itemsize
+                        for job in jobs for lv in job.plans)
+            n_levels = sum(len(job.plans) for job in jobs)
+            with make_progress(progress, total, n_levels, sum(r[1].bricks for r in runs)) as bar:
+                for (job, planned, cost, read_cache), flag in zip(runs, flags):
+                    seg, p = planned.segment, planned.pass_
+                    level_arrays = {i: arrays[job.group][seg.first + i]
+                                    for i in range(len(seg.levels))}
+                    src = seg.source if p.source == 0 else level_arrays[p.source]
+                    bar.start_pass(p)
+                    if client is not None:
+                        run_distributed(client, seg.levels, p, src, level_arrays, flag.array,
+                                        flag.done, device, bar.advance, write=seams.write)
+                    else:
+                        engine = Engine(backend, budget, on_brick=bar.advance, write=seams.write,
+                                        read_cache=read_cache)
+                        engine.run_pass(seg.levels, p, src, level_arrays, flag.done, flag.mark,
+                                        cost)
+            return arrays
+
+        arrays = run_with_fallback(write_levels, backend,
+                                   "cuda" if on_device or client is not None else device)
+
+        groups = []
+        for job in jobs[1:]:
+            colors = colors_for(unique_values(arrays[job.group][0]))
+            groups.append((job.group, _ome_attrs(job, version, None,
+                                                 {"image-label": image_label(version, colors)})))
+        if labels:
+            groups.append(("labels", labels_group_attrs(version, [j.group[7:] for j in jobs[1:]])))
+        session.finalize(groups, _ome_attrs(image, version,
+                                            omero if isinstance(omero, dict) else None))
+    return report
+
+
+def _plan_segment(job: _Job, seg: Segment, dtype: np.dtype, budget: int,
+                  per_brick: Callable[[int], int]) -> list[tuple[PlannedPass, int, int]]:
+    """The passes of one segment with, per pass, the working bytes of one brick and the
+    bytes its read cache may hold (charged to ``budget``, see
+    :func:`~ngff_gpu.levels.source.plan_with_read_cache`)."""
+    grids = [job.shards[k] or job.plans[k].chunks for k in seg.indices]
+    ct = _compute_itemsize(dtype, seg)
+    written = [Grid.regular(lv.shape, lv.chunks) for lv in seg.levels]  # as written
+    src_grid = source_grid(seg.source)
+    passes, caches = plan_with_read_cache(
+        plan_passes, seg.levels, grids, dtype.itemsize, ct, budget, per_brick,
+        lambda p: src_grid if p.source == 0 else written[p.source])
+    return [(PlannedPass(job.group, seg, grids, p, count_bricks(seg.levels, p)),
+             brick_bytes(seg.levels, p.source, p.last, p.brick, dtype.itemsize, ct), cache)
+            for p, cache in zip(passes, caches)]
+
+
+def _compute_itemsize(dtype: np.dtype, seg: Segment) -> int:
+    steps = [lv.step for lv in seg.levels[1:]]
+    if steps and all(s.method is Methods.MODE for s in steps):
+        return dtype.itemsize
+    return np.dtype(compute_dtype(dtype)).itemsize
 
 
 def brick_budget(host_budget: int, backend: Any) -> int:
@@ -427,5 +482,3 @@ def _active_client() -> Any:
         return default_client()
     except ValueError:
         return None
-
-

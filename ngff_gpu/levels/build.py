@@ -7,34 +7,57 @@ runs them, so it never pays for building them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ngff_gpu.compute.methods import Methods, as_method, check_dtype
+from ngff_gpu.compute.step import LevelStep
 from ngff_gpu.dims import axis_type
 from ngff_gpu.levels.lazy import downsample_lazy
 from ngff_gpu.levels.plan import LevelPlan, ScaleFactors, plan_levels
-from ngff_gpu.model.image import NgffImage, to_ngff_image
+from ngff_gpu.model.image import NgffImage, source_view, to_ngff_image
 from ngff_gpu.model.metadata import Axis, Dataset, Metadata, Scale, Translation
 from ngff_gpu.model.multiscales import Multiscales
 
 
-@dataclass
-class _Pending:
-    """The graph of a level not built yet: ``build()`` returns it."""
+@dataclass(frozen=True)
+class PendingLevel:
+    """A level whose graph is not built yet: the downsample of ``prev``'s data by
+    ``step`` with ``chunks`` (what :func:`downsample_lazy` builds from them).
 
-    build: Callable[[], Any]
-    ndim: int
+    A writer reads it without building the graph (:mod:`ngff_gpu.levels.derive`):
+    the level is derived from the level before it while ``prev`` is that level.
+    """
+
+    prev: NgffImage
+    step: LevelStep
+    chunks: tuple[int, ...]
+    shape: tuple[int, ...]
+    dtype: Any
+
+    @property
+    def ndim(self) -> int:
+        """Number of dims."""
+        return len(self.shape)
+
+    def build(self) -> Any:
+        """The dask graph of the level."""
+        return downsample_lazy(self.prev.data, self.step, self.chunks)
 
 
 class LevelImage(NgffImage):
     """An :class:`NgffImage` whose ``data`` (a lazy dask array) is built on first access."""
 
+    def pending(self) -> PendingLevel | None:
+        """The level's definition while its graph is not built yet, else None."""
+        value = self.__dict__["data"]
+        return value if isinstance(value, PendingLevel) else None
+
     @property  # type: ignore[override]
     def data(self) -> Any:
         value = self.__dict__["data"]
-        if isinstance(value, _Pending):
+        if isinstance(value, PendingLevel):
             value = self.__dict__["data"] = value.build()
         return value
 
@@ -46,7 +69,7 @@ class LevelImage(NgffImage):
         from ngff_gpu.dims import check_dims
 
         value = self.__dict__["data"]
-        ndim = value.ndim if isinstance(value, _Pending) else value.ndim
+        ndim = value.ndim
         self.dims = check_dims(self.dims, ndim)
 
 
@@ -113,13 +136,12 @@ def to_multiscales(
     levels = plan_levels(image.dims, image.data.shape, image.scale, image.translation,
                          scale_factors, chunks, method)
     images = []
-    data = image.data.rechunk(levels[0].chunks)
-    level0_name = data.name
+    reads_source = image.reads_source()
+    data = (source_view(image.source, levels[0].chunks) if reads_source
+            else image.data.rechunk(levels[0].chunks))
     for lv in levels:
         if lv.step is not None:
-            prev = images[-1]
-            data = _Pending(lambda prev=prev, lv=lv: downsample_lazy(prev.data, lv.step, lv.chunks),
-                            len(lv.shape))
+            data = PendingLevel(images[-1], lv.step, lv.chunks, lv.shape, image.data.dtype)
         images.append(LevelImage(
             data=data,
             dims=list(image.dims),
@@ -127,7 +149,7 @@ def to_multiscales(
             translation=dict(lv.translation),
             name=image.name,
             axes_units=dict(image.axes_units) if image.axes_units else None,
-            source=image.source if lv.index == 0 else None,
+            source=image.source if lv.index == 0 and reads_source else None,
         ))
     metadata = build_metadata(image.dims, levels, image.name, image.axes_units)
     return Multiscales(
@@ -136,6 +158,4 @@ def to_multiscales(
         scale_factors=scale_factors,
         method=method,
         chunks=dict(zip(image.dims, levels[0].chunks)),
-        levels=levels,
-        level0_name=level0_name,
     )

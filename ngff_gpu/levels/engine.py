@@ -38,9 +38,18 @@ from ngff_gpu.levels.source import (
 )
 from ngff_gpu.namespace import HostView
 
-__all__ = ["BrickJob", "Engine", "compute_brick", "read_region", "run_distributed"]
+__all__ = ["BrickJob", "Engine", "WriteFn", "compute_brick", "read_region", "run_distributed",
+           "write_region"]
 
 _STOP = object()
+
+#: Writes ``data`` into ``region`` of a level array: ``write(array, region, data)``.
+WriteFn = Callable[[Any, Any, np.ndarray], None]
+
+
+def write_region(array: Any, region: Any, data: np.ndarray) -> None:
+    """The default :data:`WriteFn`: ``array[region] = data`` (zarr encodes and stores)."""
+    array[_slices(region)] = data
 
 
 def _malloc_trim_fn() -> Callable[[], None]:
@@ -76,6 +85,7 @@ class BrickJob:
     marker: Any
     device: str
     data: Any = None
+    write: WriteFn = write_region
 
     def run(self) -> int:
         """Read, compute and write the brick (synchronously); return bytes written."""
@@ -83,7 +93,7 @@ class BrickJob:
         data = self.data if self.data is not None else read_region(self.source, self.brick.read)
         nbytes = 0
         for k, region, out in compute_brick(backend, self.levels, self.pass_, self.brick, data):
-            self.arrays[k][_slices(region)] = out
+            self.write(self.arrays[k], region, out)
             nbytes += out.nbytes
         if self.marker is not None:
             self.marker[self.brick.index] = 1
@@ -131,6 +141,9 @@ class Engine:
         Compute workers (CPU) and writer threads; default: CPU count.
     on_brick : callable, optional
         Called with the number of bytes written after each brick.
+    write : WriteFn
+        Writes one region of a level (default :func:`write_region`); the seam
+        through which callers observe writes or inject write failures.
     read_cache : int
         Bytes the read stage may keep of decoded source chunks that later bricks
         still need (see :mod:`ngff_gpu.levels.source`); the caller charges them to
@@ -149,11 +162,13 @@ class Engine:
     """
 
     def __init__(self, backend: Backend, budget: int, workers: int | None = None,
-                 on_brick: Callable[[int], None] | None = None, read_cache: int = 0) -> None:
+                 on_brick: Callable[[int], None] | None = None,
+                 write: WriteFn = write_region, read_cache: int = 0) -> None:
         self.backend = backend
         self.budget = budget
         self.workers = workers or max(1, os.cpu_count() or 1)
         self.on_brick = on_brick
+        self.write = write
         self.read_cache = read_cache
         self.decoded = -1
         self.stats = dict.fromkeys(("read", "read_wait", "compute", "write", "wall"), 0.0)
@@ -214,7 +229,7 @@ class Engine:
 
         def timed_write(array: Any, region, data: np.ndarray) -> None:
             t0 = time.perf_counter()
-            _write(array, region, data)
+            self.write(array, region, data)
             self._add("write", time.perf_counter() - t0)
 
         def finish_brick(brick: Brick, futures: list[Future], nbytes: int) -> None:
@@ -282,17 +297,14 @@ class Engine:
             raise errors[0]
 
 
-def _write(array: Any, region, data: np.ndarray) -> None:
-    array[_slices(region)] = data
-
-
 def run_distributed(client: Any, levels: Sequence[LevelPlan], p: Pass, source: Any,
                     arrays: dict[int, Any], marker: Any, done: Callable[[int], bool],
-                    device: str, on_brick: Callable[[int], None] | None = None) -> None:
+                    device: str, on_brick: Callable[[int], None] | None = None,
+                    write: WriteFn = write_region) -> None:
     """Run the bricks of ``p`` as tasks on a ``dask.distributed`` client.
 
-    Each task reads, computes and writes one brick; bricks never share a chunk
-    or shard, so tasks never race on a key.
+    Each task reads, computes and writes one brick (through ``write``, which must
+    pickle); bricks never share a chunk or shard, so tasks never race on a key.
     """
     from distributed import as_completed
 
@@ -300,7 +312,7 @@ def run_distributed(client: Any, levels: Sequence[LevelPlan], p: Pass, source: A
     # only its brick instead. Lazy sources (zarr, TIFF, dask) are read by the task.
     in_memory = isinstance(source, (np.ndarray, HostView))
     jobs = [BrickJob(levels, p, b, None if in_memory else source, arrays, marker, device,
-                     read_region(source, b.read) if in_memory else None)
+                     read_region(source, b.read) if in_memory else None, write)
             for b in iter_bricks(levels, p) if not done(b.index)]
     futures = [client.submit(BrickJob.run, job, pure=False) for job in jobs]
     for fut in as_completed(futures):

@@ -45,6 +45,13 @@ def _reduce_task(step: LevelStep, in_shape: tuple[int, ...], window: Region, out
     return backend.reduce_region(x, step, tuple(a for a, _ in window), in_shape, out_region)
 
 
+def lazy_level_name(prev: da.Array, step: LevelStep, out_chunks: tuple[tuple[int, ...], ...]) -> str:
+    """The dask name :func:`downsample_lazy` gives level ``k`` built from ``prev`` with
+    ``step`` and (normalized) ``out_chunks``: equal names mean that graph, so a writer
+    can tell a level still derived from the one before it from a replaced one."""
+    return "downsample-" + tokenize(prev.name, step, tuple(out_chunks))
+
+
 def downsample_lazy(prev: da.Array, step: LevelStep, chunks: tuple[int, ...]) -> da.Array:
     """Level ``k`` as a lazy dask array computed from level ``k-1`` (``prev``).
 
@@ -59,7 +66,7 @@ def downsample_lazy(prev: da.Array, step: LevelStep, chunks: tuple[int, ...]) ->
     """
     out_shape = step.out_shape(prev.shape)
     out_chunks = da.core.normalize_chunks(chunks, out_shape)
-    name = "downsample-" + tokenize(prev.name, step, out_chunks)
+    name = lazy_level_name(prev, step, out_chunks)
     # Per axis and output block: its region, input window and the pieces of the input
     # chunks that cover the window (computed once per axis, combined per block below).
     per_axis = []

@@ -50,12 +50,42 @@ class NgffImage(PrettyRepr):
     name: str = "image"
     axes_units: dict[str, str] | None = None
     computed_callbacks: list[Callable[..., Any]] = field(default_factory=list)
-    #: The array ``data`` wraps (NumPy view, zarr array, CuPy array), read directly by
-    #: the engine instead of through dask; None when ``data`` came in as dask.
+    #: The array ``data`` wraps (NumPy view, zarr array, CuPy array); None when ``data``
+    #: came in as dask. Not plan state: the writer reads ``source`` directly only while
+    #: :meth:`reads_source` says ``data`` is still the lazy view of it.
     source: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.dims = check_dims(self.dims, self.data.ndim)
+
+    def reads_source(self) -> bool:
+        """True when ``data`` is still the lazy view of ``source`` (:func:`source_view`),
+        so reading ``source`` gives the same pixels without going through dask.
+
+        Derived from the dask name, which encodes the source and the chunks: a replaced
+        or edited ``data`` (another array, a rechunk, arithmetic) is never mistaken
+        for the source.
+        """
+        if self.source is None or not is_dask(self.data):
+            return False
+        return self.data.name == _view_name(self.source, self.data.chunks)
+
+
+def _view_name(source: Any, chunks: tuple[tuple[int, ...], ...]) -> str:
+    return "array-" + tokenize(id(source), tuple(source.shape), str(source.dtype), chunks)
+
+
+def source_view(source: Any, chunks: Any = "auto") -> da.Array:
+    """The lazy dask view of ``source`` (a :class:`HostView` or a zarr array) with
+    ``chunks``; its name encodes the source and the chunks (see
+    :meth:`NgffImage.reads_source`)."""
+    chunks = da.core.normalize_chunks(chunks, tuple(source.shape), dtype=np.dtype(source.dtype),
+                                      previous_chunks=getattr(source, "chunks", None))
+    kwargs: dict[str, Any] = {}
+    if isinstance(source, HostView):
+        kwargs["meta"] = source.array[(slice(0, 0),) * source.ndim]
+    return da.from_array(source, chunks=chunks, asarray=False, fancy=False,
+                         name=_view_name(source, chunks), **kwargs)
 
 
 def as_dask(data: Any) -> tuple[da.Array, Any]:
@@ -72,7 +102,7 @@ def as_dask(data: Any) -> tuple[da.Array, Any]:
     if is_dask(data):
         return data, None
     if is_zarr(data):
-        return da.from_array(data, chunks="auto", asarray=False, fancy=False), data
+        return source_view(data), data
     arr = to_compute(data)
     if np.dtype(arr.dtype).kind not in "biuf":
         try:
@@ -80,11 +110,8 @@ def as_dask(data: Any) -> tuple[da.Array, Any]:
         except UnsupportedDtypeError as exc:
             raise UnsupportedDtypeError(f"data: {exc}") from None
     arr = arr if is_cupy(arr) else np.asarray(arr)
-    meta = arr[(slice(0, 0),) * arr.ndim]
     view = HostView(arr)
-    name = "array-" + tokenize(id(arr), arr.shape, arr.dtype, arr.strides)
-    return da.from_array(view, chunks="auto", meta=meta, asarray=False, fancy=False,
-                         name=name), view
+    return source_view(view), view
 
 
 def _number(name: str, dim: str, v: Any, positive: bool) -> float:

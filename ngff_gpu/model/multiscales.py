@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ngff_gpu.compute.methods import Methods
@@ -27,6 +27,15 @@ class Multiscales(PrettyRepr):
         Downsampling method.
     chunks : dict
         Chunk size per dim.
+
+    Notes
+    -----
+    A writer plans from ``images`` and ``metadata`` alone (no hidden plan): each
+    level is written as ``images[k].data`` holds it, with its dask chunks, at
+    ``metadata.datasets[k].path``; a level that is still the lazy downsample of the
+    level before it is computed from that level instead of through dask (same bits).
+    So a Multiscales from :func:`from_ngff_zarr`, or one a user edits (a level's data
+    replaced, rechunked), writes as it reads.
     """
 
     images: list[NgffImage]
@@ -34,14 +43,3 @@ class Multiscales(PrettyRepr):
     scale_factors: Any = None
     method: Methods | None = None
     chunks: dict[str, int] | None = None
-    levels: list[Any] = field(default_factory=list, repr=False)
-    #: Name of the dask array ``images[0].data`` was built as (see :meth:`level0_source`).
-    level0_name: str | None = field(default=None, repr=False)
-
-    def level0_source(self) -> Any:
-        """What the engine reads level 0 from: the wrapped array when ``images[0].data``
-        is still the lazy view of it, else the dask array."""
-        img = self.images[0]
-        if img.source is not None and self.level0_name == img.data.name:
-            return img.source
-        return img.data

@@ -1,0 +1,338 @@
+"""The store session: one conversion's hold on its output store.
+
+A :class:`StoreSession` owns every decision about the store itself, so the writer
+only plans and computes:
+
+``open``
+    refuse what must not be touched (a file, a non-empty directory that is not a
+    Zarr store, an existing store without ``overwrite``/``resume``), open or
+    replace the root group, on resume check the store was started by the same
+    plan (its *fingerprint*) and remove partial writes a kill left behind, then
+    mark the root *in progress* (no OME metadata).
+``array``
+    create a level array, or on resume reuse the one already there.
+``progress``
+    one done-flag per brick and pass (:class:`BrickFlags`); on resume only a
+    complete set made for the same passes is trusted.
+``finalize``
+    the metadata of sub-groups (label images, ``labels``), the progress records
+    removed, and the root's OME metadata last: a store carrying OME metadata is
+    complete.
+
+Hooks for later work, kept as no-ops here: :meth:`StoreSession._acquire` (where
+a writer lock is taken), :meth:`StoreSession._target` (where a temporary sibling
+store would be chosen for an atomic replace), :meth:`StoreSession._commit` (where
+it would be swapped in) and :meth:`StoreSession._release` (run on success and on
+failure). Tests inject faults by passing a subclass (a *session double*) to the
+writer, never by patching this module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import zarr
+
+from ngff_gpu.errors import ArgumentError, InvalidStoreError, StoreExistsError
+
+PROGRESS_GROUP = "ngff_gpu_progress"
+IN_PROGRESS_ATTR = "ngff_gpu_in_progress"
+FINGERPRINT_ATTR = "ngff_gpu_fingerprint"
+#: Temporary files of zarr's local store (``<key>.<uuid>.partial``) left by a kill.
+PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
+
+
+def codec_pipeline(requested: str = "auto") -> str | None:
+    """The zarr codec pipeline class path to write Zarr v3 with.
+
+    ``auto`` takes the Rust ``zarrs`` pipeline when it is installed (it encodes
+    chunks in parallel outside the GIL; ``NGFF_GPU_CODEC_PIPELINE=zarr`` turns it
+    off), ``zarrs`` requires it, ``zarr`` keeps zarr-python's own.
+    """
+    requested = os.environ.get("NGFF_GPU_CODEC_PIPELINE", requested)
+    if requested == "zarr":
+        return None
+    try:
+        import zarrs  # noqa: F401
+    except ImportError:
+        if requested == "zarrs":
+            raise ArgumentError("codec pipeline 'zarrs' requested but zarrs is not installed"
+                                ) from None
+        return None
+    return "zarrs.ZarrsCodecPipeline"
+
+
+def refuse_foreign_directory(store: Any) -> None:
+    """Never touch a local file, or a non-empty directory that is not a Zarr store.
+
+    Raises
+    ------
+    StoreExistsError
+        Naming the path.
+    """
+    if isinstance(store, str) and "://" in store:
+        return
+    if not isinstance(store, (str, os.PathLike)):
+        return
+    path = os.fspath(store)
+    if os.path.isfile(path):
+        raise StoreExistsError(f"{path} is a file, not a Zarr store; refusing to overwrite it")
+    entries = [e for e in os.listdir(path) if not PARTIAL.search(e)] if os.path.isdir(path) else []
+    if entries and not any(
+        os.path.exists(os.path.join(path, m)) for m in ("zarr.json", ".zgroup", ".zattrs")
+    ):
+        raise StoreExistsError(
+            f"{path} is a non-empty directory that is not a Zarr store; refusing to overwrite it"
+        )
+
+
+class BrickFlags:
+    """The done-flags of one pass: ``done(j)``, ``mark(j)``; ``array`` is the zarr
+    array behind them (handed to distributed tasks, which mark their own brick)."""
+
+    def __init__(self, array: zarr.Array, resume: bool) -> None:
+        self.array = array
+        self._done = array[:] if resume else np.zeros(array.shape, np.uint8)
+
+    def done(self, index: int) -> bool:
+        """Whether brick ``index`` was finished by an earlier (interrupted) run."""
+        return bool(self._done[index])
+
+    def mark(self, index: int) -> None:
+        """Record brick ``index`` as finished."""
+        self.array[index] = 1
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+
+class StoreSession:
+    """Open, resume, mark and finalize one OME-Zarr store (see the module docstring).
+
+    Parameters
+    ----------
+    store : str, pathlib.Path, zarr store or fsspec URL
+        The output store, as the user gave it.
+    zarr_format : {2, 3}
+        Zarr format of the write.
+    overwrite : bool
+        Replace an existing store.
+    resume : bool
+        Continue an interrupted write of the same plan.
+
+    Examples
+    --------
+    >>> with StoreSession(path, 3, overwrite=True, resume=False) as s:  # doctest: +SKIP
+    ...     if s.open(fingerprint):
+    ...         a = s.array("scale0/image", shape, chunks, dtype, None, dims=dims)
+    ...         flags = s.progress([n_bricks], plan)
+    ...         ...
+    ...         s.finalize([], root_attrs)
+    """
+
+    def __init__(self, store: Any, zarr_format: int, *, overwrite: bool, resume: bool) -> None:
+        self.store = store
+        self.zarr_format = zarr_format
+        self.overwrite = overwrite
+        self.resume = resume
+        self.root: zarr.Group | None = None
+        self.fingerprint: str | None = None
+        self.complete = False
+
+    # ------------------------------------------------------------------ hooks
+
+    def _acquire(self) -> None:
+        """Called first by :meth:`open`: where a writer lock would be taken."""
+
+    def _target(self) -> Any:
+        """The store the arrays are written to (the user's store; a temporary sibling
+        for an atomic replace would be chosen here)."""
+        return self.store
+
+    def _commit(self) -> None:
+        """Called last by :meth:`finalize`, after the OME metadata: where a temporary
+        store would replace the user's."""
+
+    def _release(self, failed: bool) -> None:
+        """Called when the session ends, on success or failure (where a lock is released)."""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> StoreSession:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._release(exc_type is not None)
+
+    def open(self, fingerprint: str) -> bool:
+        """Open the store for a write of the plan ``fingerprint``.
+
+        Returns
+        -------
+        bool
+            False when resuming a store that is already complete for this plan
+            (nothing to write), else True.
+
+        Raises
+        ------
+        StoreExistsError
+            A file, a foreign directory, or an existing store without
+            ``overwrite``/``resume``.
+        InvalidStoreError
+            Resuming a store of another Zarr format or another plan.
+        """
+        self._acquire()
+        self.fingerprint = fingerprint
+        refuse_foreign_directory(self.store)
+        target = self._target()
+        existing = self._existing(target)
+        if existing is not None and not (self.overwrite or self.resume):
+            raise StoreExistsError(
+                f"{self.store} already holds a Zarr group; pass overwrite=True (CLI: --overwrite) "
+                "or resume=True (CLI: --resume)"
+            )
+        if self.resume and existing is not None:
+            if existing.metadata.zarr_format != self.zarr_format:
+                raise InvalidStoreError(
+                    f"cannot resume {self.store}: it is Zarr v{existing.metadata.zarr_format}, "
+                    f"this write is Zarr v{self.zarr_format}"
+                )
+            root = zarr.open_group(target, mode="r+")
+            self._remove_partial_writes(root)
+            attrs = root.attrs.asdict()
+            if "ome" in attrs or "multiscales" in attrs:
+                if attrs.get(FINGERPRINT_ATTR) == fingerprint:
+                    self.root, self.complete = root, True
+                    return False
+                raise InvalidStoreError(
+                    f"cannot resume {self.store}: it is a complete store of another plan")
+            if attrs and attrs.get(IN_PROGRESS_ATTR) != fingerprint:
+                raise InvalidStoreError(
+                    f"cannot resume {self.store}: it was started with different parameters")
+        else:
+            root = zarr.open_group(target, mode="w", zarr_format=self.zarr_format)
+        root.attrs.put({IN_PROGRESS_ATTR: fingerprint})
+        self.root = root
+        return True
+
+    @staticmethod
+    def _existing(target: Any) -> zarr.Group | None:
+        try:
+            return zarr.open_group(target, mode="r")
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError, ValueError):
+            return None
+
+    @staticmethod
+    def _remove_partial_writes(root: zarr.Group) -> None:
+        """Delete the temporary ``*.partial`` files an interrupted local write leaves."""
+        from zarr.core.sync import sync
+
+        async def run() -> None:
+            keys = [k async for k in root.store.list() if PARTIAL.search(k)]
+            for k in keys:
+                await root.store.delete(k)
+
+        sync(run())
+
+    # ------------------------------------------------------------------ arrays
+
+    @contextmanager
+    def _pipeline(self) -> Iterator[None]:
+        """Arrays take their codec pipeline from zarr's config when they are opened."""
+        pipeline = codec_pipeline() if self.zarr_format == 3 else None
+        if pipeline is None:
+            yield
+            return
+        with zarr.config.set({"codec_pipeline.path": pipeline}):
+            yield
+
+    def array(self, path: str, shape: Sequence[int], chunks: Sequence[int], dtype: Any,
+              compressors: Any, *, dims: Sequence[str], shards: Sequence[int] | None = None,
+              reuse: bool | None = None) -> zarr.Array:
+        """Create the array at ``path``; on resume (or ``reuse``: a retry of this write)
+        reuse it when it is there.
+
+        Zarr v3 arrays carry ``dimension_names``; Zarr v2 arrays use ``/`` chunk keys.
+        """
+        root = self._root()
+        parent = path.rpartition("/")[0]
+        reuse = self.resume if reuse is None else reuse
+        with self._pipeline():
+            if reuse and parent:
+                root.require_group(parent)  # a kill may have left the array without its group
+            if reuse and path in root:
+                return root[path]
+            kwargs: dict[str, Any] = {}
+            if self.zarr_format == 3:
+                kwargs["dimension_names"] = list(dims)
+                if shards is not None:
+                    kwargs["shards"] = tuple(shards)
+            else:
+                kwargs["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+            return root.create_array(path, shape=tuple(shape), chunks=tuple(chunks), dtype=dtype,
+                                     compressors=compressors, fill_value=0, overwrite=True,
+                                     **kwargs)
+
+    def _root(self) -> zarr.Group:
+        if self.root is None:
+            raise RuntimeError("StoreSession.open() was not called")
+        return self.root
+
+    # ------------------------------------------------------------------ progress
+
+    def progress(self, counts: Sequence[int], plan: list[Any],
+                 reuse: bool | None = None) -> list[BrickFlags]:
+        """One :class:`BrickFlags` per pass (``counts[i]`` bricks in pass ``i``).
+
+        On resume (or ``reuse``: a retry of this write), only a complete marker set
+        made for the same ``plan`` (a JSON description of the passes) and brick
+        counts is trusted; anything else starts over, so a brick is never skipped
+        wrongly.
+        """
+        root = self._root()
+        reuse = self.resume if reuse is None else reuse
+        if reuse and PROGRESS_GROUP in root:
+            g = root[PROGRESS_GROUP]
+            try:
+                found = [g[f"pass{i}"] for i in range(len(counts))]
+                if g.attrs.get("passes") == plan and [m.shape[0] for m in found] == list(counts):
+                    return [BrickFlags(m, True) for m in found]
+            except KeyError:
+                pass  # half-created markers: start over
+        g = root.create_group(PROGRESS_GROUP, overwrite=True)
+        arrays = [self._marker(g, i, n) for i, n in enumerate(counts)]
+        g.attrs["passes"] = plan  # last: only complete marker sets carry it
+        return [BrickFlags(a, False) for a in arrays]
+
+    def _marker(self, group: zarr.Group, index: int, n: int) -> zarr.Array:
+        return group.create_array(f"pass{index}", shape=(n,), chunks=(1,), dtype="uint8",
+                                  fill_value=0, compressors=None)
+
+    # ------------------------------------------------------------------ finalize
+
+    def finalize(self, groups: Sequence[tuple[str, dict[str, Any]]],
+                 root_attrs: dict[str, Any]) -> None:
+        """Write the sub-groups' attributes (in order), drop the progress records, then
+        the root's attributes (with the fingerprint) last; then :meth:`_commit`.
+
+        Parameters
+        ----------
+        groups : sequence of (path, attrs)
+            Sub-groups' complete attributes, each written in one put (a label
+            image's ``multiscales`` and ``image-label`` together).
+        root_attrs : dict
+            The root's OME attributes.
+        """
+        root = self._root()
+        for path, attrs in groups:
+            root.require_group(path).attrs.put(attrs)
+        if PROGRESS_GROUP in root:
+            del root[PROGRESS_GROUP]
+        root.attrs.put({**root_attrs, FINGERPRINT_ATTR: self.fingerprint})
+        self.complete = True
+        self._commit()
