@@ -1,9 +1,10 @@
 """Compression choices for the written arrays (Zarr v3 for 0.5, Zarr v2 for 0.4).
 
 Names: ``zstd`` (default), ``lz4``, ``gzip``, ``blosc-zstd``, ``blosc-lz4``,
-``blosc-lz4hc``, ``blosc-zlib``, ``none``. Zarr v3 has no standard bare LZ4
-codec, so ``lz4`` is Blosc with LZ4 and byte shuffle there (and plain LZ4 in
-Zarr v2); every name gives a store any zarr-python 3 reader opens.
+``blosc-lz4hc``, ``blosc-zlib``, ``none``. ``lz4`` is Blosc with LZ4 and byte
+shuffle in both formats: Zarr v3 has no standard bare LZ4 codec, and numcodecs'
+bare LZ4 in Zarr v2 is a numcodecs-only format that TensorStore and ngff-zarr
+cannot open. Every name gives a store zarr-python, TensorStore and ngff-zarr open.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ngff_gpu.errors import ArgumentError, ArgumentTypeError
 CODEC_NAMES = ("zstd", "lz4", "gzip", "blosc-zstd", "blosc-lz4", "blosc-lz4hc", "blosc-zlib",
                "none")
 
-_DEFAULT_LEVEL = {"zstd": 3, "gzip": 5, "lz4": 5}
+_DEFAULT_LEVEL = {"zstd": 3, "gzip": 5}
 
 
 def check_codec(codec: Any, level: Any) -> str:
@@ -67,7 +68,7 @@ def compressors_for(codec: str, level: int | None, zarr_format: int,
     name = check_codec(codec, level)
     if name == "none":
         return None
-    if name.startswith("blosc") or (name == "lz4" and zarr_format == 3):
+    if name.startswith("blosc") or name == "lz4":
         cname = "lz4" if name == "lz4" else name.split("-", 1)[1]
         clevel = 5 if level is None else max(0, min(9, int(level)))
         if zarr_format == 2:
@@ -77,8 +78,7 @@ def compressors_for(codec: str, level: int | None, zarr_format: int,
         return BloscCodec(cname=cname, clevel=clevel, shuffle="shuffle", typesize=itemsize)
     lvl = _DEFAULT_LEVEL[name] if level is None else int(level)
     if zarr_format == 2:
-        return {"zstd": numcodecs.Zstd(level=lvl), "gzip": numcodecs.GZip(level=lvl),
-                "lz4": numcodecs.LZ4(acceleration=1)}[name]
+        return {"zstd": numcodecs.Zstd(level=lvl), "gzip": numcodecs.GZip(level=lvl)}[name]
     from zarr.codecs import GzipCodec, ZstdCodec
 
     return ZstdCodec(level=lvl) if name == "zstd" else GzipCodec(level=lvl)
