@@ -177,3 +177,5 @@ def test_replaced_level0_data_is_what_gets_written(tmp_path):
     nz.to_ngff_zarr(tmp_path / "r.ome.zarr", ms)
     back = nz.from_ngff_zarr(tmp_path / "r.ome.zarr")
     np.testing.assert_array_equal(back.images[0].data.compute(), data + 1)
+    # Level 1 is still the lazy level of the original input: written as it holds.
+    np.testing.assert_array_equal(back.images[1].data.compute(), ms.images[1].data.compute())
