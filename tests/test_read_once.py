@@ -23,9 +23,10 @@ from zarr.codecs import BytesCodec
 from zarr.storage import MemoryStore, WrapperStore
 
 import ngff_gpu as nz
-import ngff_gpu.io.writer as writer_mod
 from ngff_gpu.io.inputs import open_input
-from ngff_gpu.levels.bricks import count_bricks, iter_bricks, plan_passes
+from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.levels.bricks import iter_bricks, plan_passes
+from ngff_gpu.levels.derive import level_plans
 from ngff_gpu.levels.source import Grid, ReadPlan, SourceReader
 
 METHODS = ["gaussian", "mean"]
@@ -52,22 +53,15 @@ def _pixels(shape, seed=0):
     return np.random.default_rng(seed).integers(1, 65535, shape, dtype=np.uint16)
 
 
-def _plan_with(monkeypatch, budget, record):
-    real = plan_passes
-
-    def patched(levels, grids, itemsize, compute_itemsize, b):
-        passes = real(levels, grids, itemsize, compute_itemsize, budget or b)
-        record.append([count_bricks(levels, p) for p in passes])
-        return passes
-
-    monkeypatch.setattr(writer_mod, "plan_passes", patched)
-
-
-def _write(data, dims, chunks, factors, method):
+def _write(data, dims, chunks, factors, method, budget=None, record=None):
+    """Write with ``budget`` bytes per brick (None: the writer's own); the brick counts
+    of the passes go to ``record``."""
     ms = nz.to_multiscales(nz.to_ngff_image(data, dims=list(dims)), scale_factors=factors,
                            chunks=chunks, method=method)
     store = MemoryStore()
-    nz.to_ngff_zarr(store, ms, memory_limit="16MiB")
+    report = write_multiscales(store, ms, memory_limit="16MiB", seams=Seams(brick_budget=budget))
+    if record is not None:
+        record.append([pp.bricks for pp in report.passes])
     root = zarr.open_group(store, mode="r")
     return [root[ds.path][...] for ds in ms.metadata.datasets]
 
@@ -81,16 +75,16 @@ def _assert_same_levels(got, want):
 @pytest.mark.parametrize("budget", BUDGETS)
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("dims", list(CASES))
-def test_zarr_chunks_decoded_once(monkeypatch, dims, method, budget):
+def test_zarr_chunks_decoded_once(dims, method, budget):
     shape, src_chunks, chunks, factors = CASES[dims]
     pixels = _pixels(shape)
     src = MemoryStore()
     z = zarr.create_array(src, shape=shape, chunks=src_chunks, dtype="uint16")
     z[...] = pixels
     record: list = []
-    _plan_with(monkeypatch, budget, record)
     _CountingStore.counts = collections.Counter()
-    got = _write(zarr.open_array(_CountingStore(src), mode="r"), dims, chunks, factors, method)
+    got = _write(zarr.open_array(_CountingStore(src), mode="r"), dims, chunks, factors, method,
+                 budget, record)
     reads = {k: n for k, n in _CountingStore.counts.items() if k.startswith("c/")}
     assert len(reads) == z.nchunks
     assert collections.Counter(reads.values()) == {1: z.nchunks}
@@ -118,11 +112,9 @@ def test_sharded_zarr_inner_chunks_decoded_once(monkeypatch, dims, method, budge
             decodes[tuple(chunk_spec.shape)] += 1
         return await real(self, chunk_bytes, chunk_spec)
 
-    record: list = []
-    _plan_with(monkeypatch, budget, record)
     zin = zarr.open_array(src, mode="r")
     monkeypatch.setattr(BytesCodec, "_decode_single", counting)
-    got = _write(zin, dims, chunks, factors, method)
+    got = _write(zin, dims, chunks, factors, method, budget)
     monkeypatch.undo()
     # (the output levels, read back by a later pass, have other chunk shapes)
     assert decodes[tuple(src_chunks)] == n_inner, decodes
@@ -147,8 +139,8 @@ def tiff_decodes(monkeypatch):
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("layout", ["tiles", "strips"])
 @pytest.mark.parametrize("dims", list(CASES))
-def test_tiff_tiles_and_strips_decoded_once(tmp_path, monkeypatch, tiff_decodes, dims, layout,
-                                            method, budget):
+def test_tiff_tiles_and_strips_decoded_once(tmp_path, tiff_decodes, dims, layout, method,
+                                            budget):
     shape, _src_chunks, chunks, factors = CASES[dims]
     pixels = _pixels(shape, seed=2)
     path = str(tmp_path / "in.tif")
@@ -157,10 +149,8 @@ def test_tiff_tiles_and_strips_decoded_once(tmp_path, monkeypatch, tiff_decodes,
     with tifffile.TiffFile(path) as tif:
         pages = tif.series[0].pages
         n_segments = sum(len(p.dataoffsets) for p in pages)
-    record: list = []
-    _plan_with(monkeypatch, budget, record)
     opened = open_input(path, dims=dims)
-    got = _write(opened.data, dims, chunks, factors, method)
+    got = _write(opened.data, dims, chunks, factors, method, budget)
     assert sum(tiff_decodes.values()) == n_segments, tiff_decodes
     assert set(tiff_decodes.values()) == {1}
     _assert_same_levels(got, _write(pixels, dims, chunks, factors, method))
@@ -174,9 +164,10 @@ def test_read_plan_cache_is_bounded_by_its_capacity():
     src = zarr.create_array(MemoryStore(), shape=shape, chunks=(8, 8, 8), dtype="uint16")
     src[...] = pixels
     ms = nz.to_multiscales(pixels, scale_factors=[2, 4], chunks=8, method="gaussian")
-    [p] = plan_passes(ms.levels, [lv.chunks for lv in ms.levels], 2, 4, 1 << 30)[:1]
+    levels = level_plans(ms)
+    [p] = plan_passes(levels, [lv.chunks for lv in levels], 2, 4, 1 << 30)[:1]
     p = type(p)(p.source, p.last, (16, 16, 16))
-    bricks = list(iter_bricks(ms.levels, p))
+    bricks = list(iter_bricks(levels, p))
     plan = ReadPlan(Grid.regular(shape, (8, 8, 8)), bricks, 2)
     assert plan.cache_peak > 0
     for capacity, exact in ((plan.cache_peak, True), (plan.cache_peak // 3, False), (0, False)):
@@ -197,9 +188,10 @@ def test_read_plan_order_and_boxes():
     shape = (32, 32)
     pixels = _pixels(shape, seed=4)
     ms = nz.to_multiscales(pixels, scale_factors=[2], chunks=8, method="gaussian")
-    p = plan_passes(ms.levels, [lv.chunks for lv in ms.levels], 2, 4, 1 << 30)[0]
+    levels = level_plans(ms)
+    p = plan_passes(levels, [lv.chunks for lv in levels], 2, 4, 1 << 30)[0]
     p = type(p)(p.source, p.last, (8, 8))
-    bricks = list(iter_bricks(ms.levels, p))
+    bricks = list(iter_bricks(levels, p))
     plan = ReadPlan(Grid.regular(shape, (4, 4)), bricks, 2)
     for cell, users in plan.users.items():
         assert users == sorted(users)
