@@ -170,3 +170,25 @@ def test_errors_are_both_package_and_builtin_errors():
     assert issubclass(nz.UnsupportedDtypeError, TypeError)
     assert issubclass(nz.ScaleFactorError, ValueError)
     assert issubclass(nz.InvalidStoreError, ValueError)
+
+
+def test_edited_image_placement_is_checked():
+    image = nz.to_ngff_image(X3)
+    image.scale["x"] = math.nan
+    with pytest.raises(nz.ArgumentError, match="scale"):
+        nz.to_multiscales(image, [2])
+    image.scale["x"], image.translation["y"] = 1.0, math.inf
+    with pytest.raises(nz.ArgumentError, match="translation"):
+        nz.to_multiscales(image, [2])
+
+
+@pytest.mark.parametrize("kind, value", [("scale", math.nan), ("scale", -1.0),
+                                         ("translation", math.inf)])
+def test_edited_metadata_that_json_cannot_hold_fails_before_writing(tmp_path, kind, value):
+    ms = nz.to_multiscales(nz.to_ngff_image(X3), scale_factors=[2], chunks=8)
+    t = ms.metadata.datasets[1].coordinateTransformations[0 if kind == "scale" else 1]
+    getattr(t, kind)[2] = value
+    out = tmp_path / "out.ome.zarr"
+    with pytest.raises(nz.ArgumentError, match=rf"datasets\[1\].*{kind}"):
+        nz.to_ngff_zarr(out, ms)
+    assert not out.exists()

@@ -10,7 +10,8 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
-from ngff_gpu.dims import AXIS_ORDER, SPATIAL_DIMS
+from ngff_gpu.dims import AXIS_ORDER, SPATIAL_DIMS, check_dims
+from ngff_gpu.errors import NgffGpuError
 
 PROG = "ngff-gpu"
 
@@ -130,12 +131,12 @@ def units(text: str) -> str | dict[str, str]:
 def dims(text: str) -> list[str]:
     """``zyx`` or ``z,y,x`` -> ``["z", "y", "x"]`` (letters of ``tczyx``, no repeats)."""
     letters = [c for c in text.lower() if c not in ", "]
-    bad = [c for c in letters if c not in AXIS_ORDER]
-    if bad or not letters:
+    if not letters:
         raise argparse.ArgumentTypeError(f"--dims {text!r}: use letters of 'tczyx', e.g. zyx or cyx")
-    if len(set(letters)) != len(letters):
-        raise argparse.ArgumentTypeError(f"--dims {text!r} repeats an axis")
-    return letters
+    try:  # the rules of ngff_gpu.dims; the count is checked against the data later
+        return check_dims(letters, len(letters), param="--dims")
+    except NgffGpuError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def memory(text: str) -> int:

@@ -366,6 +366,8 @@ def write_multiscales(
         from ngff_gpu.io.omero import omero_from_data
 
         omero = omero_from_data(multiscales.images[0].data, multiscales.images[0].dims)
+    # The OME metadata is written last but made now: metadata JSON cannot hold fails first.
+    image_attrs = _ome_attrs(image, version, omero if isinstance(omero, dict) else None)
     fp = _fingerprint(jobs, version, codec, codec_level)
     on_device = is_device_array(image.segments[0].source)
     backend = get_backend("cuda" if on_device else device)
@@ -435,8 +437,7 @@ def write_multiscales(
                                                  {"image-label": image_label(version, colors)})))
         if labels:
             groups.append(("labels", labels_group_attrs(version, [j.group[7:] for j in jobs[1:]])))
-        session.finalize(groups, _ome_attrs(image, version,
-                                            omero if isinstance(omero, dict) else None))
+        session.finalize(groups, image_attrs)
     return report
 
 

@@ -16,7 +16,7 @@ from ngff_gpu.compute.step import LevelStep
 from ngff_gpu.dims import axis_type
 from ngff_gpu.levels.lazy import downsample_lazy
 from ngff_gpu.levels.plan import LevelPlan, ScaleFactors, plan_levels
-from ngff_gpu.model.image import NgffImage, source_view, to_ngff_image
+from ngff_gpu.model.image import NgffImage, per_dim, source_view, to_ngff_image
 from ngff_gpu.model.metadata import Axis, Dataset, Metadata, Scale, Translation
 from ngff_gpu.model.multiscales import Multiscales
 
@@ -131,6 +131,10 @@ def to_multiscales(
     """
     if not isinstance(image, NgffImage):
         image = to_ngff_image(image)
+    # An NgffImage may have been built or edited by hand: its placement is checked as
+    # to_ngff_image checks it.
+    per_dim("scale", image.scale, image.dims, 1.0, positive=True)
+    per_dim("translation", image.translation, image.dims, 0.0)
     method = as_method(method)
     check_dtype(image.data.dtype, method)
     levels = plan_levels(image.dims, image.data.shape, image.scale, image.translation,

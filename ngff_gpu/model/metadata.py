@@ -71,10 +71,14 @@ class Metadata(PrettyRepr):
             )
 
 
-def _transform_json(t: Scale | Translation) -> dict[str, Any]:
-    if isinstance(t, Scale):
-        return {"type": "scale", "scale": [float(v) for v in t.scale]}
-    return {"type": "translation", "translation": [float(v) for v in t.translation]}
+def _transform_json(t: Scale | Translation, where: str) -> dict[str, Any]:
+    kind = "scale" if isinstance(t, Scale) else "translation"
+    values = [float(v) for v in (t.scale if kind == "scale" else t.translation)]
+    if not all(math.isfinite(v) for v in values) or (kind == "scale" and min(values) <= 0):
+        need = "finite and positive" if kind == "scale" else "finite"
+        raise ArgumentError(f"multiscales.metadata.{where}.{kind} must be {need} "
+                            f"(JSON cannot hold NaN or infinity), got {values}")
+    return {"type": kind, kind: values}
 
 
 def _bad(where: str, what: str, value: Any) -> InvalidStoreError:
@@ -185,13 +189,15 @@ def metadata_to_json(meta: Metadata, version: str, method: str | None = None) ->
     out["name"] = meta.name
     out["axes"] = axes
     out["datasets"] = [
-        {"path": d.path, "coordinateTransformations": [_transform_json(t)
-                                                       for t in d.coordinateTransformations]}
-        for d in meta.datasets
+        {"path": d.path, "coordinateTransformations": [
+            _transform_json(t, f"datasets[{i}].coordinateTransformations[{j}]")
+            for j, t in enumerate(d.coordinateTransformations)]}
+        for i, d in enumerate(meta.datasets)
     ]
     if meta.coordinateTransformations:
-        out["coordinateTransformations"] = [_transform_json(t)
-                                            for t in meta.coordinateTransformations]
+        out["coordinateTransformations"] = [
+            _transform_json(t, f"coordinateTransformations[{j}]")
+            for j, t in enumerate(meta.coordinateTransformations)]
     if method is not None:
         out["type"] = method
         out["metadata"] = {"method": f"ngff_gpu.{method}", "version": _package_version()}
