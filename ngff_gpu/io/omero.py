@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ngff_gpu.errors import ArgumentError
 from ngff_gpu.namespace import to_host
 
 OMERO_MAX_SAMPLES = 4_000_000
@@ -72,7 +73,7 @@ def omero_from_data(data: Any, dims: Sequence[str], labels: Sequence[str] | None
         per_channel = sample[np.newaxis]
     n = per_channel.shape[0]
     if labels is not None and len(labels) != n:
-        raise ValueError(f"{len(labels)} channel labels for {n} channels")
+        raise ArgumentError(f"labels: {len(labels)} channel labels for {n} channels")
     colors = ["FFFFFF"] if n == 1 else list(_COLORS[:3]) if n == 3 else [
         _COLORS[i % len(_COLORS)] for i in range(n)]
     channels = []
