@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ngff_gpu as nz
 
@@ -192,3 +194,46 @@ def test_edited_metadata_that_json_cannot_hold_fails_before_writing(tmp_path, ki
     with pytest.raises(nz.ArgumentError, match=rf"datasets\[1\].*{kind}"):
         nz.to_ngff_zarr(out, ms)
     assert not out.exists()
+
+
+# -- hypothesis: any value of an argument is accepted or refused with a typed error -------
+
+ANY = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 40) | st.floats(allow_nan=True)
+    | st.text(alphabet="xyzc0123456789.", max_size=3),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner, inner)
+    | st.dictionaries(st.sampled_from(["t", "c", "z", "y", "x", "q"]), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _accepted_or_typed(call, param):
+    try:
+        call()
+    except nz.NgffGpuError as exc:
+        assert isinstance(exc, ValueError | TypeError), type(exc).__mro__
+        assert param in str(exc), str(exc)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=ANY)
+def test_any_chunks(value):
+    _accepted_or_typed(lambda: nz.to_multiscales(X3, scale_factors=[2], chunks=value), "chunks")
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=ANY)
+def test_any_scale_factors(value):
+    _accepted_or_typed(lambda: nz.to_multiscales(X3, scale_factors=value, chunks=8), "factor")
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=ANY, param=st.sampled_from(["scale", "translation"]))
+def test_any_scale_or_translation(value, param):
+    _accepted_or_typed(lambda: nz.to_ngff_image(X3, **{param: value}), param)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=ANY)
+def test_any_dims_of_downsample(value):
+    _accepted_or_typed(lambda: nz.downsample(X3, 2, dims=value), "dims")
