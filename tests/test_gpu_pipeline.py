@@ -69,3 +69,20 @@ def test_host_input_on_the_cuda_backend_with_small_budget(tmp_path):
     b = nz.from_ngff_zarr(tmp_path / "b.ome.zarr")
     for x, y in zip(a.images, b.images):
         np.testing.assert_array_equal(x.data.compute(), y.data.compute())
+
+
+@pytest.mark.parametrize("method", ["gaussian", "mean", "mode"])
+def test_dask_of_cupy_in_lazy_dask_of_cupy_out(method):
+    cp = pytest.importorskip("cupy")
+    import dask.array as da
+
+    from ngff_gpu.namespace import dask_chunk_type
+
+    host = _volume()
+    d = da.from_array(cp.asarray(host), chunks=(16, 20, 25), asarray=False,
+                      meta=cp.empty((0, 0, 0), host.dtype))
+    levels = nz.pyramid(d, [2, 4], method=method)
+    expect = nz.pyramid(host, [2, 4], method=method)
+    for got, ref in zip(levels[1:], expect[1:]):
+        assert isinstance(got, da.Array) and dask_chunk_type(got) is cp.ndarray
+        np.testing.assert_array_equal(cp.asnumpy(got.compute()), ref)
