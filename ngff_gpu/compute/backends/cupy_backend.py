@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import ctypes
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ngff_gpu.compute.cuda_loader import get_kernel
+from ngff_gpu.compute import cuda_loader
 from ngff_gpu.compute.methods import Methods, check_dtype, compute_dtype
 from ngff_gpu.compute.reduce_numpy import int_clip_bounds
 from ngff_gpu.compute.step import LevelStep, Region
@@ -73,6 +74,12 @@ class CupyBackend:
     stream : cupy.cuda.Stream, optional
         Stream every transfer and kernel of this backend is queued on; a new
         blocking stream (ordered after the legacy default stream) when None.
+    xp : module, optional
+        The array module (``cupy`` when None). Tests pass a host stand-in
+        (``tests/hostkernels``) that runs the same launches on the CPU.
+    kernels : callable, optional
+        ``kernels(name, *template_args, device_id=...)`` returns a launchable
+        kernel; :func:`ngff_gpu.cuda_loader.get_kernel` when None.
 
     Attributes
     ----------
@@ -85,14 +92,22 @@ class CupyBackend:
     name = "cuda"
     on_device = True
 
-    def __init__(self, device_id: int | None = None, stream: Any = None) -> None:
-        import cupy
-
+    def __init__(self, device_id: int | None = None, stream: Any = None, *, xp: Any = None,
+                 kernels: Callable[..., Any] | None = None) -> None:
+        if xp is None:
+            import cupy as xp
+        cupy = xp
         self._cp = cupy
+        self._get_kernel = kernels if kernels is not None else cuda_loader.get_kernel
         self.device_id = int(cupy.cuda.runtime.getDevice() if device_id is None else device_id)
         with cupy.cuda.Device(self.device_id):
             self.stream = stream if stream is not None else cupy.cuda.Stream()
         self._weights: dict[tuple[int, str], Any] = {}
+
+    @property
+    def xp(self) -> Any:
+        """The array module this backend allocates with (``cupy``)."""
+        return self._cp
 
     # -- memory -------------------------------------------------------------------------
 
@@ -230,7 +245,7 @@ class CupyBackend:
         xb = x.view(bits)
         n, t, base, _, _ = self._geometry(xb, step, origin, out_region, offsets)
         out = cp.empty(out_shape, dtype=x.dtype)
-        kernel = get_kernel("ngff_nearest", CTYPE_NAMES[bits], device_id=self.device_id)
+        kernel = self._get_kernel("ngff_nearest", CTYPE_NAMES[bits], device_id=self.device_id)
         args = (xb, out.view(bits), *map(_i64, n), *map(_i64, t), _i64(base))
         self._launch(kernel, out.size, args)
         return out
@@ -248,7 +263,7 @@ class CupyBackend:
         else:
             name = {Methods.MIN: "ngff_min", Methods.MAX: "ngff_max",
                     Methods.MODE: "ngff_mode"}[method]
-        kernel = get_kernel(name, ctype, device_id=self.device_id)
+        kernel = self._get_kernel(name, ctype, device_id=self.device_id)
         out = cp.empty(out_shape, dtype=dtype)
         args = (x, out, *map(_i64, n), *map(_i64, t), _i64(base),
                 *map(np.int32, f), *map(_i64, s))
@@ -279,7 +294,7 @@ class CupyBackend:
             shape = list(cur.shape)
             shape[axis] = b - a
             out = cp.empty(tuple(shape), dtype=out_dtype)
-            kernel = get_kernel("ngff_gaussian_pass", CTYPE_NAMES[cur.dtype], CTYPE_NAMES[ct],
+            kernel = self._get_kernel("ngff_gaussian_pass", CTYPE_NAMES[cur.dtype], CTYPE_NAMES[ct],
                                 CTYPE_NAMES[out_dtype], device_id=self.device_id)
             strides = [s // cur.itemsize for s in cur.strides]
             args = (cur, out, self._device_weights(w, ct),
@@ -290,3 +305,27 @@ class CupyBackend:
             self._launch(kernel, out.size, args)
             cur = out
         return cur
+
+
+def kernel_instances() -> list[tuple[str, tuple[str, ...]]]:
+    """Every ``(kernel, template arguments)`` pair :class:`CupyBackend` can request.
+
+    What the CI checks compile (NVRTC) and instantiate (host C++); a test
+    checks that the backend's launches request exactly these.
+    """
+    ints = [d for d in CTYPE_NAMES if d.kind in "iu"]
+    found: list[tuple[str, tuple[str, ...]]] = []
+    for bits in _BITS.values():
+        found.append(("ngff_nearest", (CTYPE_NAMES[bits],)))
+    for dtype, ctype in CTYPE_NAMES.items():
+        if dtype.kind == "f":
+            found.append(("ngff_mean_float", (ctype,)))
+        else:
+            found.append(("ngff_mean_int" if dtype.itemsize <= 4 else "ngff_mean_int64", (ctype,)))
+        found += [("ngff_min", (ctype,)), ("ngff_max", (ctype,))]
+        if dtype in ints:
+            found.append(("ngff_mode", (ctype,)))
+        ct = CTYPE_NAMES[compute_dtype(dtype)]
+        for triple in ((ctype, ct, ct), (ctype, ct, ctype), (ct, ct, ctype)):
+            found.append(("ngff_gaussian_pass", triple))
+    return sorted(set(found))
