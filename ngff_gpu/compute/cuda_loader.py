@@ -42,6 +42,20 @@ NVRTC_OPTIONS: tuple[str, ...] = (
     "--ftz=false",
 )
 
+#: What CuPy's source route (``RawModule(code=...)`` -> ``_compile_with_cache_cuda``)
+#: appends after the caller's options, unconditionally; NVRTC takes the last value.
+CUPY_APPENDED_OPTIONS: tuple[str, ...] = ("-ftz=true",)
+
+
+def route_options() -> tuple[str, ...]:
+    """The options NVRTC finally receives on this loader's compile route.
+
+    The host stand-in of the CUDA backend (``tests/hostkernels``) emulates
+    flush-to-zero for float32 kernels when the last ``ftz`` option here says true.
+    """
+    return NVRTC_OPTIONS + CUPY_APPENDED_OPTIONS
+
+
 _INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$')
 # NVRTC diagnostics: ``name(LINE): error: message`` (also ``warning``).
 _LOG_RE = re.compile(r"^(?P<file>[^\s(][^(]*?)\((?P<line>\d+)\): (?P<kind>error|warning)\b:?\s*"
