@@ -43,9 +43,16 @@ __global__ void ngff_mean_int(const T* __restrict__ x, T* __restrict__ out,
 }
 
 // Floor division and non-negative remainder by a positive divisor, per type.
+// Signed: from C++'s truncating / and % (defined for k > 0), then one step
+// down for negative remainders; never forms v - q*k, which overflows for v
+// near INT64_MIN when k does not divide v.
 __device__ __forceinline__ void ngff_qr(long long v, long long k, long long& q, ngff_i64& r) {
-    q = ngff_floordiv(v, k);
-    r = v - q * k;
+    q = v / k;
+    r = v % k;
+    if (r < 0) {
+        r += k;
+        q -= 1;
+    }
 }
 __device__ __forceinline__ void ngff_qr(ngff_u64 v, ngff_u64 k, ngff_u64& q, ngff_i64& r) {
     q = v / k;

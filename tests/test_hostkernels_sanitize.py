@@ -34,8 +34,6 @@ def _libasan() -> str | None:
 LIBASAN = _libasan()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="int64 MEAN: v - q*k in ngff_qr overflows for values near INT64_MIN")
 @pytest.mark.skipif(LIBASAN is None, reason="needs g++ with libasan")
 def test_kernels_clean_under_asan_and_ubsan() -> None:
     build(sanitize=True)  # compile errors show here, not in the child
