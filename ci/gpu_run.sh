@@ -40,6 +40,15 @@ if (( ${#missing[@]} )); then
     pip_install "${missing[@]}" || echo "warning: could not install ${missing[*]}" >&2
 fi
 "$PY" -c "import cupy; print('cupy', cupy.__version__, 'devices', cupy.cuda.runtime.getDeviceCount())"
+# NVRTC for cuda_loader (it compiles the kernels itself), of CuPy's CUDA major version.
+if ! "$PY" -c "from cuda.bindings import nvrtc; nvrtc.nvrtcVersion()" 2>/dev/null; then
+    cuda_major="$("$PY" -c "import cupy; print(cupy.cuda.runtime.runtimeGetVersion() // 1000)")"
+    if [[ "$cuda_major" == "12" ]]; then
+        pip_install "cuda-bindings>=12.9,<13" "nvidia-cuda-nvrtc-cu12>=12.9,<13"
+    else
+        pip_install "cuda-bindings>=13,<14" "nvidia-cuda-nvrtc>=13,<14"
+    fi
+fi
 # The package itself, from this checkout, without touching installed deps.
 "$PY" -m pip install -q -e . --no-deps --no-build-isolation \
     || echo "warning: editable install failed; using the checkout on PYTHONPATH" >&2

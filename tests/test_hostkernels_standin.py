@@ -26,14 +26,11 @@ from tests.hostkernels.standin import (
     HostKernels,
     LaunchError,
     RecordingKernels,
+    every_launch,
     flushes_to_zero,
 )
 
 pytestmark = pytest.mark.skipif(compiler() is None, reason="needs g++ to build the host kernels")
-
-ALL_DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64,
-              np.float16, np.float32, np.float64]
-
 
 @pytest.fixture(scope="module")
 def kernels() -> HostKernels:
@@ -122,20 +119,11 @@ def test_host_library_has_every_instance_with_its_parameters(kernels) -> None:
         assert kernel.params[0].startswith("PK") and kernel.params[1].startswith("P")
 
 
-def _every_launch(backend: CupyBackend) -> None:
-    """Run every method on every dtype, 1-pass, 2-pass and identity GAUSSIAN included."""
-    for dtype in ALL_DTYPES:
-        x = (np.arange(6 * 6) % 5).astype(dtype).reshape(6, 6)
-        for method in methods_for_dtype(np.dtype(dtype)):
-            for factors in ((2, 2), (1, 3), (1, 1)):
-                _full(backend, x, LevelStep(factors, method))
-
-
 def test_backend_requests_exactly_the_listed_instances(kernels) -> None:
     """Every launch the backend makes fits a listed instance, and every one is reachable."""
     recorder = RecordingKernels()
     with np.errstate(all="ignore"):  # nothing runs: outputs are garbage
-        _every_launch(CupyBackend(xp=HostCupy(), kernels=recorder))
+        every_launch(CupyBackend(xp=HostCupy(), kernels=recorder))
     expected = {name_expression(n, a) for n, a in kernel_instances()}
     assert set(recorder.launches) == expected
     for expression, arg_lists in recorder.launches.items():
@@ -154,12 +142,6 @@ SUBNORMAL_CASES = [
 ]
 
 
-#: The loader's compile route still ends with CuPy's -ftz=true (issue 9).
-FTZ_ROUTE = pytest.mark.xfail(strict=True, reason="the loader compiles through CuPy's source "
-                              "route, which appends -ftz=true")
-
-
-@FTZ_ROUTE
 @pytest.mark.parametrize("method, data, factors", SUBNORMAL_CASES)
 def test_float32_subnormals_survive(kernels, method, data, factors) -> None:
     step = LevelStep(factors, method)

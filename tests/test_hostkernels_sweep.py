@@ -24,20 +24,13 @@ from ngff_gpu.compute.reduce_numpy import reduce_region
 from ngff_gpu.compute.step import LevelStep
 from tests.hostkernels.build import compiler
 from tests.hostkernels.contract import assert_same
-from tests.hostkernels.standin import SANITIZE, HostCupy, HostKernels
+from tests.hostkernels.standin import ALL_DTYPES, SANITIZE, HostCupy, HostKernels
 
 pytestmark = [
     pytest.mark.skipif(compiler() is None, reason="needs g++ to build the host kernels"),
     pytest.mark.filterwarnings("ignore::RuntimeWarning"),  # NaN/inf arithmetic is the point
 ]
-#: The loader's compile route still ends with CuPy's -ftz=true (issue 9).
-FTZ_ROUTE = pytest.mark.xfail(strict=True, reason="the loader compiles through CuPy's source "
-                              "route, which appends -ftz=true")
-
-DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64,
-          np.float16, np.float32, np.float64]
-SWEEP_DTYPES = [pytest.param(np.dtype(d), marks=FTZ_ROUTE) if d is np.float32 else np.dtype(d)
-                for d in DTYPES]
+SWEEP_DTYPES = [np.dtype(d) for d in ALL_DTYPES]
 LAYOUTS = ["C", "F", "negative", "zero-stride", "interleaved"]
 #: The block product (K) is kept small: MODE reads K^2 elements per output.
 MAX_BLOCK = 64

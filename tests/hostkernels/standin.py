@@ -320,6 +320,25 @@ class RecordingKernels:
         return launch
 
 
+ALL_DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64,
+              np.float16, np.float32, np.float64]
+
+
+def every_launch(backend: Any) -> None:
+    """Run every method on every dtype through ``backend`` (GAUSSIAN with one pass,
+    two passes and the identity pass), so every kernel it can request is requested."""
+    from ngff_gpu.compute.methods import methods_for_dtype
+    from ngff_gpu.compute.step import LevelStep
+
+    for dtype in ALL_DTYPES:
+        x = (np.arange(6 * 6) % 5).astype(dtype).reshape(6, 6)
+        for method in methods_for_dtype(np.dtype(dtype)):
+            for factors in ((2, 2), (1, 3), (1, 1)):
+                step = LevelStep(factors, method)
+                region = tuple((0, s) for s in step.out_shape(x.shape))
+                backend.to_host(backend.reduce_region(x, step, (0, 0), x.shape, region))
+
+
 def host_backend(kernels: Callable[..., Any] | None = None, seed: int = 0) -> Any:
     """A :class:`CupyBackend` on the host stand-in (host kernels by default)."""
     from ngff_gpu.compute.backends.cupy_backend import CupyBackend
