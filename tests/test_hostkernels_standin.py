@@ -70,12 +70,13 @@ def _host_input(args):
     return (args[0].get(),) + args[1:]
 
 
-@pytest.mark.parametrize("mutate", [_int32_as_int64, _drop_last, _host_input],
-                         ids=["wrong-size", "missing", "host-pointer"])
-@pytest.mark.parametrize("method", [Methods.MEAN, Methods.GAUSSIAN, Methods.NEAREST])
-def test_standin_refuses_bad_launches(kernels, mutate, method) -> None:
-    if method is Methods.NEAREST and mutate is _int32_as_int64:
-        pytest.skip("NEAREST takes no int argument")
+@pytest.mark.parametrize("method, mutate", [
+    (method, mutate)
+    for method in (Methods.MEAN, Methods.GAUSSIAN, Methods.NEAREST)
+    for mutate in (_int32_as_int64, _drop_last, _host_input)
+    if not (method is Methods.NEAREST and mutate is _int32_as_int64)  # NEAREST takes no int
+], ids=lambda v: getattr(v, "name", None) or getattr(v, "__name__", str(v)))
+def test_standin_refuses_bad_launches(kernels, method, mutate) -> None:
     x = np.arange(64, dtype=np.float32).reshape(8, 8)
     backend = CupyBackend(xp=HostCupy(), kernels=_Mutating(kernels, mutate))
     with pytest.raises(LaunchError):
@@ -170,3 +171,31 @@ def test_extreme_integers(kernels, dtype) -> None:
             region = tuple((0, s) for s in step.out_shape(data.shape))
             ref = reduce_region(data, step, (0, 0), data.shape, region)
             assert_same(_full(backend, data, step), ref, f"{method} {factors}")
+
+
+def test_contract_leaves_zero_sign_and_nan_payload_open() -> None:
+    """What the contract tolerates (docs/design.md section 2.4) and nothing more."""
+    quiet, other = np.array([np.nan], np.float32), np.array([-np.nan], np.float32)
+    assert quiet.view(np.uint32)[0] != other.view(np.uint32)[0]
+    assert_same(other, quiet)  # NaN payload / sign: open
+    assert_same(np.array([0.0]), np.array([-0.0]))  # sign of zero: open
+    one_ulp_up = np.nextafter(np.float32(1), np.float32(2))
+    for got, ref in (([np.nan], [0.0]), ([1.0], [one_ulp_up]), ([np.inf], [-np.inf]),
+                     ([1e-45], [0.0])):
+        with pytest.raises(AssertionError, match="differ"):
+            assert_same(np.array(got, np.float32), np.array(ref, np.float32))
+    with pytest.raises(AssertionError):
+        assert_same(np.array([1], np.int64), np.array([1], np.uint64))
+
+
+@pytest.mark.parametrize("method, data", [
+    (Methods.MAX, np.array([0.0, -0.0])),
+    (Methods.MIN, np.array([-0.0, 0.0])),
+    (Methods.MEAN, np.array([np.nan, -np.nan])),
+    (Methods.GAUSSIAN, np.array([np.nan, -np.nan, 1.0, np.inf])),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zero_signs_and_nan_payloads_within_contract(kernels, method, data, dtype) -> None:
+    x = data.astype(dtype)
+    step = LevelStep((2,), method)
+    assert_same(_full(_backend(kernels), x, step), reduce_full(x, step))

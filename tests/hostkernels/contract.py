@@ -1,6 +1,6 @@
 """What "the same result" means between the CUDA kernels and the NumPy path.
 
-DESIGN section 3: bit-identical, except two things the contract leaves open:
+docs/design.md section 2.4: bit-identical, except two things the contract leaves open:
 the sign of a zero (``+0 == -0``: MIN/MAX of a block holding both may return
 either) and the payload bits of a NaN (the positions of NaNs always agree).
 """
