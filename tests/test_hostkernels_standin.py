@@ -21,7 +21,6 @@ from ngff_gpu.compute.step import LevelStep
 from tests.hostkernels.build import compiler
 from tests.hostkernels.contract import assert_same
 from tests.hostkernels.standin import (
-    SANITIZE,
     HostCupy,
     HostKernels,
     LaunchError,
@@ -34,7 +33,7 @@ pytestmark = pytest.mark.skipif(compiler() is None, reason="needs g++ to build t
 
 @pytest.fixture(scope="module")
 def kernels() -> HostKernels:
-    return HostKernels(sanitize=SANITIZE)
+    return HostKernels()
 
 
 def _backend(kernels) -> CupyBackend:

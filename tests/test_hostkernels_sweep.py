@@ -38,7 +38,7 @@ MAX_BLOCK = 64
 
 @pytest.fixture(scope="module")
 def kernels() -> HostKernels:
-    return HostKernels(sanitize=SANITIZE)
+    return HostKernels()
 
 
 def special_values(dtype: np.dtype) -> np.ndarray:

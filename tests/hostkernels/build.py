@@ -92,8 +92,9 @@ extern "C" void ngff_host_{s}_launch(int i, unsigned int g, unsigned int b, void
 
 
 def _version(cxx: str) -> str:
-    return subprocess.run([cxx, "--version"], capture_output=True, text=True,
-                          check=False).stdout.splitlines()[0]
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    return subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False,
+                          env=env).stdout.splitlines()[0]
 
 
 def cache_dir() -> Path:
@@ -137,12 +138,13 @@ def build(sanitize: bool = False) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         work = Path(tmp)
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # no libasan in g++
         procs = []
         for name, text in units.items():
             (work / name).write_text(text)
             cmd = [cxx, *flags, f"-I{HERE}", f"-I{KERNELS}", "-c", name, "-o", f"{name}.o"]
             procs.append((name, subprocess.Popen(cmd, cwd=work, stdout=subprocess.PIPE,
-                                                 stderr=subprocess.STDOUT, text=True)))
+                                                 stderr=subprocess.STDOUT, text=True, env=env)))
         failed = []
         for name, proc in procs:
             out, _ = proc.communicate()
@@ -152,7 +154,8 @@ def build(sanitize: bool = False) -> Path:
             raise RuntimeError("host kernel build failed:\n" + "\n".join(failed))
         lib = work / "lib.so"
         link = [cxx, *flags, "-shared", "-o", str(lib), *(f"{n}.o" for n in units)]
-        proc = subprocess.run(link, cwd=work, capture_output=True, text=True, check=False)
+        proc = subprocess.run(link, cwd=work, capture_output=True, text=True, check=False,
+                              env=env)
         if proc.returncode != 0:
             raise RuntimeError("host kernel link failed:\n" + proc.stdout + proc.stderr)
         os.replace(lib, target)

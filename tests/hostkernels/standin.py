@@ -266,15 +266,17 @@ class HostKernels:
 
     Parameters
     ----------
-    sanitize : bool
-        Use the AddressSanitizer/UBSan build (the process must preload libasan).
+    sanitize : bool, optional
+        Use the AddressSanitizer/UBSan build (the process must preload libasan);
+        :data:`SANITIZE` when None.
     options : sequence of str, optional
         The NVRTC options of the production route; ``cuda_loader.route_options()``
         when None. Float32 kernels flush subnormals when they end with ``-ftz=true``.
     """
 
-    def __init__(self, sanitize: bool = False, options: Sequence[str] | None = None) -> None:
-        self.path: Path = build(sanitize=sanitize)
+    def __init__(self, sanitize: bool | None = None,
+                 options: Sequence[str] | None = None) -> None:
+        self.path: Path = build(sanitize=SANITIZE if sanitize is None else sanitize)
         lib = ctypes.CDLL(str(self.path))
         lib.ngff_host_set_ftz.restype = ctypes.c_int
         lib.ngff_host_set_ftz.argtypes = [ctypes.c_int]
