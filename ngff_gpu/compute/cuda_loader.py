@@ -84,7 +84,7 @@ _LOG_RE = re.compile(r"^(?P<file>[^\s(][^(]*?)\((?P<line>\d+)\): (?P<kind>error|
 
 def kernels_dir() -> Path | None:
     """The repository's ``kernels/`` folder, when running from a checkout."""
-    path = Path(__file__).resolve().parent.parent / "kernels"
+    path = Path(__file__).resolve().parents[2] / "kernels"  # ngff_gpu/compute/ -> repo root
     return path if path.is_dir() else None
 
 

@@ -79,7 +79,7 @@ class CupyBackend:
         (``tests/hostkernels``) that runs the same launches on the CPU.
     kernels : callable, optional
         ``kernels(name, *template_args, device_id=...)`` returns a launchable
-        kernel; :func:`ngff_gpu.cuda_loader.get_kernel` when None.
+        kernel; :func:`ngff_gpu.compute.cuda_loader.get_kernel` when None.
 
     Attributes
     ----------
