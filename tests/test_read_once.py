@@ -202,29 +202,21 @@ def test_read_plan_order_and_boxes():
         assert cell in plan.users
 
 
-def test_level_graphs_are_built_only_when_read(monkeypatch):
+def test_level_graphs_are_built_only_when_read():
     """``to_ngff_zarr`` streams through the engine and never builds the dask graphs of
     levels 1..N; ``images[k].data`` still gives the dask array, built on first access."""
     import dask.array as da
 
-    import ngff_gpu.levels.build as build_mod
-
-    built = []
-    real = build_mod.downsample_lazy
-
-    def counting(prev, step, chunks):
-        built.append(step)
-        return real(prev, step, chunks)
-
-    monkeypatch.setattr(build_mod, "downsample_lazy", counting)
     pixels = _pixels((24, 40, 36), seed=5)
     ms = nz.to_multiscales(pixels, scale_factors=[2, 4], chunks=8, method="gaussian")
     store = MemoryStore()
-    nz.to_ngff_zarr(store, ms)
-    assert built == []
+    report = write_multiscales(store, ms)
+    assert [im.pending() is not None for im in ms.images] == [False, True, True]
+    assert len(report.passes) >= 1 and report.passes[0].segment.first == 0
+    assert len(report.passes[-1].segment.levels) == 3  # levels 1, 2 computed from level 0
     level2 = ms.images[2].data
-    assert isinstance(level2, da.Array) and len(built) == 2  # level 1 first, then level 2
+    assert isinstance(level2, da.Array)
+    assert [im.pending() is None for im in ms.images] == [True, True, True]  # 1 built for 2
     assert ms.images[2].data is level2 and ms.images[1].data.shape == (12, 20, 18)
-    assert len(built) == 2
     root = zarr.open_group(store, mode="r")
     assert level2.compute().tobytes() == root[ms.metadata.datasets[2].path][...].tobytes()
