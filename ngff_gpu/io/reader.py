@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import dask.array as da
-
 from ngff_gpu.compute.methods import Methods
 from ngff_gpu.dims import SPATIAL_DIMS, check_dims
 from ngff_gpu.errors import ArgumentError, InvalidStoreError
 from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
-from ngff_gpu.model.image import NgffImage
+from ngff_gpu.model.image import NgffImage, source_view
 from ngff_gpu.model.metadata import Metadata, level_placement, metadata_from_json
 from ngff_gpu.model.multiscales import Multiscales
 
@@ -49,12 +47,13 @@ def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
         arr = open_dataset(group, ds.path, len(dims), f"multiscales[0].datasets[{i}]")
         scale, translation = level_placement(meta, i, with_global=False)
         images.append(NgffImage(
-            data=da.from_zarr(arr),
+            data=source_view(arr, arr.chunks),  # lazy; the writer reads ``arr`` directly
             dims=list(dims),
             scale={d: float(s) for d, s in zip(dims, scale) if d in SPATIAL_DIMS},
             translation={d: float(t) for d, t in zip(dims, translation) if d in SPATIAL_DIMS},
             name=meta.name,
             axes_units=units,
+            source=arr,
         ))
     base = images[0].scale
     factors = [{d: int(round(im.scale[d] / base[d])) for d in base} for im in images[1:]]
