@@ -10,9 +10,11 @@ import dask.array as da
 import numpy as np
 import pytest
 import zarr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import ngff_gpu as nz
-from ngff_gpu.io.writer import write_multiscales
+from ngff_gpu.io.writer import Seams, write_multiscales
 from ngff_gpu.levels.derive import level_plans
 
 nzr = pytest.importorskip("ngff_zarr")
@@ -154,8 +156,6 @@ def test_copied_levels_of_a_read_store_stream_in_bricks(tmp_path):
     src = tmp_path / "src.ome.zarr"
     _write_ours(src, "0.5")
     read = nz.from_ngff_zarr(src)
-    from ngff_gpu.io.writer import Seams
-
     report = write_multiscales(tmp_path / "o.ome.zarr", read, seams=Seams(brick_budget=5000))
     assert [pp.segment.first for pp in report.passes] == [0, 1, 2]
     assert sum(pp.bricks for pp in report.passes) > 3
@@ -178,3 +178,47 @@ def test_lz4_on_04_is_blosc_lz4_that_other_readers_open(tmp_path):
     arr = ts.open({"driver": "zarr", "kvstore": {"driver": "file",
                                                   "path": str(out / "scale0" / "image")}}).result()
     assert np.array_equal(arr.read().result(), data)
+
+
+@st.composite
+def edits(draw):
+    dims = draw(st.sampled_from(["yx", "zyx", "cyx"]))
+    shape = tuple(draw(st.integers(1, 3)) if d == "c" else draw(st.integers(8, 30)) for d in dims)
+    n_levels = draw(st.integers(1, 3))
+    method = draw(st.sampled_from(["gaussian", "mean", "nearest", "mode", "max"]))
+    # per level >= 1: keep, replace the data (+1), rechunk, or touch (build the graph)
+    actions = [draw(st.sampled_from(["keep", "replace", "rechunk", "touch"]))
+               for _ in range(n_levels)]
+    return {"dims": dims, "shape": shape, "n_levels": n_levels, "method": method,
+            "actions": actions, "version": draw(st.sampled_from(["0.4", "0.5"])),
+            "cps": draw(st.sampled_from([None, 2])), "chunks": draw(st.integers(3, 9)),
+            "budget": draw(st.sampled_from([None, 500, 5000])),
+            "seed": draw(st.integers(0, 1000))}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=edits())
+def test_any_edited_multiscales_writes_as_it_reads(case):
+    rng = np.random.default_rng(case["seed"])
+    data = rng.integers(0, 50, case["shape"]).astype("uint16")
+    factors = [2 ** (k + 1) for k in range(case["n_levels"])]
+    ms = nz.to_multiscales(nz.to_ngff_image(data, dims=list(case["dims"])),
+                           scale_factors=factors, chunks=case["chunks"], method=case["method"])
+    for k, action in enumerate(case["actions"], start=1):
+        if action == "replace":
+            ms.images[k].data = ms.images[k].data + 1
+        elif action == "rechunk":
+            ms.images[k].data = ms.images[k].data.rechunk(2)
+        elif action == "touch":
+            _ = ms.images[k].data
+    want = [im.data.compute() for im in ms.images]  # what the images hold
+    cps = case["cps"] if case["version"] == "0.5" else None
+    store = zarr.storage.MemoryStore()
+    write_multiscales(store, ms, version=case["version"], chunks_per_shard=cps,
+                      seams=Seams(brick_budget=case["budget"]))
+    back = nz.from_ngff_zarr(store)
+    assert back.metadata.datasets == ms.metadata.datasets
+    for k, w in enumerate(want):
+        got = back.images[k].data.compute()
+        assert got.dtype == w.dtype and np.array_equal(got, w), (k, case)
+        assert back.images[k].data.chunksize == ms.images[k].data.chunksize, (k, case)
