@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     valid: dict[tuple[int, str, str], bool] = {}
     store = OUT_DIR / "stores" / "bench_inputs_out.zarr"
     store.parent.mkdir(parents=True, exist_ok=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     for rep in range(args.repeat):
         for size in sizes:
             for kind in kinds:
@@ -316,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                            f", decodes/chunk {res.get('decodes_per_chunk', '-')}"
                            if "wall_s" in res else res["error"][-400:])
                     print(f"[{rep + 1}/{args.repeat}] {size} {kind} {case}: {msg}", flush=True)
+                    partial = {" ".join(map(str, k)): v for k, v in runs.items()}
+                    args.json.with_suffix(".partial.json").write_text(json.dumps(partial))
                     if rep == 0 and "wall_s" in res:
                         valid[key] = verify(store, sources[size, "memory"] if (size, "memory")
                                             in sources else ensure_input(size, 0))
