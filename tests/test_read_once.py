@@ -220,3 +220,29 @@ def test_level_graphs_are_built_only_when_read():
     assert ms.images[2].data is level2 and ms.images[1].data.shape == (12, 20, 18)
     root = zarr.open_group(store, mode="r")
     assert level2.compute().tobytes() == root[ms.metadata.datasets[2].path][...].tobytes()
+
+
+def test_local_zarr_is_read_through_zarrs_and_huge_cells_as_regions(tmp_path, monkeypatch):
+    import dask.array as da
+
+    from ngff_gpu.levels.source import parallel_source, source_grid, usable_grid
+
+    pytest.importorskip("zarrs")
+    pixels = _pixels((20, 30, 40), seed=6)
+    local = zarr.create_array(str(tmp_path / "in.zarr"), shape=pixels.shape, chunks=(8, 8, 8),
+                              dtype="uint16")
+    local[...] = pixels
+    opened = zarr.open_array(str(tmp_path / "in.zarr"), mode="r")
+    fast = parallel_source(opened)
+    assert type(fast.async_array.codec_pipeline).__name__ == "ZarrsCodecPipeline"
+    assert fast[3:17, 5:29, 1:39].tobytes() == pixels[3:17, 5:29, 1:39].tobytes()
+    in_memory = zarr.open_array(MemoryStore(), mode="w", shape=(4, 4), dtype="uint8")
+    assert parallel_source(in_memory) is in_memory  # a store zarrs does not read
+    monkeypatch.setenv("NGFF_GPU_CODEC_PIPELINE", "zarr")
+    assert parallel_source(opened) is opened
+    # Grids: zarr chunks, dask chunks; none for NumPy; none when one cell is too big.
+    assert source_grid(opened).bounds[0] == (0, 8, 16, 20)
+    assert source_grid(da.from_array(pixels, chunks=(7, 30, 40))).bounds[0] == (0, 7, 14, 20)
+    assert source_grid(pixels) is None
+    assert usable_grid(opened, 8 * 8 * 8 * 2 * 8) is not None
+    assert usable_grid(opened, 8 * 8 * 8 * 2 * 8 - 1) is None

@@ -54,7 +54,7 @@ from ngff_gpu.levels.engine import Engine, WriteFn, run_distributed, write_regio
 from ngff_gpu.levels.fallback import run_with_fallback
 from ngff_gpu.levels.plan import LevelPlan
 from ngff_gpu.levels.progress import make_progress
-from ngff_gpu.levels.source import Grid, plan_with_read_cache, source_grid
+from ngff_gpu.levels.source import Grid, plan_with_read_cache, usable_grid
 from ngff_gpu.model.metadata import SUPPORTED_VERSIONS, metadata_to_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.namespace import is_device_array
@@ -449,7 +449,7 @@ def _plan_segment(job: _Job, seg: Segment, dtype: np.dtype, budget: int,
     grids = [job.shards[k] or job.plans[k].chunks for k in seg.indices]
     ct = _compute_itemsize(dtype, seg)
     written = [Grid.regular(lv.shape, lv.chunks) for lv in seg.levels]  # as written
-    src_grid = source_grid(seg.source)
+    src_grid = usable_grid(seg.source, budget)
     passes, caches = plan_with_read_cache(
         plan_passes, seg.levels, grids, dtype.itemsize, ct, budget, per_brick,
         lambda p: src_grid if p.source == 0 else written[p.source])

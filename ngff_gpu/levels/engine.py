@@ -34,7 +34,7 @@ from ngff_gpu.levels.source import (
     SourceReader,
     parallel_source,
     read_region,
-    source_grid,
+    usable_grid,
 )
 from ngff_gpu.namespace import HostView
 
@@ -198,7 +198,7 @@ class Engine:
 
         started = time.perf_counter()
         bricks = [b for b in iter_bricks(levels, p) if not done(b.index)]
-        grid = source_grid(source)
+        grid = usable_grid(source, self.budget)
         src = None if grid is None else SourceReader(
             parallel_source(source), ReadPlan(grid, bricks, np.dtype(source.dtype).itemsize),
             self.read_cache)

@@ -117,6 +117,19 @@ def source_grid(source: Any) -> Grid | None:
     return Grid.regular(shape, sizes)
 
 
+def usable_grid(source: Any, host_budget: int) -> Grid | None:
+    """:func:`source_grid`, unless one cell would take more than an eighth of
+    ``host_budget`` decoded: such a source (one huge chunk, a dask array in a few
+    large pieces) is read brick by brick, as a region, instead."""
+    grid = source_grid(source)
+    if grid is None:
+        return None
+    cell = np.dtype(source.dtype).itemsize
+    for bounds in grid.bounds:
+        cell *= max((b - a for a, b in zip(bounds, bounds[1:])), default=1)
+    return grid if cell <= host_budget // 8 else None
+
+
 @dataclass
 class ReadPlan:
     """Which bricks read which cells, and what the cache must hold between them.
