@@ -33,6 +33,7 @@ from ngff_gpu.levels.source import (
     ReadPlan,
     SourceReader,
     parallel_source,
+    read_order,
     read_region,
     usable_grid,
 )
@@ -197,8 +198,10 @@ class Engine:
             stop.set()
 
         started = time.perf_counter()
-        bricks = [b for b in iter_bricks(levels, p) if not done(b.index)]
         grid = usable_grid(source, self.budget)
+        bricks = [b for b in iter_bricks(levels, p) if not done(b.index)]
+        if grid is not None:
+            bricks = read_order(levels, p, bricks)
         src = None if grid is None else SourceReader(
             parallel_source(source), ReadPlan(grid, bricks, np.dtype(source.dtype).itemsize),
             self.read_cache)

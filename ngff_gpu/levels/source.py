@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ngff_gpu.compute.step import Region
-from ngff_gpu.levels.bricks import Brick, Pass, iter_bricks
+from ngff_gpu.levels.bricks import Brick, Pass, _halo_total, iter_bricks
 from ngff_gpu.levels.plan import LevelPlan
 from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_numpy
 
@@ -128,6 +128,30 @@ def usable_grid(source: Any, host_budget: int) -> Grid | None:
     for bounds in grid.bounds:
         cell *= max((b - a for a, b in zip(bounds, bounds[1:])), default=1)
     return grid if cell <= host_budget // 8 else None
+
+
+def read_order(levels: Sequence[LevelPlan], p: Pass, bricks: Sequence[Brick]) -> list[Brick]:
+    """The bricks of ``p`` in the order the read stage takes them: C order over the
+    brick grid with the axes permuted so the cache stays small.
+
+    Between two slabs along the outermost axis the cache holds about one chunk
+    layer of the whole cross-section of the others, so axes without a halo (``t``,
+    ``c``, or factor 1) come first (nothing crosses their boundaries), then the
+    axes with a halo from the longest to the shortest (the smallest cross-section
+    outermost); for a cube this is plain C order.
+    """
+    shape = levels[p.source].shape
+    halo = _halo_total(levels, p.source, p.last)
+    axes = sorted(range(len(shape)), key=lambda a: (halo[a] > 0, -shape[a] if halo[a] else 0, a))
+    counts = [-(-n // b) for n, b in zip(shape, p.brick)]
+    if axes == sorted(axes):
+        return list(bricks)
+
+    def key(b: Brick) -> tuple[int, ...]:
+        idx = np.unravel_index(b.index, counts)
+        return tuple(int(idx[a]) for a in axes)
+
+    return sorted(bricks, key=key)
 
 
 @dataclass
@@ -346,7 +370,7 @@ def plan_with_read_cache(plan_fn: Callable[..., list[Pass]], levels: Sequence[Le
             if grid is None:
                 peaks.append((0, 0))
                 continue
-            rp = ReadPlan(grid, list(iter_bricks(levels, p)), itemsize)
+            rp = ReadPlan(grid, read_order(levels, p, list(iter_bricks(levels, p))), itemsize)
             peaks.append((rp.cache_peak, rp.box_peak))
         need = min(max(c + b for c, b in peaks), host_budget // 2)
         if need <= charge:
