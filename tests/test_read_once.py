@@ -225,7 +225,8 @@ def test_level_graphs_are_built_only_when_read():
 def test_local_zarr_is_read_through_zarrs_and_huge_cells_as_regions(tmp_path, monkeypatch):
     import dask.array as da
 
-    from ngff_gpu.levels.source import parallel_source, source_grid, usable_grid
+    from ngff_gpu.io.read_pipeline import parallel_source
+    from ngff_gpu.levels.source import source_grid, usable_grid
 
     pytest.importorskip("zarrs")
     pixels = _pixels((20, 30, 40), seed=6)

@@ -35,6 +35,7 @@ from ngff_gpu.compute.methods import Methods, compute_dtype
 from ngff_gpu.dims import SPATIAL_DIMS
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError, DimsError
 from ngff_gpu.io.codecs import compressors_for
+from ngff_gpu.io.read_pipeline import parallel_source
 from ngff_gpu.io.labels import (
     colors_for,
     image_label,
@@ -423,8 +424,8 @@ def write_multiscales(
                     else:
                         engine = Engine(backend, budget, on_brick=bar.advance, write=seams.write,
                                         read_cache=read_cache)
-                        engine.run_pass(seg.levels, p, src, level_arrays, flag.done, flag.mark,
-                                        cost)
+                        engine.run_pass(seg.levels, p, parallel_source(src), level_arrays,
+                                        flag.done, flag.mark, cost)
             return arrays
 
         arrays = run_with_fallback(write_levels, backend,

@@ -32,7 +32,6 @@ from ngff_gpu.levels.plan import LevelPlan
 from ngff_gpu.levels.source import (
     ReadPlan,
     SourceReader,
-    parallel_source,
     read_order,
     read_region,
     usable_grid,
@@ -203,7 +202,7 @@ class Engine:
         if grid is not None:
             bricks = read_order(levels, p, bricks)
         src = None if grid is None else SourceReader(
-            parallel_source(source), ReadPlan(grid, bricks, np.dtype(source.dtype).itemsize),
+            source, ReadPlan(grid, bricks, np.dtype(source.dtype).itemsize),
             self.read_cache)
 
         def reader() -> None:

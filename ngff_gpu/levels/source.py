@@ -10,8 +10,8 @@ cell* at a time instead:
 - the bricks of a pass run in C order (march along the slowest axis, then the
   next), so a chunk's later users follow soon after its first;
 - a brick reads, in chunk-aligned boxes one chunk layer thick (decoded in
-  parallel by the zarr codec pipeline or tifffile's threaded decoder), only the
-  chunks no earlier brick decoded;
+  parallel by the zarr codec pipeline, see :func:`ngff_gpu.io.read_pipeline.parallel_source`,
+  or tifffile's threaded decoder), only the chunks no earlier brick decoded;
 - of every chunk a later brick still needs, the part those bricks read (the
   bounding box of their reads inside the chunk) stays in a cache, and is freed
   after its last user has copied it out.
@@ -29,7 +29,6 @@ directly.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -377,32 +376,3 @@ def plan_with_read_cache(plan_fn: Callable[..., list[Pass]], levels: Sequence[Le
             break
         charge = need
     return passes, [min(c, max(0, charge - b)) for c, b in peaks]
-
-
-def parallel_source(source: Any) -> Any:
-    """``source`` reopened through the Rust ``zarrs`` codec pipeline, which decodes
-    the chunks of a read in parallel outside the GIL, when it is a zarr array on a
-    store zarrs reads (local files); otherwise ``source`` itself (zarr-python's own
-    pipeline still decodes a read's chunks concurrently in threads, and tifffile's
-    store decodes tiles in threads). ``NGFF_GPU_CODEC_PIPELINE=zarr`` turns it off."""
-    if os.environ.get("NGFF_GPU_CODEC_PIPELINE") == "zarr":
-        return source
-    try:
-        import zarr
-        import zarrs  # noqa: F401
-    except ImportError:
-        return source
-    if not isinstance(source, zarr.Array):
-        return source
-    name = "ZarrsCodecPipeline"
-    if type(source.async_array.codec_pipeline).__name__ == name:
-        return source
-    try:
-        with zarr.config.set({"codec_pipeline.path": f"zarrs.{name}"}):
-            reopened = zarr.open_array(source.store, path=source.path, mode="r")
-    except Exception:  # noqa: BLE001 - any failure keeps the array as it was opened
-        return source
-    if type(reopened.async_array.codec_pipeline).__name__ != name or \
-            reopened.shape != source.shape or reopened.dtype != source.dtype:
-        return source
-    return reopened

@@ -1,0 +1,36 @@
+"""Parallel decoding of Zarr inputs: reopen them through the Rust ``zarrs`` pipeline."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def parallel_source(source: Any) -> Any:
+    """``source`` reopened through the Rust ``zarrs`` codec pipeline, which decodes
+    the chunks of a read in parallel outside the GIL, when it is a zarr array on a
+    store zarrs reads (local files); otherwise ``source`` itself (zarr-python's own
+    pipeline still decodes a read's chunks concurrently in threads, and tifffile's
+    store decodes tiles in threads). ``NGFF_GPU_CODEC_PIPELINE=zarr`` turns it off."""
+    if os.environ.get("NGFF_GPU_CODEC_PIPELINE") == "zarr":
+        return source
+    try:
+        import zarr
+        import zarrs  # noqa: F401
+    except ImportError:
+        return source
+    if not isinstance(source, zarr.Array):
+        return source
+    name = "ZarrsCodecPipeline"
+    if type(source.async_array.codec_pipeline).__name__ == name:
+        return source
+    try:
+        with zarr.config.set({"codec_pipeline.path": f"zarrs.{name}"}):
+            reopened = zarr.open_array(source.store, path=source.path, mode="r")
+    except Exception:  # noqa: BLE001 - any failure keeps the array as it was opened
+        return source
+    if type(reopened.async_array.codec_pipeline).__name__ != name or \
+            reopened.shape != source.shape or reopened.dtype != source.dtype:
+        return source
+    return reopened
+
