@@ -91,7 +91,7 @@ def alignment_unit(levels: Sequence[LevelPlan], grids: Sequence[tuple[int, ...]]
     return tuple(unit)
 
 
-def _halo_total(levels: Sequence[LevelPlan], src: int, last: int) -> tuple[int, ...]:
+def halo_total(levels: Sequence[LevelPlan], src: int, last: int) -> tuple[int, ...]:
     """Source samples read beyond a brick on each side (cascaded halos)."""
     halo = [0] * len(levels[0].shape)
     for k in range(last, src, -1):
@@ -103,7 +103,7 @@ def _halo_total(levels: Sequence[LevelPlan], src: int, last: int) -> tuple[int, 
 def brick_bytes(levels: Sequence[LevelPlan], src: int, last: int, brick: Sequence[int],
                 itemsize: int, compute_itemsize: int) -> int:
     """Working memory of one brick: the read buffer plus compute intermediates."""
-    halo = _halo_total(levels, src, last)
+    halo = halo_total(levels, src, last)
     shape = levels[src].shape
     n = 1
     for b, h, s in zip(brick, halo, shape):

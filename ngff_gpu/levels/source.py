@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ngff_gpu.compute.step import Region
-from ngff_gpu.levels.bricks import Brick, Pass, _halo_total, iter_bricks
+from ngff_gpu.levels.bricks import Brick, Pass, halo_total, iter_bricks
 from ngff_gpu.levels.plan import LevelPlan
 from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_numpy
 
@@ -140,7 +140,7 @@ def read_order(levels: Sequence[LevelPlan], p: Pass, bricks: Sequence[Brick]) ->
     outermost); for a cube this is plain C order.
     """
     shape = levels[p.source].shape
-    halo = _halo_total(levels, p.source, p.last)
+    halo = halo_total(levels, p.source, p.last)
     axes = sorted(range(len(shape)), key=lambda a: (halo[a] > 0, -shape[a] if halo[a] else 0, a))
     counts = [-(-n // b) for n, b in zip(shape, p.brick)]
     if axes == sorted(axes):
