@@ -35,7 +35,6 @@ from ngff_gpu.compute.methods import Methods, compute_dtype
 from ngff_gpu.dims import SPATIAL_DIMS
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError, DimsError
 from ngff_gpu.io.codecs import compressors_for
-from ngff_gpu.io.read_pipeline import parallel_source
 from ngff_gpu.io.labels import (
     colors_for,
     image_label,
@@ -43,6 +42,7 @@ from ngff_gpu.io.labels import (
     labels_group_attrs,
     unique_values,
 )
+from ngff_gpu.io.read_pipeline import parallel_source
 from ngff_gpu.io.session import (  # noqa: F401 - re-exported names
     IN_PROGRESS_ATTR,
     PROGRESS_GROUP,
