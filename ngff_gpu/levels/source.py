@@ -12,9 +12,9 @@ cell* at a time instead:
 - a brick reads, in chunk-aligned boxes one chunk layer thick (decoded in
   parallel by the zarr codec pipeline, see :func:`ngff_gpu.io.read_pipeline.parallel_source`,
   or tifffile's threaded decoder), only the chunks no earlier brick decoded;
-- of every chunk a later brick still needs, the part those bricks read (the
-  bounding box of their reads inside the chunk) stays in a cache, and is freed
-  after its last user has copied it out.
+- of every chunk a later brick still needs, the parts those bricks read stay in
+  a cache (one piece per distinct part, a part inside another shares it), each
+  freed after its last user has copied it out.
 
 :class:`ReadPlan` derives all of this from the regions alone, before any data
 is touched, and gives the cache's peak size, which the writer charges to
@@ -171,7 +171,8 @@ class ReadPlan:
     users : dict
         Per cell, the positions (in ``bricks``) of the bricks that read it.
     keep : dict
-        Per cell with a later user, the region kept after its first read.
+        Per cell with a later user, the pieces kept after its first read:
+        ``(region, position of the last brick that reads it)``.
     cache_peak : int
         Largest number of bytes the cache holds at once.
     box_peak : int
@@ -182,7 +183,7 @@ class ReadPlan:
     bricks: Sequence[Brick]
     itemsize: int
     users: dict[Cell, list[int]] = field(init=False)
-    keep: dict[Cell, Region] = field(init=False)
+    keep: dict[Cell, list[tuple[Region, int]]] = field(init=False)
     cache_peak: int = field(init=False)
     box_peak: int = field(init=False)
 
@@ -196,31 +197,43 @@ class ReadPlan:
                 self.users.setdefault(c, []).append(pos)
         self.keep = {}
         for c, users in self.users.items():
-            if len(users) < 2:
-                continue
-            cell = self.grid.cell_region(c)
-            lo = [b for _, b in cell]
-            hi = [a for a, _ in cell]
-            for pos in users[1:]:
-                for ax, (a, b) in enumerate(_intersect(cell, self.bricks[pos].read)):
-                    lo[ax], hi[ax] = min(lo[ax], a), max(hi[ax], b)
-            self.keep[c] = tuple(zip(lo, hi))
-        # Simulate the cache over the read order: an entry is added by the first
-        # user of its cell and dropped after the last one.
+            if len(users) > 1:
+                self.keep[c] = _pieces(self.grid.cell_region(c),
+                                       [(self.bricks[u].read, u) for u in users[1:]])
+        # Simulate the cache over the read order: the pieces of a cell are added by its
+        # first user and each is dropped after its last one.
         held = peak = box_peak = 0
         for pos, cells in enumerate(cells_of):
             new = [c for c in cells if self.users[c][0] == pos]
-            held += sum(_nbytes(self.keep[c], self.itemsize) for c in new if c in self.keep)
+            held += sum(_nbytes(r, self.itemsize) for c in new for r, _ in self.keep.get(c, ()))
             peak = max(peak, held)
             for box in _boxes(new):
                 box_peak = max(box_peak, _nbytes(self._box_region(box), self.itemsize))
-            held -= sum(_nbytes(self.keep[c], self.itemsize) for c in cells
-                        if c in self.keep and self.users[c][-1] == pos)
+            held -= sum(_nbytes(r, self.itemsize) for c in cells for r, last in self.keep.get(c, ())
+                        if last == pos)
         self.cache_peak, self.box_peak = peak, box_peak
 
     def _box_region(self, box: tuple[range, ...]) -> Region:
         return tuple((self.grid.bounds[ax][r.start], self.grid.bounds[ax][r.stop])
                      for ax, r in enumerate(box))
+
+
+def _pieces(cell: Region, reads: Sequence[tuple[Region, int]]) -> list[tuple[Region, int]]:
+    """The parts of ``cell`` that later bricks read, each with the last brick that
+    reads from it: one piece per distinct part; a part inside a larger piece shares
+    it only when that does not keep the larger piece longer (a thin halo strip read
+    long after the rest of the chunk is kept on its own)."""
+    parts: list[tuple[Region, int]] = []
+    for read, pos in sorted(((_intersect(cell, r), pos) for r, pos in reads),
+                            key=lambda rp: (-_nbytes(rp[0], 1), rp[1])):
+        for k, (big, last) in enumerate(parts):
+            inside = all(c <= a and b <= d for (a, b), (c, d) in zip(read, big))
+            if read == big or (inside and pos <= last):
+                parts[k] = (big, max(last, pos))
+                break
+        else:
+            parts.append((read, pos))
+    return parts
 
 
 def _boxes(cells: Sequence[Cell]) -> list[tuple[range, ...]]:
@@ -274,7 +287,7 @@ class SourceReader:
 
     def __init__(self, source: Any, plan: ReadPlan, capacity: int) -> None:
         self.source, self.plan, self.capacity = source, plan, capacity
-        self.cache: dict[Cell, tuple[Region, np.ndarray]] = {}
+        self.cache: dict[Cell, list[tuple[Region, int, np.ndarray]]] = {}
         self.held = 0
         self.decoded = 0
         self.dtype = np.dtype(source.dtype)
@@ -287,6 +300,7 @@ class SourceReader:
         out = np.empty(tuple(b - a for a, b in brick.read), dtype=self.dtype)
         cells = list(itertools.product(*plan.grid.cell_range(brick.read)))
         new = [c for c in cells if c not in self.cache]
+        fresh = set(new)
         for box in _boxes(new):
             region = plan._box_region(box)
             data = read_region(self.source, region)
@@ -296,25 +310,30 @@ class SourceReader:
                 self._keep(c, pos, data, region)
             del data
         for c in cells:
-            entry = self.cache.get(c)
-            if entry is None:
+            pieces = self.cache.get(c)
+            if pieces is None:
                 continue
-            if c not in new:
-                _paste(out, origin, entry[1], entry[0], brick.read)
-            if plan.users[c][-1] <= pos:
+            if c not in fresh:
+                for region, _, arr in pieces:
+                    _paste(out, origin, arr, region, brick.read)
+            kept = [piece for piece in pieces if piece[1] > pos]
+            self.held -= sum(piece[2].nbytes for piece in pieces if piece[1] <= pos)
+            if kept:
+                self.cache[c] = kept
+            else:
                 del self.cache[c]
-                self.held -= entry[1].nbytes
         return out
 
     def _keep(self, c: Cell, pos: int, data: np.ndarray, region: Region) -> None:
-        keep = self.plan.keep.get(c)
-        if keep is None or self.plan.users[c][-1] <= pos:
-            return
-        nbytes = _nbytes(keep, self.dtype.itemsize)
-        if self.held + nbytes > self.capacity:
-            return  # over capacity: a later user decodes it again
-        local = tuple(slice(a - o, b - o) for (a, b), (o, _) in zip(keep, region))
-        self.cache[c] = (keep, np.array(data[local], copy=True))
+        pieces = [(r, last) for r, last in self.plan.keep.get(c, ()) if last > pos]
+        nbytes = sum(_nbytes(r, self.dtype.itemsize) for r, _ in pieces)
+        if not pieces or self.held + nbytes > self.capacity:
+            return  # nothing to keep, or over capacity: a later user decodes it again
+        kept = []
+        for r, last in pieces:
+            local = tuple(slice(a - o, b - o) for (a, b), (o, _) in zip(r, region))
+            kept.append((r, last, np.array(data[local], copy=True)))
+        self.cache[c] = kept
         self.held += nbytes
 
 
