@@ -168,7 +168,7 @@ def _compressors_for() -> Callable[..., Any]:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "_bench_ngff_gpu_codecs", Path(__file__).resolve().parent.parent / "ngff_gpu" / "codecs.py")
+        "_bench_ngff_gpu_codecs", Path(__file__).resolve().parent.parent / "ngff_gpu" / "io" / "codecs.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -13,12 +13,21 @@ from typing import Any
 
 import numcodecs
 
-from ngff_gpu.errors import ArgumentError, ArgumentTypeError
-
 CODEC_NAMES = ("zstd", "lz4", "gzip", "blosc-zstd", "blosc-lz4", "blosc-lz4hc", "blosc-zlib",
                "none")
 
 _DEFAULT_LEVEL = {"zstd": 3, "gzip": 5}
+
+
+def _error(kind: type[Exception], message: str) -> Exception:
+    """The package's typed error for ``kind`` (TypeError or ValueError).
+
+    Imported on the error path only, so the benchmarks can load this file alone
+    (without the package) to build the same codec objects for their peers.
+    """
+    from ngff_gpu.errors import ArgumentError, ArgumentTypeError
+
+    return ArgumentTypeError(message) if kind is TypeError else ArgumentError(message)
 
 
 def check_codec(codec: Any, level: Any) -> str:
@@ -32,16 +41,16 @@ def check_codec(codec: Any, level: Any) -> str:
         For an unknown codec name or a level outside -7..22.
     """
     if not isinstance(codec, str):
-        raise ArgumentTypeError(f"codec must be a string, got {codec!r}")
+        raise _error(TypeError, f"codec must be a string, got {codec!r}")
     name = codec.lower().replace("_", "-")
     if name not in CODEC_NAMES:
-        raise ArgumentError(f"codec: unknown codec {codec!r}; choose one of "
-                            f"{', '.join(CODEC_NAMES)}")
+        raise _error(ValueError, f"codec: unknown codec {codec!r}; choose one of "
+                                 f"{', '.join(CODEC_NAMES)}")
     if level is not None:
         if isinstance(level, bool) or not isinstance(level, int):
-            raise ArgumentTypeError(f"codec_level must be an int or None, got {level!r}")
+            raise _error(TypeError, f"codec_level must be an int or None, got {level!r}")
         if not -7 <= level <= 22:
-            raise ArgumentError(f"codec_level {level} is out of range (-7..22)")
+            raise _error(ValueError, f"codec_level {level} is out of range (-7..22)")
     return name
 
 
