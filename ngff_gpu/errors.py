@@ -59,3 +59,17 @@ class KernelCompileError(NgffGpuError, RuntimeError):
 
 class BackendFallbackWarning(UserWarning):
     """``device="auto"`` fell back from CUDA to the NumPy backend (same pixels, slower)."""
+
+
+class StoreLockedError(NgffGpuError, RuntimeError):
+    """Another live process is writing the same store; the message names it
+    (pid, host, start time)."""
+
+
+class DiskFullError(NgffGpuError, OSError):
+    """The output's file system is full ("no space left on device"); names the path."""
+
+
+class StoreUnreachableError(NgffGpuError, ValueError):
+    """The store cannot be written from where the work runs (an in-process store
+    such as a ``MemoryStore`` with ``dask.distributed`` worker processes)."""

@@ -1,0 +1,99 @@
+"""Checks and error translations around a store write.
+
+* :func:`refuse_unreachable_store`: an in-process store (``MemoryStore``, a
+  ``memory://`` fsspec store, a dict) cannot be written by ``dask.distributed``
+  workers that run in other processes (each would write into its own copy and the
+  caller's store would stay empty); refused before anything is written.
+* :func:`disk_full`: recognise "no space left on device" wherever it comes from
+  (an ``OSError`` with ``ENOSPC``, or the text of an error raised by the Rust
+  ``zarrs`` pipeline) and turn it into :class:`~ngff_gpu.errors.DiskFullError`
+  naming the path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any
+
+from ngff_gpu.errors import DiskFullError, StoreUnreachableError
+
+_NO_SPACE = ("no space left on device", "disk quota exceeded", "enospc")
+
+
+def is_in_process_store(store: Any) -> bool:
+    """True for stores that live in this process's memory only."""
+    if isinstance(store, dict):
+        return True
+    if isinstance(store, str):
+        return store.startswith("memory://")
+    try:
+        from zarr.storage import FsspecStore, MemoryStore, WrapperStore
+    except ImportError:  # pragma: no cover
+        return False
+    if isinstance(store, WrapperStore):
+        return is_in_process_store(store._store)
+    if isinstance(store, MemoryStore):  # GpuMemoryStore is a MemoryStore
+        return True
+    if isinstance(store, FsspecStore):
+        protocol = getattr(store.fs, "protocol", ())
+        protocols = (protocol,) if isinstance(protocol, str) else tuple(protocol)
+        return "memory" in protocols
+    return False
+
+
+def worker_processes(client: Any) -> list[int]:
+    """The pids of ``client``'s workers that are not this process."""
+    me = os.getpid()
+    try:
+        pids = client.run(os.getpid)
+    except Exception:  # noqa: BLE001 - cannot ask: assume separate processes
+        return [-1]
+    return sorted({int(p) for p in pids.values() if int(p) != me})
+
+
+def refuse_unreachable_store(store: Any, client: Any) -> None:
+    """Raise when ``client`` has worker processes and ``store`` is in-process.
+
+    Raises
+    ------
+    StoreUnreachableError
+        Naming the store type and what to use instead.
+    """
+    if client is None or not is_in_process_store(store):
+        return
+    others = worker_processes(client)
+    if others:
+        kind = type(store).__name__ if not isinstance(store, str) else store.split("://")[0] + "://"
+        raise StoreUnreachableError(
+            f"a {kind} store lives in this process, but the dask.distributed client runs "
+            f"workers in {len(others)} other process(es) that would each write into their own "
+            "copy; write to a path or URL every worker can reach, or pass client=False to "
+            "compute in this process")
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it was raised from) says the disk is full."""
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(e).lower()
+        if any(s in text for s in _NO_SPACE):
+            return True
+    return False
+
+
+def disk_full(exc: BaseException, path: Any) -> DiskFullError | None:
+    """A :class:`DiskFullError` naming ``path`` when ``exc`` is a full disk, else None."""
+    if not is_disk_full(exc):
+        return None
+    where = os.fspath(path) if isinstance(path, str | os.PathLike) else repr(path)
+    return DiskFullError(errno.ENOSPC, "no space left on device", where)
