@@ -70,20 +70,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ngff_gpu.errors import NgffGpuError
 
     debug = bool(os.environ.get("NGFF_GPU_DEBUG"))
+    _quiet_library_logs(debug)
     args = None
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:
-        one_line("interrupted (an unfinished store carries no OME metadata; "
-                 "'convert --resume' continues it)")
+    except KeyboardInterrupt as exc:
+        if getattr(exc, "ngff_gpu_replacing", False):
+            one_line(f"interrupted; {args.writing} is unchanged (the unfinished replacement beside "
+                     "it is kept: 'convert --resume' continues it)")
+        else:
+            one_line("interrupted (an unfinished store carries no OME metadata; "
+                     "'convert --resume' continues it)")
         return 130
     except (NgffGpuError, OSError, ValueError, TypeError, KeyError) as exc:
         if debug:
             raise
-        one_line(_message(exc) + _partial(args))
+        one_line(_message(exc) + _partial(args, exc))
         return 1
     except Exception as exc:  # noqa: BLE001 - still one line, never a traceback
         if debug:
@@ -91,13 +96,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         kind = type(exc).__qualname__
         if type(exc).__module__ not in ("builtins", None):
             kind = f"{type(exc).__module__}.{kind}"
-        one_line(f"unexpected {kind}: {exc}{_partial(args)} (NGFF_GPU_DEBUG=1 shows a traceback)")
+        one_line(f"unexpected {kind}: {exc}{_partial(args, exc)} (NGFF_GPU_DEBUG=1 shows a traceback)")
         return 1
 
 
-def _partial(args: object) -> str:
+def _quiet_library_logs(debug: bool) -> None:
+    """Route asyncio's and tifffile's log records to the debug log: after a decode error,
+    zarr's event loop reports every cancelled read ("Task was destroyed but it is
+    pending!"); the one error line already says what failed."""
+    import logging
+
+    for name in ("asyncio", "tifffile"):
+        logger = logging.getLogger(name)
+        if not debug:
+            logger.addHandler(logging.NullHandler())
+            logger.propagate = False
+
+
+def _partial(args: object, exc: BaseException | None = None) -> str:
     """A note on the unfinished store when a conversion failed while writing."""
+    from ngff_gpu.errors import StoreLockedError
+
     out = getattr(args, "writing", None)
+    if isinstance(exc, StoreLockedError):
+        return ""  # another process is writing it: its state is not ours to describe
+    if out and getattr(exc, "ngff_gpu_replacing", False):
+        return f"; {out} is unchanged (the replacement was not finished)"
     if not out or ("://" not in out and not os.path.exists(out)):
         return ""
     return (f"; {out} is incomplete (it carries no OME metadata): rerun with --resume to "

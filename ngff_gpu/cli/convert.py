@@ -20,9 +20,11 @@ EPILOG = f"""examples:
   {PROG} convert img.tif img.ome.zarr --labels nuclei=nuclei.tif --resume
 
 An existing OUTPUT is an error unless --overwrite (replace it) or --resume
-(continue an interrupted conversion with the same parameters) is given. A
-conversion that fails or is interrupted never leaves OME metadata behind, so
-the store is never mistaken for a complete image.
+(continue an interrupted conversion with the same parameters) is given.
+--overwrite writes the new store beside the old one and swaps it in only when
+complete: a failure leaves the old store as it was. A conversion that fails or
+is interrupted never leaves OME metadata behind, so the store is never mistaken
+for a complete image. One conversion per OUTPUT at a time (a lock file beside it).
 """
 
 _ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
@@ -70,7 +72,12 @@ def add_parser(sub: Any) -> None:
     o.add_argument("--no-omero", action="store_true",
                    help="do not compute omero display windows")
     mode = o.add_mutually_exclusive_group()
-    mode.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="replace an existing OUTPUT: the new store is written beside it and "
+                           "swapped in when complete (the old one stays as it was on failure)")
+    mode.add_argument("--overwrite-in-place", action="store_true",
+                      help="delete an existing OUTPUT first, then write in its place (for "
+                           "stores without rename, e.g. object stores; not atomic)")
     mode.add_argument("--resume", action="store_true",
                       help="continue an interrupted conversion of OUTPUT")
     a = p.add_argument_group("axes (override what the input says)")
@@ -168,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     output = args.output.rstrip("/") or args.output
-    check_output(output, list(args.inputs), args.overwrite, args.resume)
+    overwrite: bool | str = "in-place" if args.overwrite_in_place else args.overwrite
+    check_output(output, list(args.inputs), bool(overwrite), args.resume)
     src = open_input(list(args.inputs), dims=args.dims)
     dims = src.dims or default_dims(src.data.ndim)
     scale = dict(src.scale or {})
@@ -199,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         n_c = int(src.data.shape[dims.index("c")]) if "c" in dims else 1
         omero = src.omero if src.omero and len(src.omero.get("channels", [])) == n_c else True
     args.writing = output  # main() names the unfinished store if this fails
-    nz.to_ngff_zarr(output, ms, version=args.version, overwrite=args.overwrite,
+    nz.to_ngff_zarr(output, ms, version=args.version, overwrite=overwrite,
                     chunks_per_shard=args.chunks_per_shard, codec=args.codec,
                     codec_level=args.level, resume=args.resume, memory_limit=args.memory_limit,
                     device=args.device, progress=not args.quiet, omero=omero, labels=labels)
