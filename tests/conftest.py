@@ -22,3 +22,40 @@ def pytest_collection_modifyitems(config, items):
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 
+
+
+_RELIABILITY: dict[str, list[tuple[str, str]]] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Record the outcome of every ``reliability`` case (tests/test_reliability.py)."""
+    marker = report.keywords.get("reliability")
+    if marker is None or not (report.when == "call" or report.outcome != "passed"):
+        return
+    case = getattr(report, "reliability_case", None) or report.nodeid
+    _RELIABILITY.setdefault(case, []).append((report.nodeid, report.outcome))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Carry the case name of a ``reliability`` marker onto its report."""
+    outcome = yield
+    marker = item.get_closest_marker("reliability")
+    if marker is not None and marker.args:
+        outcome.get_result().reliability_case = marker.args[0]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print which reliability cases held (every run of the case passed)."""
+    if not _RELIABILITY:
+        return
+    tr = terminalreporter
+    tr.section("reliability cases")
+    held = 0
+    for case, runs in _RELIABILITY.items():
+        outcomes = {o for _, o in runs}
+        state = ("held" if outcomes == {"passed"} else
+                 "skipped" if outcomes == {"skipped"} else "FAILED")
+        held += state == "held"
+        tr.write_line(f"{state:8} {case} ({len(runs)} run{'s' if len(runs) > 1 else ''})")
+    tr.write_line(f"{held} of {len(_RELIABILITY)} reliability cases held")
