@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ngff_gpu.cli._common import PROG, HelpFormatter, Parser, one_line
 
@@ -89,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         one_line(_message(exc) + _partial(args, exc))
+        _cancel_pending_reads()
         return 1
     except Exception as exc:  # noqa: BLE001 - still one line, never a traceback
         if debug:
@@ -97,20 +99,56 @@ def main(argv: Sequence[str] | None = None) -> int:
         if type(exc).__module__ not in ("builtins", None):
             kind = f"{type(exc).__module__}.{kind}"
         one_line(f"unexpected {kind}: {exc}{_partial(args, exc)} (NGFF_GPU_DEBUG=1 shows a traceback)")
+        _cancel_pending_reads()
         return 1
 
 
 def _quiet_library_logs(debug: bool) -> None:
-    """Route asyncio's and tifffile's log records to the debug log: after a decode error,
-    zarr's event loop reports every cancelled read ("Task was destroyed but it is
-    pending!"); the one error line already says what failed."""
+    """Send asyncio's reports to the debug log: after a decode error, zarr's event loop
+    reports every read it cancelled ("Task was destroyed but it is pending!", "Exception
+    ignored in: <coroutine ...>"), hundreds of lines after the one error line that
+    already says what failed. ``NGFF_GPU_DEBUG=1`` shows them."""
     import logging
+    import warnings
 
-    for name in ("asyncio", "tifffile"):
-        logger = logging.getLogger(name)
-        if not debug:
-            logger.addHandler(logging.NullHandler())
-            logger.propagate = False
+    if debug:
+        return
+    warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited",
+                            category=RuntimeWarning)
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    log = logging.getLogger("ngff_gpu")
+
+    def unraisable(info: Any) -> None:
+        log.debug("ignored in %r: %r", info.object, info.exc_value)
+
+    sys.unraisablehook = unraisable
+
+
+def _cancel_pending_reads() -> None:
+    """Cancel the reads still pending on zarr's event loop after a failure (a decode
+    error fails one read of a batch; the others would be destroyed at exit)."""
+    import asyncio
+
+    try:
+        from zarr.core import sync as zsync
+    except ImportError:  # pragma: no cover
+        return
+    loop = getattr(zsync, "loop", [None])[0] if isinstance(getattr(zsync, "loop", None), list) else None
+    if loop is None or loop.is_closed():
+        return
+
+    async def cancel_all() -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout=5)
+    except Exception:  # noqa: BLE001 - best effort: exit anyway
+        pass
 
 
 def _partial(args: object, exc: BaseException | None = None) -> str:
