@@ -15,7 +15,7 @@ import pytest
 
 from ngff_gpu.errors import DiskFullError, StoreExistsError, StoreLockedError, StoreUnreachableError
 from ngff_gpu.io import guards, replace
-from ngff_gpu.io.lock import StoreLock, lock_path, read_holder
+from ngff_gpu.io.lock import StoreLock, check_unlocked, lock_path, read_holder
 
 
 def _dead_pid() -> int:
@@ -63,11 +63,15 @@ def test_second_writer_in_another_process_fails_at_once_naming_the_holder(tmp_pa
         assert time.monotonic() - t0 < 10  # at once, not after a wait  # noqa: PLR2004
         msg = str(info.value)
         assert f"pid {proc.pid}" in msg and socket.gethostname() in msg and "since" in msg
+        with pytest.raises(StoreLockedError, match=f"pid {proc.pid}"):
+            check_unlocked(store)  # the probe takes nothing
+        assert read_holder(lock_path(store)).pid == proc.pid
     finally:
         proc.kill()
         proc.wait()
     # The holder died (SIGKILL): its lock file is still there, and is taken over.
     assert os.path.exists(lock_path(store))
+    check_unlocked(store)
     lock = StoreLock(store).acquire()
     assert lock.stale is not None and lock.stale.pid == proc.pid
     lock.release()

@@ -229,9 +229,11 @@ def test_full_disk_api_typed_error(small_disk):
 # ------------------------------------------------------------------ severe 2: one writer
 
 
-@pytest.mark.parametrize("existing", [True, False], ids=["over-existing", "new-store"])
+@pytest.mark.parametrize(("existing", "second_flag"),
+                         [(True, "--overwrite"), (False, "--overwrite"), (False, None)],
+                         ids=["over-existing", "new-store", "second-without-flags"])
 @pytest.mark.reliability("severe 2: two writers on one store: the second fails at once naming the first")
-def test_two_writers_one_store(tmp_path, existing):
+def test_two_writers_one_store(tmp_path, existing, second_flag):
     out, clean = tmp_path / "a.ome.zarr", tmp_path / "clean.ome.zarr"
     src = _npy(tmp_path, 48, 2)
     if existing:
@@ -243,7 +245,7 @@ def test_two_writers_one_store(tmp_path, existing):
     first = h.spawn(args, signal=sig, gate=gate)  # holds at its first write until "go"
     h.wait_for(sig, first)
     t0 = time.monotonic()
-    second = h.run(args)
+    second = h.run(args if second_flag else args[:-1])
     assert time.monotonic() - t0 < 60  # at once (an import and a lock attempt)  # noqa: PLR2004
     gate.touch()
     assert second.returncode == 1

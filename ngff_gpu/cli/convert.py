@@ -130,6 +130,9 @@ def check_output(output: str, inputs: list[str], overwrite: bool, resume: bool) 
             raise StoreExistsError(
                 f"{output} exists and is not a Zarr store; refusing to write into it")
         return
+    from ngff_gpu.io.lock import check_unlocked
+
+    check_unlocked(output)  # another conversion writing it: say so, not "--resume"
     if not (overwrite or resume):
         raise StoreExistsError(
             f"{output} already exists; pass --overwrite to replace it or --resume to continue "

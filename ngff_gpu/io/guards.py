@@ -28,9 +28,11 @@ def is_in_process_store(store: Any) -> bool:
     if isinstance(store, str):
         return store.startswith("memory://")
     try:
-        from zarr.storage import FsspecStore, MemoryStore, WrapperStore
+        from zarr.storage import FsspecStore, MemoryStore, StorePath, WrapperStore
     except ImportError:  # pragma: no cover
         return False
+    if isinstance(store, StorePath):
+        return is_in_process_store(store.store)
     if isinstance(store, WrapperStore):
         return is_in_process_store(store._store)
     if isinstance(store, MemoryStore):  # GpuMemoryStore is a MemoryStore

@@ -99,6 +99,34 @@ def read_holder(path: str) -> Holder | None:
         os.close(fd)
 
 
+def check_unlocked(store_path: str | os.PathLike) -> None:
+    """Raise :class:`StoreLockedError` when a live process holds the lock of ``store_path``.
+
+    A probe that takes nothing: for messages that must not suggest ``--resume``
+    or ``--overwrite`` while another process is writing.
+    """
+    path = lock_path(store_path)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        holder = _read_holder(fd)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise StoreLock(store_path)._locked_error(holder) from None
+                return
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+        if holder is not None and not holder.is_dead_here():
+            raise StoreLock(store_path)._locked_error(holder)
+    finally:
+        os.close(fd)
+
+
 class StoreLock:
     """An exclusive, non-blocking writer lock for the store at ``store_path``.
 
