@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import ngff_gpu as nz
 from ngff_gpu.errors import DiskFullError, StoreExistsError, StoreLockedError, StoreUnreachableError
 from ngff_gpu.io import guards, replace
 from ngff_gpu.io.lock import StoreLock, check_unlocked, lock_path, read_holder
@@ -193,8 +194,14 @@ def test_write_target_chooses(tmp_path):
     wt = replace.WriteTarget(str(target), "in-place", False)
     assert wt.open() == str(target) and not os.path.exists(target)
     wt.release()
-    with pytest.raises(ValueError, match="in-place"):
+    with pytest.raises(nz.ArgumentError, match="overwrite"):
         replace.WriteTarget(str(target), "yes", False)
+    # Leftover temporaries with nothing at the path are orphans: removed.
+    _store(tmp_path / ".a.zarr.ngff-gpu-tmp-999999", {}, b"half")
+    wt = replace.WriteTarget(str(target), False, False)
+    assert wt.open() == str(target)
+    wt.release()
+    assert os.listdir(tmp_path) == []
 
 
 def test_refuse_replacing_valid():

@@ -14,7 +14,8 @@ conversion of the same store starts:
 
 * an *incomplete* temporary (no OME metadata; a killed or Ctrl-C'd overwrite) is
   continued by ``resume=True`` (renamed to the new process's temporary name) and
-  deleted by ``overwrite=True``; without either it is left alone;
+  deleted by ``overwrite=True``, or when nothing is left at the path; otherwise it
+  is left alone (an existing store without either flag is refused anyway);
 * a *complete* temporary (the process died in the instant between finishing and
   the swap, or right after the exchange, when it holds the old store) is deleted:
   the old store is kept unless the swap completed;
@@ -40,7 +41,7 @@ import os
 import shutil
 from typing import Any
 
-from ngff_gpu.errors import StoreExistsError
+from ngff_gpu.errors import ArgumentError, StoreExistsError
 from ngff_gpu.io.lock import StoreLock
 
 TMP_TAG = ".ngff-gpu-tmp-"
@@ -176,8 +177,8 @@ class WriteTarget:
     """
 
     def __init__(self, store: Any, overwrite: bool | str, resume: bool) -> None:
-        if overwrite not in (True, False, IN_PLACE):
-            raise ValueError(f"overwrite={overwrite!r}: use True, False or {IN_PLACE!r}")
+        if not (isinstance(overwrite, bool) or overwrite == IN_PLACE):
+            raise ArgumentError(f"overwrite: {overwrite!r} is not True, False or {IN_PLACE!r}")
         self.store = store
         self.overwrite = overwrite
         self.resume = resume
@@ -222,7 +223,8 @@ class WriteTarget:
                     shutil.rmtree(t, ignore_errors=True)
             self.temp = mine
             return self._as_store(mine)
-        if self.overwrite:
+        if self.overwrite or not os.path.lexists(target):
+            # --overwrite starts over; without a store at the path, nothing can resume them
             for t in temps:
                 shutil.rmtree(t, ignore_errors=True)
         exists = os.path.isdir(target) and _is_zarr_dir(target)
