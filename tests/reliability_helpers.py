@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # while the first one writes; the first write creates the file NGFF_TEST_SIGNAL; with
 # NGFF_TEST_GATE, writes wait until that file exists.
 SCRIPT = r"""
-import os, sys, time
-import ngff_gpu.levels.engine as engine
+import functools, os, sys, time
+import ngff_gpu.io.writer as writer
+from ngff_gpu.levels.engine import write_region
 slow = float(os.environ.get("NGFF_TEST_SLOW", "0"))
 signal_path = os.environ.get("NGFF_TEST_SIGNAL")
 gate = os.environ.get("NGFF_TEST_GATE")
-real = engine._write
 def slowed(array, region, data):
     if signal_path and not os.path.exists(signal_path):
         open(signal_path, "w").close()
@@ -32,13 +32,11 @@ def slowed(array, region, data):
     while gate and not os.path.exists(gate) and time.monotonic() - t0 < 120:
         time.sleep(0.01)
     time.sleep(slow)
-    real(array, region, data)
-engine._write = slowed
-brick = int(os.environ.get("NGFF_TEST_BRICK", "0"))
-if brick:  # many small bricks: many points to be killed at
-    import ngff_gpu.io.writer as writer
-    real_plan = writer.plan_passes
-    writer.plan_passes = lambda lv, g, i, c, b: real_plan(lv, g, i, c, brick)
+    write_region(array, region, data)
+# Every write (API and CLI) goes through these seams; with NGFF_TEST_BRICK, bricks of
+# that many bytes (many small bricks: many points to be killed at).
+brick = int(os.environ.get("NGFF_TEST_BRICK", "0")) or None
+writer.Seams = functools.partial(writer.Seams, write=slowed, brick_budget=brick)
 if sys.argv[1] == "api":
     import numpy as np
     import ngff_gpu as nz

@@ -316,10 +316,15 @@ def test_reader_polling_during_write(tmp_path):
     out = tmp_path / "a.ome.zarr"
     expected = nz.to_multiscales(nz.to_ngff_image(h.volume(48, 5)), scale_factors=[2, 4], chunks=16)
     want = [np.asarray(im.data) for im in expected.images]
-    sig = tmp_path / "writing"
-    proc = h.spawn(["api", out, 48, 5, "chunks_per_shard=2"], slow=0.01, signal=sig)
+    sig, gate = tmp_path / "writing", tmp_path / "go"
+    proc = h.spawn(["api", out, 48, 5, "chunks_per_shard=2"], slow=0.01, signal=sig, gate=gate)
     h.wait_for(sig, proc)
     refused = seen = 0
+    for _ in range(3):  # the writer holds at its first write: the store is incomplete
+        with pytest.raises(nz.NgffGpuError):
+            nz.from_ngff_zarr(out)
+        refused += 1
+    gate.touch()
     while proc.poll() is None:
         try:
             back = nz.from_ngff_zarr(out)

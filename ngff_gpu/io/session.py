@@ -19,12 +19,15 @@ only plans and computes:
     removed, and the root's OME metadata last: a store carrying OME metadata is
     complete.
 
-Hooks for later work, kept as no-ops here: :meth:`StoreSession._acquire` (where
-a writer lock is taken), :meth:`StoreSession._target` (where a temporary sibling
-store would be chosen for an atomic replace), :meth:`StoreSession._commit` (where
-it would be swapped in) and :meth:`StoreSession._release` (run on success and on
-failure). Tests inject faults by passing a subclass (a *session double*) to the
-writer, never by patching this module.
+Hooks (:mod:`ngff_gpu.io.replace` and :mod:`ngff_gpu.io.lock` do the work):
+:meth:`StoreSession._acquire` takes the writer lock of a local store and cleans
+what a killed run left; :meth:`StoreSession._target` is the store written: a
+temporary sibling ``.<name>.ngff-gpu-tmp-<pid>`` when an existing local store
+is replaced, else the store itself; :meth:`StoreSession._commit` swaps the
+temporary in (after the OME metadata) and :meth:`StoreSession._release` (run on
+success and on failure) deletes an unfinished temporary (kept after an
+interrupt, for resume) and releases the lock. Tests inject faults by passing a
+subclass (a *session double*) to the writer, never by patching this module.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import numpy as np
 import zarr
 
 from ngff_gpu.errors import ArgumentError, InvalidStoreError, StoreExistsError
+from ngff_gpu.io.replace import WriteTarget, local_path, refuse_replacing_valid
 
 PROGRESS_GROUP = "ngff_gpu_progress"
 IN_PROGRESS_ATTR = "ngff_gpu_in_progress"
@@ -75,11 +79,9 @@ def refuse_foreign_directory(store: Any) -> None:
     StoreExistsError
         Naming the path.
     """
-    if isinstance(store, str) and "://" in store:
+    path = local_path(store)
+    if path is None:
         return
-    if not isinstance(store, (str, os.PathLike)):
-        return
-    path = os.fspath(store)
     if os.path.isfile(path):
         raise StoreExistsError(f"{path} is a file, not a Zarr store; refusing to overwrite it")
     entries = [e for e in os.listdir(path) if not PARTIAL.search(e)] if os.path.isdir(path) else []
@@ -89,6 +91,18 @@ def refuse_foreign_directory(store: Any) -> None:
         raise StoreExistsError(
             f"{path} is a non-empty directory that is not a Zarr store; refusing to overwrite it"
         )
+
+
+def _utf8_path(store: Any) -> bool:
+    """False for a local store whose path is not valid UTF-8 (undecodable bytes)."""
+    root = getattr(store, "root", None)
+    if root is None:
+        return True
+    try:
+        os.fspath(root).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class BrickFlags:
@@ -120,10 +134,13 @@ class StoreSession:
         The output store, as the user gave it.
     zarr_format : {2, 3}
         Zarr format of the write.
-    overwrite : bool
-        Replace an existing store.
+    overwrite : bool or "in-place"
+        Replace an existing store: atomically for a local store (a temporary
+        sibling swapped in when complete); elsewhere only a store that is not a
+        complete OME-Zarr, unless ``"in-place"`` (delete it, then write).
     resume : bool
-        Continue an interrupted write of the same plan.
+        Continue an interrupted write of the same plan (in place, or in the
+        temporary a killed replacement left).
 
     Examples
     --------
@@ -135,7 +152,8 @@ class StoreSession:
     ...         s.finalize([], root_attrs)
     """
 
-    def __init__(self, store: Any, zarr_format: int, *, overwrite: bool, resume: bool) -> None:
+    def __init__(self, store: Any, zarr_format: int, *, overwrite: bool | str,
+                 resume: bool) -> None:
         self.store = store
         self.zarr_format = zarr_format
         self.overwrite = overwrite
@@ -143,23 +161,49 @@ class StoreSession:
         self.root: zarr.Group | None = None
         self.fingerprint: str | None = None
         self.complete = False
+        self._replace = WriteTarget(store, overwrite, resume)  # checks ``overwrite``
+        self._out: Any = store
+        self._exc: BaseException | None = None
+
+    @property
+    def replacing(self) -> bool:
+        """True while an existing store is being replaced through a temporary (the
+        store at the user's path is then untouched until :meth:`finalize`)."""
+        return self._replace.replacing
 
     # ------------------------------------------------------------------ hooks
 
     def _acquire(self) -> None:
-        """Called first by :meth:`open`: where a writer lock would be taken."""
+        """Called first by :meth:`open`: refuse a foreign path (before an in-place
+        delete could touch it), take the writer lock of a local store, recover what a
+        killed run left and choose where to write (see :class:`WriteTarget`).
+
+        Raises
+        ------
+        StoreLockedError
+            Another live process writes the store.
+        """
+        refuse_foreign_directory(self.store)
+        self._out = self._replace.open()
 
     def _target(self) -> Any:
-        """The store the arrays are written to (the user's store; a temporary sibling
-        for an atomic replace would be chosen here)."""
-        return self.store
+        """The store the arrays are written to: the user's store, or the temporary
+        sibling of an atomic replace."""
+        return self._out
 
     def _commit(self) -> None:
-        """Called last by :meth:`finalize`, after the OME metadata: where a temporary
-        store would replace the user's."""
+        """Called last by :meth:`finalize`, after the OME metadata: swap a temporary
+        in for the user's store (then delete the old one) and release the lock."""
+        self._replace.commit()
 
     def _release(self, failed: bool) -> None:
-        """Called when the session ends, on success or failure (where a lock is released)."""
+        """Called when the session ends, on success or failure: after a failure the
+        unfinished temporary is deleted (kept after an interrupt, for resume); the lock
+        is released."""
+        if failed:
+            self._replace.abort(self._exc)
+        else:
+            self._replace.release()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -167,6 +211,7 @@ class StoreSession:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._exc = exc
         self._release(exc_type is not None)
 
     def open(self, fingerprint: str) -> bool:
@@ -215,6 +260,9 @@ class StoreSession:
                 raise InvalidStoreError(
                     f"cannot resume {self.store}: it was started with different parameters")
         else:
+            if existing is not None and self.overwrite is True and local_path(target) is None:
+                # No rename here (MemoryStore, object stores): no atomic replace.
+                refuse_replacing_valid(self.store, existing.attrs.asdict())
             root = zarr.open_group(target, mode="w", zarr_format=self.zarr_format)
         root.attrs.put({IN_PROGRESS_ATTR: fingerprint})
         self.root = root
@@ -242,13 +290,31 @@ class StoreSession:
     # ------------------------------------------------------------------ arrays
 
     @contextmanager
-    def _pipeline(self) -> Iterator[None]:
-        """Arrays take their codec pipeline from zarr's config when they are opened."""
+    def _pipeline(self, sharded: bool = False) -> Iterator[None]:
+        """Arrays take their codec pipeline from zarr's config when they are opened.
+
+        A local path that is not valid UTF-8 keeps zarr-python's pipeline (``zarrs``
+        takes paths as UTF-8 strings). A sharded array gets one ``zarrs`` thread per
+        write: ``zarrs`` encodes the inner chunks of a shard that is not entirely
+        inside the array in parallel and appends them as they finish, so their order
+        in the shard (not the values) would change from run to run; the engine's
+        writer threads still write bricks in parallel.
+        """
         pipeline = codec_pipeline() if self.zarr_format == 3 else None
+        if pipeline is not None and not _utf8_path(self._root().store):
+            pipeline = None
         if pipeline is None:
             yield
             return
-        with zarr.config.set({"codec_pipeline.path": pipeline}):
+        cfg: dict[str, Any] = {"codec_pipeline.path": pipeline}
+        if sharded:
+            # zarrs reads its thread count from ``threading.max_workers``; create zarr's
+            # own thread pool first (at its default size) so the setting reaches zarrs only.
+            from zarr.core.sync import _get_executor
+
+            _get_executor()
+            cfg["threading.max_workers"] = 1
+        with zarr.config.set(cfg):
             yield
 
     def array(self, path: str, shape: Sequence[int], chunks: Sequence[int], dtype: Any,
@@ -262,7 +328,7 @@ class StoreSession:
         root = self._root()
         parent = path.rpartition("/")[0]
         reuse = self.resume if reuse is None else reuse
-        with self._pipeline():
+        with self._pipeline(sharded=shards is not None):
             if reuse and parent:
                 root.require_group(parent)  # a kill may have left the array without its group
             if reuse and path in root:

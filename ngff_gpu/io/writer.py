@@ -35,6 +35,7 @@ from ngff_gpu.compute.methods import Methods, compute_dtype
 from ngff_gpu.dims import SPATIAL_DIMS
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError, DimsError
 from ngff_gpu.io.codecs import compressors_for
+from ngff_gpu.io.guards import disk_full, refuse_unreachable_store
 from ngff_gpu.io.labels import (
     colors_for,
     image_label,
@@ -43,6 +44,7 @@ from ngff_gpu.io.labels import (
     unique_values,
 )
 from ngff_gpu.io.read_pipeline import parallel_source
+from ngff_gpu.io.replace import IN_PLACE, local_path
 from ngff_gpu.io.session import (  # noqa: F401 - re-exported names
     IN_PROGRESS_ATTR,
     PROGRESS_GROUP,
@@ -241,7 +243,7 @@ def to_ngff_zarr(
     store: Any,
     multiscales: Multiscales,
     version: str = "0.5",
-    overwrite: bool = True,
+    overwrite: bool | str = True,
     chunks_per_shard: int | Mapping[str, int] | None = None,
     codec: str = "zstd",
     codec_level: int | None = None,
@@ -266,9 +268,13 @@ def to_ngff_zarr(
     version : {"0.5", "0.4"}
         OME-Zarr version: 0.5 writes Zarr v3 (``dimension_names``, optional
         sharding), 0.4 writes Zarr v2.
-    overwrite : bool
-        Replace an existing store; if False an existing store raises
-        :class:`StoreExistsError`.
+    overwrite : bool or "in-place"
+        True: replace an existing store. A local store is replaced atomically:
+        the new one is written beside it (``.<name>.ngff-gpu-tmp-<pid>``) and
+        swapped in only when complete, so a failure leaves the old one as it
+        was. Stores without rename (``MemoryStore``, object stores) refuse to
+        replace a complete OME-Zarr unless ``overwrite="in-place"`` (delete it,
+        then write). False: an existing store raises :class:`StoreExistsError`.
     chunks_per_shard : int or dict, optional
         Chunks per shard along each spatial dim (0.5 only; labels too).
     codec, codec_level : str, int
@@ -287,8 +293,10 @@ def to_ngff_zarr(
     labels : dict, optional
         ``{name: array or NgffImage}`` integer label images of the image's level-0
         shape and dims, written under ``labels/`` (MODE), all checked first.
-    client : distributed.Client, optional
-        Run bricks as tasks on this client (default: the active client, if any).
+    client : distributed.Client or False, optional
+        Run bricks as tasks on this client (default: the active client, if any;
+        False: compute in this process even when a client is active). An
+        in-process store with worker processes raises :class:`StoreUnreachableError`.
 
     Raises
     ------
@@ -302,6 +310,13 @@ def to_ngff_zarr(
     KernelCompileError, BackendUnavailableError
         With ``device="cuda"`` when the CUDA backend fails (``"auto"`` falls back to
         NumPy with one :class:`~ngff_gpu.errors.BackendFallbackWarning`).
+    StoreLockedError
+        Another live process is writing the same local store (named in the message).
+    DiskFullError
+        The file system filled up ("no space left on device", with the path); a
+        replacement's temporary is deleted and the old store is as it was.
+    StoreUnreachableError
+        An in-process store (``MemoryStore``) with ``dask.distributed`` worker processes.
     """
     write_multiscales(store, multiscales, version=version, overwrite=overwrite,
                       chunks_per_shard=chunks_per_shard, codec=codec, codec_level=codec_level,
@@ -314,7 +329,7 @@ def write_multiscales(
     multiscales: Multiscales,
     *,
     version: str = "0.5",
-    overwrite: bool = True,
+    overwrite: bool | str = True,
     chunks_per_shard: int | Mapping[str, int] | None = None,
     codec: str = "zstd",
     codec_level: int | None = None,
@@ -342,6 +357,8 @@ def write_multiscales(
     if chunks_per_shard is not None and version == "0.4":
         raise ArgumentError("chunks_per_shard: sharding needs OME-Zarr 0.5 (Zarr v3), "
                             "not version '0.4'")
+    if not (isinstance(overwrite, bool) or overwrite == IN_PLACE):
+        raise ArgumentError(f"overwrite: {overwrite!r} is not True, False or {IN_PLACE!r}")
     zarr_format = 3 if version == "0.5" else 2
     budget = parse_bytes(memory_limit)
     budget = seams.default_memory_limit if budget is None else budget
@@ -373,12 +390,36 @@ def write_multiscales(
     on_device = is_device_array(image.segments[0].source)
     backend = get_backend("cuda" if on_device else device)
 
-    with seams.session(store, zarr_format, overwrite=overwrite, resume=resume) as session:
+    if client is None:
+        client = _active_client()
+    elif client is False:
+        client = None
+    refuse_unreachable_store(store, client)
+    session = seams.session(store, zarr_format, overwrite=overwrite, resume=resume)
+    try:
+        return _write(session, report, jobs, image, fp, version, resume, compressors, budget,
+                      backend, on_device, device, progress, omero, labels, client, seams)
+    except BaseException as exc:
+        full = disk_full(exc, local_path(store) or store) if isinstance(exc, Exception) else None
+        for e in (exc, full):
+            if e is not None:
+                # For the CLI's line: was an existing store being replaced (it is intact)?
+                e.ngff_gpu_replacing = getattr(session, "replacing", False)  # type: ignore[attr-defined]
+        if full is not None:
+            raise full from exc
+        raise
+
+
+def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: _Job, fp: str,
+           version: str, resume: bool, compressors: dict[str, Any], budget: int,
+           backend: Backend, on_device: bool, device: str, progress: bool, omero: Any,
+           labels: Any, client: Any, seams: Seams) -> WriteReport:
+    """The write itself, in ``session`` (which chose the store, holds the lock and
+    swaps a replacement in when it is complete)."""
+    with session:
         if not session.open(fp):
             report.already_complete = True
             return report
-        if client is None:
-            client = _active_client()
         report.client = client
 
         def write_levels(backend: Backend, shrink: int, retry: bool) -> dict[str, list[Any]]:
