@@ -398,7 +398,7 @@ def write_multiscales(
     session = seams.session(store, zarr_format, overwrite=overwrite, resume=resume)
     try:
         return _write(session, report, jobs, image, fp, version, resume, compressors, budget,
-                      backend, on_device, device, progress, omero, labels, client, seams)
+                      backend, on_device, device, progress, image_attrs, labels, client, seams)
     except BaseException as exc:
         full = disk_full(exc, local_path(store) or store) if isinstance(exc, Exception) else None
         for e in (exc, full):
@@ -412,7 +412,8 @@ def write_multiscales(
 
 def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: _Job, fp: str,
            version: str, resume: bool, compressors: dict[str, Any], budget: int,
-           backend: Backend, on_device: bool, device: str, progress: bool, omero: Any,
+           backend: Backend, on_device: bool, device: str, progress: bool,
+           image_attrs: dict[str, Any],
            labels: Any, client: Any, seams: Seams) -> WriteReport:
     """The write itself, in ``session`` (which chose the store, holds the lock and
     swaps a replacement in when it is complete)."""
