@@ -11,7 +11,8 @@ import tifffile
 import zarr
 
 from ngff_gpu.errors import DimsError, InputFormatError
-from ngff_gpu.io.inputs import InputImage, _FileStack, open_input, udunits
+from ngff_gpu.io.inputs import InputImage, open_input, udunits
+from ngff_gpu.io.inputs.stack import FileStack
 from ngff_gpu.io.omero import _subsample, omero_from_data
 
 
@@ -122,7 +123,7 @@ def test_list_stack_of_tiffs_reads_regions(tmp_path, rng):
         tifffile.imwrite(paths[-1], plane)
     im = open_input(paths)
     assert im.dims == ["z", "y", "x"]
-    stack = _FileStack(paths, "tiff", (16, 12), np.dtype(np.uint16))
+    stack = FileStack(paths, "tiff", (16, 12), np.dtype(np.uint16))
     np.testing.assert_array_equal(stack[1:3, 2:5, 4], planes[1:3, 2:5, 4])
     np.testing.assert_array_equal(im.data.compute(), planes)
 

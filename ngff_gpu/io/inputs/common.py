@@ -1,5 +1,9 @@
-"""What every input format shares: the :class:`InputImage` an opener returns, unit and
-name helpers, and putting axes in OME-NGFF order (the dims rules are :mod:`ngff_gpu.dims`)."""
+"""What every input reader shares: :class:`InputImage`, unit names, dims helpers.
+
+The format modules (``tiff``, ``raster``, ``stack``, ``npy``, ``zarr_input``,
+``nifti``, ``nrrd``, ``metaimage``, ``dicom``) import from here only; the
+dispatcher (:mod:`ngff_gpu.io.inputs.detect`) imports them.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ngff_gpu.dims import canonical_order
-from ngff_gpu.dims import check_dims as check_dims_rules
+from ngff_gpu.dims import canonical_order, check_dims
 
 _UNITS = {
     "ym": "yoctometer", "zm": "zeptometer", "am": "attometer", "fm": "femtometer",
@@ -28,9 +31,16 @@ _UNITS = {
 }
 _UDUNITS = set(_UNITS.values()) | {"decameter"}
 
+#: RFC-4 anatomical orientation values, by the letter an axis points to (LPS/RAS codes).
+ANATOMICAL = {
+    "L": "right-to-left", "R": "left-to-right", "P": "anterior-to-posterior",
+    "A": "posterior-to-anterior", "S": "inferior-to-superior", "I": "superior-to-inferior",
+}
+
+
 @dataclass
 class InputImage:
-    """An image opened by :func:`open_input`.
+    """An image opened by :func:`ngff_gpu.io.inputs.open_input`.
 
     Attributes
     ----------
@@ -47,7 +57,10 @@ class InputImage:
     is_label_hint : bool
         True when the input says it is a label image (OME-Zarr ``image-label``).
     omero : dict or None
-        The ``omero`` block of an OME-Zarr input.
+        ``omero`` display metadata from the input (OME-Zarr, OME-TIFF channel names
+        and colors); channels without a ``window`` get one computed.
+    orientation : dict or None
+        RFC-4 anatomical orientation value per spatial dim (``"left-to-right"``...).
     kind : str
         What was read, for messages (``"OME-TIFF"``, ``"PNG stack of 12 files"``...).
     paths : list of str
@@ -62,6 +75,7 @@ class InputImage:
     name: str | None = None
     is_label_hint: bool = False
     omero: dict[str, Any] | None = None
+    orientation: dict[str, str] | None = None
     kind: str = ""
     paths: list[str] = field(default_factory=list)
 
@@ -78,35 +92,36 @@ def udunits(unit: str | None) -> str | None:
 
 def safe_name(text: str) -> str:
     """``text`` as a name that is safe as a path component (``[A-Za-z0-9_.-]``)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "image"
-    return name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "image"
 
+
+def is_url(path: str) -> bool:
+    """True for ``scheme://...`` paths (fsspec URLs)."""
+    return "://" in str(path)
 
 
 def stem(path: str) -> str:
-    base = os.path.basename(os.path.normpath(path))
-    for suffix in (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".ome.btf"):
+    """The file or store name without its (double) suffix: ``a.ome.tif`` -> ``a``."""
+    base = os.path.basename(os.path.normpath(str(path).rstrip("/")))
+    for suffix in (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".ome.btf", ".ome.ozx",
+                   ".nii.gz", ".nrrd", ".nhdr"):
         if base.lower().endswith(suffix):
             return base[: -len(suffix)]
     return os.path.splitext(base)[0]
 
 
-def check_dims(dims: Sequence[str], ndim: int, what: str, shape: Sequence[int]) -> list[str]:
-    """The dims given for an input file (:func:`ngff_gpu.dims.check_dims`, naming the file)."""
-    return check_dims_rules(dims, ndim, what=what, shape=shape)
+def natural_key(path: str) -> list[Any]:
+    """Sort key that puts ``z2`` before ``z10``."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path)]
 
 
-def canonical(data: Any, dims: list[str] | None) -> tuple[Any, list[str] | None]:
-    """Transpose ``data`` lazily so ``dims`` follow ``t, c, z, y, x``."""
-    if dims is None:
-        return data, None
-    order = canonical_order(dims)
-    if order == list(range(len(dims))):
-        return data, dims
-    return as_dask(data).transpose(order), [dims[i] for i in order]
+def checked_dims(dims: Sequence[str], ndim: int, what: str, shape: Sequence[int]) -> list[str]:
+    """The dims given for an input (:func:`ngff_gpu.dims.check_dims`, naming the file)."""
+    return check_dims(dims, ndim, what=what, shape=shape)
 
 
 def as_dask(data: Any) -> Any:
+    """``data`` as a dask array (chunks follow the source's chunks when it has some)."""
     import dask.array as da
 
     if hasattr(data, "dask"):
@@ -118,6 +133,16 @@ def as_dask(data: Any) -> Any:
                                       previous_chunks=previous)
     meta = np.empty((0,) * data.ndim, dtype=data.dtype)
     return da.from_array(data, chunks=chunks, asarray=False, fancy=False, meta=meta)
+
+
+def canonical(data: Any, dims: list[str] | None) -> tuple[Any, list[str] | None]:
+    """Transpose ``data`` lazily so ``dims`` follow ``t, c, z, y, x``."""
+    if dims is None:
+        return data, None
+    order = canonical_order(dims)
+    if order == list(range(len(dims))):
+        return data, dims
+    return as_dask(data).transpose(order), [dims[i] for i in order]
 
 
 def dims_from_letters(axes: str, trusted: bool) -> list[str] | None:
@@ -134,3 +159,58 @@ def dims_from_letters(axes: str, trusted: bool) -> list[str] | None:
             return None
         return ["t", "z"][2 - rest:] + ["y", "x", "c"] if rest else ["y", "x", "c"]
     return None
+
+
+def keep_dims(values: dict[str, Any] | None, dims: Sequence[str] | None) -> dict[str, Any] | None:
+    """``values`` restricted to ``dims`` (all of them when ``dims`` is None); None if empty."""
+    if not values:
+        return None
+    out = {d: v for d, v in values.items() if dims is None or d in dims}
+    return out or None
+
+
+class RegionArray:
+    """A lazily read array: ``read(key)`` returns the region ``key`` (a tuple of slices).
+
+    Any failure of ``read`` other than an :class:`InputFormatError` becomes one
+    ``InputFormatError`` naming ``path`` (a damaged file is one clear error).
+    """
+
+    def __init__(self, shape: Sequence[int], dtype: Any, read: Any, path: str,
+                 chunks: Sequence[int] | None = None) -> None:
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype, self.ndim = np.dtype(dtype), len(self.shape)
+        self.chunks = tuple(int(c) for c in chunks) if chunks is not None else None
+        self.read, self.path = read, path
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        from ngff_gpu.errors import InputFormatError
+
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        try:
+            out = np.asarray(self.read(key))
+        except InputFormatError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is a damaged input
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise InputFormatError(f"cannot decode {self.path}: {detail}") from exc
+        return out if out.dtype == self.dtype else out.astype(self.dtype)
+
+
+def spatial_orientation(directions: Sequence[Sequence[float]], space: str) -> list[str]:
+    """RFC-4 orientation value of each axis from its direction vector in world ``space``.
+
+    ``space`` names the direction each world axis increases towards (``"LPS"`` for
+    DICOM/ITK, ``"RAS"`` for NIfTI); the dominant component of a direction picks it.
+    """
+    opposite = {"L": "R", "R": "L", "P": "A", "A": "P", "S": "I", "I": "S"}
+    out = []
+    for vec in directions:
+        v = np.asarray(vec, dtype=float)
+        w = int(np.argmax(np.abs(v)))
+        letter = space[w] if v[w] >= 0 else opposite[space[w]]
+        out.append(ANATOMICAL[letter])
+    return out

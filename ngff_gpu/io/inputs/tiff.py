@@ -1,11 +1,19 @@
-"""TIFF inputs: tifffile's Zarr store (only the strips or tiles a region needs),
-OME-TIFF and ImageJ axes, physical sizes and units; cuCIM for large tiled TIFFs."""
+"""TIFF inputs: tifffile's Zarr store (only the strips or tiles a region needs).
+
+OME-TIFF and ImageJ axes, physical sizes, units, OME channel names and colors,
+ImageJ ``finterval``; several series (``series=``); a file whose pages or tiles
+are missing or truncated is refused (naming the first bad page) instead of
+being read as a smaller image; cuCIM reads large tiled 2-D TIFFs when installed.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,25 +21,116 @@ import numpy as np
 from ngff_gpu.errors import InputFormatError
 from ngff_gpu.io.inputs.common import (
     InputImage,
+    RegionArray,
     canonical,
-    check_dims,
+    checked_dims,
     dims_from_letters,
+    keep_dims,
     safe_name,
     stem,
     udunits,
 )
 
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
 
-def _ome_physical(ome_xml: str, dims: list[str] | None) -> tuple[dict, dict, str | None]:
+
+@dataclass
+class SeriesInfo:
+    """One series of a TIFF file (for listings and ``--series``)."""
+
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    axes: str
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def quiet_tifffile() -> Iterator[list[str]]:
+    """Collect tifffile's log warnings (instead of printing them); yield the messages."""
+    log = logging.getLogger("tifffile")
+    handler = _Collect()
+    old = log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield handler.messages
+    finally:
+        log.removeHandler(handler)
+        log.propagate = old
+        for m in handler.messages:
+            logging.getLogger("ngff_gpu.inputs").debug("tifffile: %s", m)
+
+
+def _damage(path: str, tif: Any, series: Any, messages: list[str]) -> str | None:
+    """Why ``series`` of ``tif`` is incomplete (first bad page), or None when it is whole."""
+    size = os.path.getsize(path)
+    bad_offset = [m for m in messages if "invalid page offset" in m or "invalid tag" in m
+                  or "corrupted" in m or "truncated" in m]
+    if bad_offset:
+        return f"page {len(tif.pages)} cannot be read ({bad_offset[0].split('> ')[-1]})"
+    failed = [m for m in messages if "failed" in m or "reshape" in m]
+    if failed:
+        return failed[0].split("> ")[-1]
+    for i, page in enumerate(series.pages):
+        if page is None:
+            return f"page {i} of the series is missing"
+        offsets, counts = page.dataoffsets, page.databytecounts
+        for k, (o, n) in enumerate(zip(offsets, counts)):
+            what = "tile" if getattr(page.keyframe, "is_tiled", False) else "strip"
+            if o == 0 or n == 0:
+                return f"page {i}: {what} {k} is missing"
+            if o + n > size:
+                return f"page {i}: {what} {k} lies past the end of the file (truncated)"
+    return None
+
+
+def list_series(path: str) -> list[SeriesInfo]:
+    """The series of a TIFF file (index, name, shape, dtype, axes)."""
+    import tifffile
+
+    with quiet_tifffile(), tifffile.TiffFile(path) as tif:
+        return [SeriesInfo(i, _series_name(s, i), tuple(int(n) for n in s.shape), str(s.dtype),
+                           s.axes) for i, s in enumerate(tif.series)]
+
+
+def _series_name(series: Any, index: int) -> str:
+    name = getattr(series, "name", None) or ""
+    if not name or re.fullmatch(r"(Image|Series)?\s*\d*", str(name)):
+        return f"series{index}"
+    return safe_name(str(name))
+
+
+def series_listing(infos: Sequence[SeriesInfo]) -> str:
+    """``0: name 4x16x16 uint8 (ZYX); 1: ...`` for messages."""
+    return "; ".join(f"{s.index}: {s.name} {'x'.join(map(str, s.shape))} {s.dtype} ({s.axes})"
+                     for s in infos)
+
+
+def _ome_image(ome_xml: str, index: int) -> dict[str, Any] | None:
     import tifffile
 
     try:
         doc = tifffile.xml2dict(ome_xml)
-        image = doc["OME"]["Image"]
-        image = image[0] if isinstance(image, list) else image
-        pixels = image["Pixels"]
+        images = doc["OME"]["Image"]
+        images = images if isinstance(images, list) else [images]
+        return images[index]
     except (KeyError, IndexError, TypeError, ValueError):
-        return {}, {}, None
+        return None
+
+
+def _ome_physical(image: dict[str, Any], dims: list[str] | None
+                  ) -> tuple[dict, dict, dict | None]:
+    pixels = image.get("Pixels", {})
     scale: dict[str, float] = {}
     units: dict[str, str] = {}
     for d in ("x", "y", "z"):
@@ -47,10 +146,30 @@ def _ome_physical(ome_xml: str, dims: list[str] | None) -> tuple[dict, dict, str
         unit = udunits(pixels.get("TimeIncrementUnit", "s"))
         if unit:
             units["t"] = unit
-    name = image.get("Name") if isinstance(image, dict) else None
-    if name is None or re.fullmatch(r"Image\d*", str(name)):  # tifffile's default name
-        return scale, units, None
-    return scale, units, safe_name(str(name))
+    return scale, units, _ome_channels(pixels)
+
+
+def _ome_channels(pixels: dict[str, Any]) -> dict | None:
+    """An ``omero`` block with OME channel names and colors (windows are computed later)."""
+    channels = pixels.get("Channel")
+    if channels is None:
+        return None
+    channels = channels if isinstance(channels, list) else [channels]
+    out = []
+    for i, ch in enumerate(channels):
+        if not isinstance(ch, dict):
+            return None
+        entry: dict[str, Any] = {"label": str(ch.get("Name") or f"channel {i}")}
+        color = ch.get("Color")
+        if color is not None:
+            try:
+                entry["color"] = f"{(int(color) & 0xFFFFFFFF) >> 8:06X}"
+            except (TypeError, ValueError):
+                pass
+        out.append(entry)
+    if all(e["label"] == f"channel {i}" and "color" not in e for i, e in enumerate(out)):
+        return None
+    return {"channels": out}
 
 
 def _imagej_physical(tif: Any, dims: list[str] | None) -> tuple[dict, dict]:
@@ -65,40 +184,132 @@ def _imagej_physical(tif: Any, dims: list[str] | None) -> tuple[dict, dict]:
         scale["z"] = float(meta["spacing"])
     unit = udunits(meta.get("unit"))
     units = {d: unit for d in scale} if unit else {}
+    if meta.get("finterval") and dims is not None and "t" in dims:
+        scale["t"] = float(meta["finterval"])
+        units["t"] = udunits(meta.get("tunit") or "s") or "second"
     return scale, units
 
 
-def open_tiff(path: str, dims: Sequence[str] | None) -> InputImage:
+def guarded(array: Any, path: str) -> RegionArray:
+    """``array`` (tifffile's Zarr array) read with tifffile's log quiet and errors naming ``path``."""
+
+    def read(key: tuple[slice, ...]) -> np.ndarray:
+        with quiet_tifffile():
+            return np.asarray(array[key])
+
+    return RegionArray(array.shape, array.dtype, read, path, chunks=array.chunks)
+
+
+def open_tiff(path: str, dims: Sequence[str] | None, series: int | None = None) -> InputImage:
+    """Open one series of a TIFF file lazily.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    dims : sequence of str, optional
+        Axis names as stored, overriding the file's.
+    series : int, optional
+        Which series; required (an error listing them) when the file has several.
+
+    Raises
+    ------
+    InputFormatError
+        Unreadable, truncated or damaged file; several series and no ``series``.
+    """
     import tifffile
     import zarr
 
     try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            axes, shape = series.axes, series.shape
+        with quiet_tifffile() as messages, tifffile.TiffFile(path) as tif:
+            all_series = tif.series
+            if not all_series:
+                why = messages[0].split("> ")[-1] if messages else "no image in it"
+                raise InputFormatError(f"cannot read {path} as TIFF: {why}")
+            if series is None and len(all_series) > 1:
+                infos = [SeriesInfo(i, _series_name(s, i), tuple(int(n) for n in s.shape),
+                                    str(s.dtype), s.axes) for i, s in enumerate(all_series)]
+                raise InputFormatError(
+                    f"{path} holds {len(all_series)} series ({series_listing(infos)}); choose "
+                    "one with --series N, or --series all")
+            index = series or 0
+            if not 0 <= index < len(all_series):
+                raise InputFormatError(f"{path} has {len(all_series)} series; --series {index} "
+                                       "does not exist")
+            s = all_series[index]
+            axes, shape = s.axes, tuple(int(n) for n in s.shape)
+            why = _damage(path, tif, s, messages)
+            if why:
+                raise InputFormatError(f"{path} is truncated or damaged: {why}")
             is_ome, is_imagej = tif.is_ome, tif.is_imagej
-            ome_xml = tif.ome_metadata if is_ome else None
-            tiled = series.pages[0] is not None and bool(getattr(series.pages[0], "is_tiled", False))
+            tiled = s.pages[0] is not None and bool(getattr(s.pages[0], "is_tiled", False))
             guessed = dims_from_letters(axes, trusted=is_ome or is_imagej)
-            scale, units, name = {}, {}, None
-            if is_ome and ome_xml:
-                scale, units, name = _ome_physical(ome_xml, guessed)
+            scale, units, omero, name = {}, {}, None, None
+            if is_ome and tif.ome_metadata:
+                image = _ome_image(tif.ome_metadata, index)
+                if image is not None:
+                    scale, units, omero = _ome_physical(image, guessed)
             elif is_imagej:
                 scale, units = _imagej_physical(tif, guessed)
-        data = _open_cucim(path, shape) if tiled else None
+            if len(all_series) > 1 or is_ome:
+                candidate = _series_name(s, index)
+                name = None if candidate.startswith("series") and len(all_series) == 1 else candidate
+        data = _open_cucim(path, shape) if tiled and len(all_series) == 1 else None
         if data is None:
-            data = zarr.open_array(tifffile.imread(path, aszarr=True, series=0, level=0,
-                                                   maxworkers=os.cpu_count() or 1), mode="r")
-    except (tifffile.TiffFileError, ValueError, KeyError, IndexError) as exc:
+            # the zarr array itself: the read stage decodes its tiles/strips once, on every
+            # core; a decode error is named by the CLI (one line, tifffile's log quiet)
+            store = tifffile.imread(path, aszarr=True, series=index, level=0,
+                                    maxworkers=os.cpu_count() or 1)
+            data = zarr.open_array(store, mode="r")
+    except (tifffile.TiffFileError, ValueError, KeyError, IndexError, struct_error()) as exc:
+        if isinstance(exc, InputFormatError):
+            raise
         raise InputFormatError(f"cannot read {path} as TIFF: {exc}") from exc
     kind = "OME-TIFF" if is_ome else "ImageJ TIFF" if is_imagej else "TIFF"
+    if len(all_series) > 1:
+        kind += f" series {index}"
     if dims is not None:
-        guessed = check_dims(dims, len(shape), path, shape)
-        scale = {d: v for d, v in scale.items() if d in guessed}
-        units = {d: v for d, v in units.items() if d in guessed}
+        guessed = checked_dims(dims, len(shape), path, shape)
+        scale, units = keep_dims(scale, guessed) or {}, keep_dims(units, guessed) or {}
+    if omero is not None and (guessed is None or "c" not in guessed
+                              or shape[guessed.index("c")] != len(omero["channels"])):
+        omero = None
     data, out_dims = canonical(data, guessed)
     return InputImage(data=data, dims=out_dims, scale=scale or None, units=units or None,
-                      name=name or safe_name(stem(path)), kind=kind, paths=[path])
+                      name=name or safe_name(stem(path)), omero=omero, kind=kind, paths=[path])
+
+
+def struct_error() -> type[Exception]:
+    """``struct.error`` (raised by tifffile on some damaged headers)."""
+    import struct
+
+    return struct.error
+
+
+def member_props(path: str) -> tuple[tuple[int, ...], np.dtype, str]:
+    """Shape, dtype and axes of series 0 of a TIFF stack member (damaged files refused)."""
+    import tifffile
+
+    try:
+        with quiet_tifffile() as messages, tifffile.TiffFile(path) as tif:
+            s = tif.series[0]
+            why = _damage(path, tif, s, messages)
+            if why:
+                raise InputFormatError(f"{path} is truncated or damaged: {why}")
+            return tuple(int(n) for n in s.shape), np.dtype(s.dtype), s.axes
+    except (tifffile.TiffFileError, ValueError, IndexError, struct_error()) as exc:
+        if isinstance(exc, InputFormatError):
+            raise
+        raise InputFormatError(f"cannot read {path} as TIFF: {exc}") from exc
+
+
+def read_member_region(path: str, key: tuple[slice, ...]) -> np.ndarray:
+    """A region of series 0 of one TIFF stack member."""
+    import tifffile
+    import zarr
+
+    with tifffile.imread(path, aszarr=True, series=0, level=0) as store:
+        return guarded(zarr.open_array(store, mode="r"), path)[key]
 
 
 def _open_cucim(path: str, shape: Sequence[int]) -> Any:
@@ -132,6 +343,3 @@ class _CuCIMArray:
         region = region.reshape(y1 - y0, x1 - x0, -1)[..., : (self.shape[2] if self.ndim == 3 else 1)]
         region = region if self.ndim == 3 else region[..., 0]
         return region[(slice(None), slice(None)) + tuple(key[2:])]
-
-
-# -- raster images and stacks --------------------------------------------------------------------

@@ -1,0 +1,98 @@
+"""The dispatcher: which reader opens a path, decided by content (see :mod:`.sniff`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from ngff_gpu.errors import InputFormatError
+from ngff_gpu.io.inputs.common import InputImage, is_url
+from ngff_gpu.io.inputs.dicom import open_dicom
+from ngff_gpu.io.inputs.metaimage import open_metaimage
+from ngff_gpu.io.inputs.nifti import open_nifti
+from ngff_gpu.io.inputs.npy import open_npy
+from ngff_gpu.io.inputs.nrrd import open_nrrd
+from ngff_gpu.io.inputs.raster import open_raster
+from ngff_gpu.io.inputs.sniff import slice_candidates, sniff, sniff_file
+from ngff_gpu.io.inputs.stack import directory_slices, expand, open_stack
+from ngff_gpu.io.inputs.tiff import open_tiff
+from ngff_gpu.io.inputs.zarr_input import open_ozx, open_zarr
+
+_SINGLE = {"npy": open_npy, "zarr": open_zarr, "ozx": open_ozx, "raster": open_raster,
+           "nifti": open_nifti, "analyze": open_nifti, "nrrd": open_nrrd,
+           "metaimage": open_metaimage}
+
+
+def open_input(paths: Sequence[str] | str, dims: Sequence[str] | str | None = None,
+               series: int | None = None) -> InputImage:
+    """Open one image file, a directory of slices, a glob pattern, or several files, lazily.
+
+    Parameters
+    ----------
+    paths : str or sequence of str
+        One path (TIFF/OME-TIFF, NIfTI, Analyze, NRRD, MetaImage, DICOM, PNG/JPEG/BMP,
+        ``.npy``, Zarr array, OME-Zarr image, ``.ozx``, or a URL of a Zarr store), a
+        directory of 2-D slices (or of one DICOM series), a glob pattern, or several
+        files (stacked along a new ``z`` axis; ``t`` if the files are 3-D; a DICOM series
+        is sorted by slice position).
+    dims : str or sequence of str, optional
+        Names of the axes *as stored in the file* (``"zyx"``, ``"yxc"``...),
+        overriding what the file says; the result is reordered to ``t, c, z, y, x``.
+    series : int, optional
+        The series of a multi-series TIFF (required when it has several).
+
+    Returns
+    -------
+    InputImage
+
+    Raises
+    ------
+    InputFormatError
+        For a missing file, an unreadable, truncated or damaged file, an unknown
+        format, or stack members that differ.
+    DimsError
+        When ``dims`` do not name one axis per dimension of the data.
+    """
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    if not paths:
+        raise InputFormatError("no input given")
+    if isinstance(dims, str):
+        dims = list(dims.replace(",", "").strip().lower())
+    files = expand([os.fspath(p) for p in paths])
+    what = None
+    if len(files) == 1 and not is_url(files[0]) and os.path.isdir(files[0]):
+        kind = sniff(files[0])
+        if kind == "slices":
+            what = files[0]
+            files, fmt = directory_slices(what, slice_candidates(what))
+            return _many(files, dims, fmt, what)
+    if len(files) > 1:
+        fmts = {sniff_file(f) for f in files}
+        if len(fmts) > 1:
+            raise InputFormatError("a stack needs files of one format; got "
+                                   + ", ".join(sorted(str(f or "unrecognized") for f in fmts)))
+        fmt = fmts.pop()
+        return _many(files, dims, fmt, " ".join(paths) if len(paths) == 1 else None)
+    path = files[0]
+    fmt = sniff(path)
+    if series is not None and fmt != "tiff":
+        raise InputFormatError(f"--series applies to TIFF files; {path} is {fmt}")
+    if fmt == "tiff":
+        return open_tiff(path, dims, series=series)
+    if fmt == "dicom":
+        return open_dicom([path], dims)
+    return _SINGLE[fmt](path, dims)
+
+
+def _many(files: list[str], dims: Sequence[str] | None, fmt: str | None,
+          what: str | None) -> InputImage:
+    if fmt == "dicom":
+        return open_dicom(files, dims, what=what)
+    if fmt in ("tiff", "raster"):
+        return open_stack(files, dims, fmt=fmt, what=what)
+    unknown = [f for f in files if sniff_file(f) is None]
+    if unknown:
+        raise InputFormatError(f"cannot read {unknown[0]}: unrecognized format")
+    raise InputFormatError(f"a stack of {fmt} files is not supported (stacks are of TIFF, "
+                           "PNG/JPEG/BMP/GIF or DICOM slices)")

@@ -1,0 +1,127 @@
+"""Which format a file or directory holds, by its content (suffixes only where content cannot tell).
+
+=============  =================================================================
+format         recognised by
+=============  =================================================================
+``tiff``       ``II*\\0``, ``MM\\0*`` (and BigTIFF ``II+``/``MM\\0+``)
+``dicom``      ``DICM`` at byte 128 (suffix ``.dcm`` for files without preamble)
+``nifti``      ``n+1``/``ni1`` at byte 344 (NIfTI-1), ``n+2``/``ni2`` at byte 4
+               (NIfTI-2); the same inside a gzip stream (``.nii.gz``)
+``analyze``    a 348-byte header (``sizeof_hdr`` = 348) without NIfTI magic
+``nrrd``       ``NRRD000`` at the start
+``metaimage``  a text header of ``Key = value`` lines (``ObjectType``, ``NDims``...)
+``raster``     PNG, JPEG, BMP, GIF signatures
+``npy``        ``\\x93NUMPY``
+``ozx``        a zip file (``PK\\3\\4``) named ``*.ozx`` or holding ``zarr.json``
+``zarr``       a directory with ``zarr.json``, ``.zgroup`` or ``.zarray``; a URL
+=============  =================================================================
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import struct
+import zipfile
+
+from ngff_gpu.errors import InputFormatError
+from ngff_gpu.io.inputs.common import is_url
+
+ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray")
+_META_KEY = re.compile(rb"^\s*(ObjectType|NDims|DimSize|ElementType|ElementDataFile|Comment|"
+                       rb"BinaryData|BinaryDataByteOrderMSB|ElementSpacing|HeaderSize)\s*=")
+SUPPORTED = ("TIFF/OME-TIFF, NIfTI, Analyze, NRRD, MetaImage, DICOM, PNG, JPEG, BMP, GIF, "
+             ".npy, Zarr arrays, OME-Zarr images and .ozx")
+
+
+def _nifti_magic(head: bytes) -> str | None:
+    if len(head) >= 348 and head[344:347] in (b"n+1", b"ni1"):
+        return "nifti"
+    if len(head) >= 8 and head[4:7] in (b"n+2", b"ni2"):
+        return "nifti"
+    if len(head) >= 348 and (struct.unpack("<i", head[:4])[0] == 348
+                             or struct.unpack(">i", head[:4])[0] == 348):
+        return "analyze"
+    return None
+
+
+def sniff_file(path: str) -> str | None:
+    """The format of the file at ``path`` (see the module table), or None if unknown."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(544)
+    except OSError as exc:
+        raise InputFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    low = path.lower()
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "tiff"
+    if head[128:132] == b"DICM":
+        return "dicom"
+    if head[:7] == b"NRRD000":
+        return "nrrd"
+    if head[:6] == b"\x93NUMPY":
+        return "npy"
+    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:2] == b"BM" \
+            or head[:6] in (b"GIF87a", b"GIF89a"):
+        return "raster"
+    if head[:4] == b"PK\x03\x04":
+        if low.endswith(".ozx"):
+            return "ozx"
+        try:
+            with zipfile.ZipFile(path) as zf:
+                if "zarr.json" in zf.namelist():
+                    return "ozx"
+        except (zipfile.BadZipFile, OSError):
+            return None
+        return None
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as fh:
+                inner = fh.read(544)
+        except (OSError, EOFError):
+            return None
+        return "nifti" if _nifti_magic(inner) == "nifti" else None
+    kind = _nifti_magic(head)
+    if kind == "nifti" or (kind == "analyze" and low.endswith((".hdr", ".img"))):
+        return kind
+    if _META_KEY.match(head.split(b"\n", 1)[0]):
+        return "metaimage"
+    if low.endswith(".dcm"):
+        return "dicom"
+    return None
+
+
+def sniff_dir(path: str) -> str:
+    """``zarr`` (a Zarr store) or ``slices`` (a directory of image files); raise otherwise."""
+    if any(os.path.exists(os.path.join(path, m)) for m in ZARR_MARKERS):
+        return "zarr"
+    kinds = {sniff_file(f) for f in slice_candidates(path)}
+    kinds.discard(None)
+    if kinds:
+        return "slices"
+    raise InputFormatError(
+        f"{path} is a directory that is neither a Zarr store (no zarr.json, .zgroup or .zarray) "
+        f"nor a directory of image slices (no TIFF, PNG, JPEG, BMP or DICOM files in it)")
+
+
+def slice_candidates(path: str) -> list[str]:
+    """The regular, non-hidden files directly in the directory ``path``."""
+    try:
+        names = os.listdir(path)
+    except OSError as exc:
+        raise InputFormatError(f"cannot list {path}: {exc.strerror or exc}") from exc
+    return [os.path.join(path, n) for n in names
+            if not n.startswith(".") and os.path.isfile(os.path.join(path, n))]
+
+
+def sniff(path: str) -> str:
+    """The format of ``path`` (file, directory or URL); raise for anything unreadable."""
+    if is_url(path):
+        return "ozx" if path.lower().rstrip("/").endswith(".ozx") else "zarr"
+    if os.path.isdir(path):
+        return sniff_dir(path)
+    kind = sniff_file(path)
+    if kind is None:
+        raise InputFormatError(f"cannot read {path}: unrecognized format (supported: {SUPPORTED})")
+    return kind
