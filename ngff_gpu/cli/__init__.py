@@ -14,7 +14,7 @@ from typing import Any
 
 from ngff_gpu.cli._common import PROG, HelpFormatter, Parser, one_line
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "entry", "main"]
 
 DESCRIPTION = """Fast OME-Zarr multiscale pyramids (CUDA kernels, bit-identical NumPy fallback).
 
@@ -74,7 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_library_logs(debug)
     args = None
     try:
-        args = build_parser().parse_args(argv)
+        from ngff_gpu.cli._common import regroup
+
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser().parse_args(regroup(argv) if argv[:1] == ["convert"] else argv)
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -86,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             one_line("interrupted (an unfinished store carries no OME metadata; "
                      "'convert --resume' continues it)")
         return 130
+    except BrokenPipeError:  # 'ngff-gpu info STORE | head': the reader left, not an error
+        _silence_stdout()
+        return 0
     except (NgffGpuError, OSError, ValueError, TypeError, KeyError) as exc:
         if debug:
             raise
@@ -151,6 +157,44 @@ def _cancel_pending_reads() -> None:
         pass
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def entry() -> None:
+    """The ``ngff-gpu`` console script: :func:`main`, then a quiet exit.
+
+    After a failure or Ctrl-C the process ends at once (``os._exit`` once the
+    streams are flushed), so that no worker thread, event loop or garbage-collected
+    task can print "Exception ignored", "Task exception was never retrieved" or
+    "Event loop is closed" after the one error line.
+    """
+    import signal
+
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a second Ctrl-C while main() was reporting the first
+        code = 130
+    if code != 0:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    sys.exit(0)
+
+
 def _partial(args: object, exc: BaseException | None = None) -> str:
     """A note on the unfinished store when a conversion failed while writing."""
     from ngff_gpu.errors import StoreLockedError
@@ -175,4 +219,4 @@ def _message(exc: BaseException) -> str:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -1,7 +1,5 @@
 """``python -m ngff_gpu.cli``: the ``ngff-gpu`` command."""
 
-import sys
+from ngff_gpu.cli import entry
 
-from ngff_gpu.cli import main
-
-sys.exit(main())
+entry()

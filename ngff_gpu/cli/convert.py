@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from ngff_gpu.cli import _common as c
 from ngff_gpu.cli._common import PROG, HelpFormatter
@@ -15,9 +15,11 @@ EPILOG = f"""examples:
   {PROG} convert volume.tif volume.ome.zarr
   {PROG} convert cells.ome.tif cells.ome.zarr --method mean --chunks 64 --chunks-per-shard 4
   {PROG} convert 'slices/*.png' stack.ome.zarr --scale z=2,y=0.5,x=0.5 --units micrometer
-  {PROG} convert a.npy a.ome.zarr --dims zyx --scale-factors 2,4,8 --version 0.4
-  {PROG} convert em.zarr em.ome.zarr --scale-factors 'z=1,y=2,x=2;z=2,y=4,x=4' --device cuda
-  {PROG} convert img.tif img.ome.zarr --labels nuclei=nuclei.tif --resume
+  {PROG} convert slices/ stack.ome.zarr                 # a directory of 2-D slices
+  {PROG} convert brain.nii.gz brain.ome.zarr           # NIfTI, NRRD, MetaImage, DICOM...
+  {PROG} convert dicom_series/ ct.ozx                   # a zipped OME-Zarr (RFC-9)
+  {PROG} convert two_series.ome.tif out.ome.zarr --series all
+  {PROG} convert -i a.npy -o a.ome.zarr -d z y x -s z 4.0 y 1.0 x 1.0 -c 64   # ngff-zarr style
 
 An existing OUTPUT is an error unless --overwrite (replace it) or --resume
 (continue an interrupted conversion with the same parameters) is given.
@@ -36,16 +38,21 @@ def add_parser(sub: Any) -> None:
     from ngff_gpu.io.codecs import CODEC_NAMES
 
     p = sub.add_parser(
-        "convert", help="convert images (TIFF, OME-TIFF, PNG, .npy, Zarr, ...) to OME-Zarr",
-        description="Convert an image file, a stack of files (several paths or a glob pattern) "
-                    "or a Zarr/OME-Zarr array into an OME-Zarr multiscale pyramid.",
+        "convert", help="convert images (TIFF, NIfTI, NRRD, DICOM, PNG, Zarr, ...) to OME-Zarr",
+        description="Convert an image file, a stack of files (several paths, a glob pattern or "
+                    "a directory of slices), a DICOM series, or a Zarr/OME-Zarr array into an "
+                    "OME-Zarr multiscale pyramid (a directory, or a .ozx zip file).",
         epilog=EPILOG, formatter_class=HelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="image file, glob pattern (quote it), several 2-D files (a z-stack), "
-                        ".npy, Zarr array or OME-Zarr image")
-    p.add_argument("output", metavar="OUTPUT", help="OME-Zarr store to write (e.g. out.ome.zarr)")
+    p.add_argument("paths", nargs="*", metavar="INPUT... OUTPUT",
+                   help="image file(s), glob pattern (quote it), directory of slices or DICOM "
+                        "series, .npy, Zarr array or OME-Zarr image; then the OME-Zarr store "
+                        "to write (out.ome.zarr, or out.ozx for a zip file)")
+    p.add_argument("-i", "--input", action=c.Tokens, nargs="+", default=None, metavar="INPUT",
+                   help="input(s), ngff-zarr's spelling (then OUTPUT is -o or the last path)")
+    p.add_argument("-o", "--output", default=None, metavar="OUTPUT",
+                   help="the store to write, ngff-zarr's spelling")
     g = p.add_argument_group("pyramid")
-    g.add_argument("--method", type=c.method_name, choices=METHOD_NAMES, default=None,
+    g.add_argument("-m", "--method", type=c.method_name, choices=METHOD_NAMES, default=None,
                    metavar="METHOD",
                    help="downsampling method: gaussian (default), mean, nearest, mode (labels), "
                         "min, max; ngff-zarr names such as itkwasm_gaussian are accepted")
@@ -54,18 +61,26 @@ def add_parser(sub: Any) -> None:
                         "(per dim; a missing dim is 1), or one int N for an automatic ladder "
                         "(ngff-zarr's rule: halve the dims at least two chunks long; default "
                         "128); a single level is written '2,'")
-    g.add_argument("--chunks", type=c.chunks, default=None, metavar="CHUNKS",
-                   help="chunk size: '64' (spatial dims) or 'z=32,y=128,x=128' "
-                        "(default 128 in 3-D, 256 in 2-D)")
-    g.add_argument("--chunks-per-shard", type=c.shard_counts, default=None, metavar="N",
-                   help="shard the arrays: chunks per shard, '4' or 'z=2,y=4,x=4' (0.5 only)")
+    g.add_argument("-c", "--chunks", action=c.Tokens, convert=c.chunk_tokens, default=None,
+                   metavar="CHUNKS",
+                   help="chunk size: '64' (spatial dims), 'z=32,y=128,x=128', or one per axis "
+                        "'1 64 64' (default 128 in 3-D, 256 in 2-D)")
+    g.add_argument("--chunks-per-shard", action=c.Tokens, convert=c.shard_tokens, default=None,
+                   metavar="N",
+                   help="shard the arrays: chunks per shard, '4', 'z=2,y=4,x=4' or '2 4 4' "
+                        "(0.5 only)")
     o = p.add_argument_group("output")
-    o.add_argument("--version", choices=("0.4", "0.5"), default="0.5",
-                   help="OME-Zarr version: 0.5 (Zarr v3, default) or 0.4 (Zarr v2)")
+    o.add_argument("--version", "--ome-zarr-version", dest="version", choices=("0.4", "0.5"),
+                   default="0.5", help="OME-Zarr version: 0.5 (Zarr v3, default) or 0.4 (Zarr v2)")
     o.add_argument("--codec", type=c.codec_name, choices=CODEC_NAMES, default="zstd",
-                   metavar="CODEC", help=f"compressor: {', '.join(CODEC_NAMES)} (default zstd)")
-    o.add_argument("--level", type=int, default=None, help="compression level (codec default)")
-    o.add_argument("--name", default=None, help="image name (default: from the input)")
+                   metavar="CODEC", help=f"compressor: {', '.join(CODEC_NAMES)} (default zstd; "
+                                         "blosc:zstd is blosc-zstd)")
+    o.add_argument("--level", "--compression-level", dest="level", type=int, default=None,
+                   help="compression level (codec default)")
+    o.add_argument("-n", "--name", default=None, help="image name (default: from the input)")
+    o.add_argument("--series", type=c.series_value, default=None, metavar="N|all",
+                   help="the series of a multi-series TIFF; 'all' writes each series to its "
+                        "own store OUTPUT-base_SERIESNAME.ome.zarr")
     o.add_argument("--labels", action="append", default=[], metavar="[NAME=]PATH",
                    help="a label image of the same shape, written with MODE under "
                         "labels/NAME (repeatable)")
@@ -81,18 +96,30 @@ def add_parser(sub: Any) -> None:
     mode.add_argument("--resume", action="store_true",
                       help="continue an interrupted conversion of OUTPUT")
     a = p.add_argument_group("axes (override what the input says)")
-    a.add_argument("--dims", type=c.dims, default=None, metavar="DIMS",
-                   help="names of the input's axes as stored, e.g. zyx, yxc, tczyx")
-    a.add_argument("--scale", type=c.per_dim_floats, default=None, metavar="SCALE",
-                   help="pixel spacing: '0.5' (spatial dims) or 'z=2.0,y=0.5,x=0.5'")
-    a.add_argument("--translation", type=c.per_dim_floats, default=None, metavar="ORIGIN",
-                   help="position of the first pixel: 'z=0,y=10.5,x=3'")
-    a.add_argument("--units", type=c.units, default=None, metavar="UNITS",
-                   help="'micrometer' (spatial dims) or 'z=micrometer,t=second'")
+    a.add_argument("-d", "--dims", action=c.Tokens, convert=c.dims_tokens, default=None,
+                   metavar="DIMS", help="names of the input's axes as stored: zyx, yxc or z y x")
+    a.add_argument("-s", "--scale", action=c.Tokens, convert=c.float_tokens, default=None,
+                   metavar="SCALE",
+                   help="pixel spacing: '0.5' (spatial dims), 'z=2.0,y=0.5,x=0.5' or pairs "
+                        "'z 2.0 y 0.5 x 0.5'")
+    a.add_argument("-t", "--translation", action=c.Tokens, convert=c.float_tokens, default=None,
+                   metavar="ORIGIN",
+                   help="position of the first pixel: 'z=0,y=10.5,x=3' or 'z 0 y 10.5 x 3'")
+    a.add_argument("-u", "--units", action=c.Tokens, convert=c.unit_tokens, default=None,
+                   metavar="UNITS",
+                   help="'micrometer' (spatial dims), 'z=micrometer,t=second' or pairs")
+    orient = a.add_mutually_exclusive_group()
+    orient.add_argument("--orientation", action=c.Tokens, convert=c.orientation_tokens,
+                        default=None, metavar="ORIENTATION",
+                        help="RFC-4 anatomical orientation: LPS, RAS or pairs "
+                             "'x right-to-left y anterior-to-posterior ...'")
+    orient.add_argument("--no-orientation", action="store_true",
+                        help="do not write the orientation the input carries")
     r = p.add_argument_group("run")
     r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="compute backend (default auto: CUDA when available)")
-    r.add_argument("--memory-limit", type=c.memory, default=None, metavar="BYTES",
+    r.add_argument("--memory-limit", "--memory-target", dest="memory_limit", type=c.memory,
+                   default=None, metavar="BYTES",
                    help="host memory for data in flight, e.g. 2GiB or 512MB (default 1GiB)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress, no summary")
     p.set_defaults(func=run)
@@ -111,6 +138,7 @@ def check_output(output: str, inputs: list[str], overwrite: bool, resume: bool) 
         With the reason.
     """
     from ngff_gpu.errors import StoreExistsError
+    from ngff_gpu.io.ozx import is_ozx
 
     if "://" in output:
         return  # remote stores: the writer checks
@@ -121,6 +149,15 @@ def check_output(output: str, inputs: list[str], overwrite: bool, resume: bool) 
         src = os.path.realpath(p)
         if src == out or src.startswith(out + os.sep) or out.startswith(src + os.sep):
             raise StoreExistsError(f"OUTPUT {output} overlaps the input {p}; write somewhere else")
+    if is_ozx(output):
+        if resume:
+            raise StoreExistsError(f"{output}: a .ozx file cannot be resumed (it is zipped at the "
+                                   "end); write a .ome.zarr directory to use --resume")
+        if os.path.isdir(output):
+            raise StoreExistsError(f"{output} is a directory; refusing to replace it with a file")
+        if os.path.lexists(output) and not overwrite:
+            raise StoreExistsError(f"{output} already exists; pass --overwrite to replace it")
+        return
     if not os.path.lexists(output):
         return
     if not os.path.isdir(output):
@@ -170,26 +207,129 @@ def _say(quiet: bool, text: str) -> None:
         print(f"{PROG}: {text}", file=sys.stderr, flush=True)
 
 
+def _usage(message: str) -> NoReturn:
+    c.one_line(f"{message} (see '{PROG} convert --help')")
+    raise SystemExit(2)
+
+
+def inputs_and_output(args: argparse.Namespace) -> tuple[list[str], str]:
+    """INPUT... OUTPUT from the positional paths and ngff-zarr's ``-i``/``-o``."""
+    paths, inputs, output = list(args.paths), list(args.input or []), args.output
+    if not inputs:
+        if output is None:
+            if len(paths) < 2:
+                _usage("give INPUT... OUTPUT (or -i INPUT -o OUTPUT)")
+            inputs, output = paths[:-1], paths[-1]
+        else:
+            inputs = paths
+    elif output is None:
+        if len(paths) != 1:
+            _usage("give OUTPUT with -o OUTPUT or as the last path")
+        output = paths[0]
+    elif paths:
+        _usage(f"unexpected paths {paths} next to -i and -o")
+    if not inputs:
+        _usage("no INPUT given")
+    return inputs, output.rstrip("/") or output
+
+
+def series_outputs(output: str, names: list[str]) -> list[str]:
+    """One store per series, as ngff-zarr names them: ``BASE_NAME.ome.zarr`` (``.ozx``: the
+    first series at OUTPUT itself, the others ``BASE_NAME.ozx``)."""
+    low = output.lower()
+    seen: dict[str, int] = {}
+    unique = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        unique.append(n if seen[n] == 1 else f"{n}_{seen[n]}")
+    if low.endswith(".ozx"):
+        base = output[:-4]
+        return [output] + [f"{base}_{n}.ozx" for n in unique[1:]]
+    for suffix in (".ome.zarr", ".zarr"):
+        if low.endswith(suffix):
+            base = output[: -len(suffix)]
+            return [f"{base}_{n}{suffix}" for n in unique]
+    return [f"{output}_{n}" for n in unique]
+
+
 def run(args: argparse.Namespace) -> int:
-    """Convert ``args.inputs`` to ``args.output``."""
-    import ngff_gpu as nz
-    from ngff_gpu.dims import default_dims
-    from ngff_gpu.io.inputs import open_input, safe_name
+    """Convert the inputs to OUTPUT (one store per series with ``--series all``)."""
+    from ngff_gpu.errors import InputFormatError
+    from ngff_gpu.io.inputs import list_series, open_input
 
     t0 = time.perf_counter()
-    output = args.output.rstrip("/") or args.output
-    overwrite: bool | str = "in-place" if args.overwrite_in_place else args.overwrite
-    check_output(output, list(args.inputs), bool(overwrite), args.resume)
-    src = open_input(list(args.inputs), dims=args.dims)
+    inputs, output = inputs_and_output(args)
+    args.overwrite_mode = "in-place" if args.overwrite_in_place else args.overwrite
+    device = c.describe_backend(args.device)  # fails before anything is created
+    if args.series == "all":
+        if len(inputs) != 1:
+            raise InputFormatError("--series all needs one TIFF file as INPUT")
+        infos = list_series(inputs[0])
+        outputs = series_outputs(output, [s.name for s in infos])
+        for out in outputs:
+            check_output(out, inputs, bool(args.overwrite_mode), args.resume)
+        for info, out in zip(infos, outputs):
+            src = open_input(inputs, dims=args.dims, series=info.index)
+            convert_one(src, out, args, device, t0)
+        return 0
+    check_output(output, inputs, bool(args.overwrite_mode), args.resume)
+    src = open_input(inputs, dims=args.dims, series=args.series)
+    convert_one(src, output, args, device, t0)
+    return 0
+
+
+def _per_dim(value: Any, dims: list[str], what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, list | tuple):
+        spatial = [d for d in dims if d in c.SPATIAL_DIMS]
+        if len(value) == len(spatial):
+            return dict(zip(spatial, value))
+        if len(value) == len(dims):
+            return dict(zip(dims, value))
+        raise ValueError(f"{what}: {len(value)} values for dims {''.join(dims)} (give one per "
+                         f"spatial dim or one per axis)")
+    return c.spread(value, dims)
+
+
+def _omero(src: Any, image: Any, dims: list[str]) -> dict | bool | None:
+    """The input's omero block, with display windows computed where it has none."""
+    n_c = int(src.data.shape[dims.index("c")]) if "c" in dims else 1
+    channels = (src.omero or {}).get("channels") or []
+    if len(channels) != n_c:
+        return True
+    if all("window" in ch for ch in channels):
+        return src.omero
+    from ngff_gpu.io.omero import omero_from_data
+
+    computed = omero_from_data(image.data, dims, labels=[str(ch.get("label", f"channel {i}"))
+                                                         for i, ch in enumerate(channels)])
+    for ch, given in zip(computed["channels"], channels):
+        ch.update({k: v for k, v in given.items() if k != "window"})
+    return computed
+
+
+def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0: float) -> None:
+    """Convert one opened input to ``output``."""
+    import ngff_gpu as nz
+    from ngff_gpu.dims import default_dims
+    from ngff_gpu.io.inputs import safe_name
+
     dims = src.dims or default_dims(src.data.ndim)
     scale = dict(src.scale or {})
-    scale.update(c.spread(args.scale, dims) if isinstance(args.scale, float | dict)
-                 else dict(zip([d for d in dims if d in c.SPATIAL_DIMS], args.scale or [])))
+    scale.update(_per_dim(args.scale, dims, "--scale"))
     translation = dict(src.translation or {})
-    translation.update(c.spread(args.translation, dims) if isinstance(args.translation, float | dict)
-                       else dict(zip([d for d in dims if d in c.SPATIAL_DIMS], args.translation or [])))
+    translation.update(_per_dim(args.translation, dims, "--translation"))
     units = dict(src.units or {})
     units.update(c.spread(args.units, dims) if args.units else {})
+    scale = {d: v for d, v in scale.items() if d in dims}
+    translation = {d: v for d, v in translation.items() if d in dims}
+    units = {d: v for d, v in units.items() if d in dims}
+    orientation = {} if args.no_orientation else dict(src.orientation or {})
+    orientation.update(args.orientation or {})
+    orientation = {d: v for d, v in orientation.items() if d in dims}
     name = args.name if args.name is not None else (src.name or "image")
     if safe_name(name) != name:
         raise ValueError(f"--name {name!r}: use letters, digits, '_', '-' and '.' only")
@@ -199,26 +339,30 @@ def run(args: argparse.Namespace) -> int:
         _say(args.quiet, "the input is a label image: using --method mode")
     _say(args.quiet, f"reading {src.kind}: shape {tuple(src.data.shape)} {src.data.dtype}, "
                      f"dims {''.join(dims)}")
+    _say(args.quiet, f"computing on {device}")
     image = nz.to_ngff_image(src.data, dims=dims, scale=scale or None,
                              translation=translation or None, name=name,
                              axes_units=units or None)
     scale_factors = 128 if args.scale_factors is None else args.scale_factors
     ms = nz.to_multiscales(image, scale_factors=scale_factors, chunks=args.chunks, method=method)
+    for ax in ms.metadata.axes:
+        if ax.name in orientation:
+            ax.orientation = {"type": "anatomical", "value": orientation[ax.name]}
     labels = _labels(args.labels, tuple(src.data.shape), dims) if args.labels else None
-    omero: dict | bool | None = None
-    if not (args.no_omero or src.is_label_hint):
-        n_c = int(src.data.shape[dims.index("c")]) if "c" in dims else 1
-        omero = src.omero if src.omero and len(src.omero.get("channels", [])) == n_c else True
+    omero = None if (args.no_omero or src.is_label_hint) else _omero(src, image, dims)
+    shards = args.chunks_per_shard
+    if isinstance(shards, tuple):
+        shards = _per_dim(list(shards), dims, "--chunks-per-shard")
+        shards = {d: v for d, v in shards.items() if d in c.SPATIAL_DIMS}
     args.writing = output  # main() names the unfinished store if this fails
-    nz.to_ngff_zarr(output, ms, version=args.version, overwrite=overwrite,
-                    chunks_per_shard=args.chunks_per_shard, codec=args.codec,
+    nz.to_ngff_zarr(output, ms, version=args.version, overwrite=args.overwrite_mode,
+                    chunks_per_shard=shards, codec=args.codec,
                     codec_level=args.level, resume=args.resume, memory_limit=args.memory_limit,
                     device=args.device, progress=not args.quiet, omero=omero, labels=labels)
     args.writing = None
     if not args.quiet:
         from ngff_gpu.cli.info import print_info, store_info
 
-        print(f"wrote {output} in {time.perf_counter() - t0:.2f} s")
+        print(f"wrote {output} in {time.perf_counter() - t0:.2f} s on {device}")
         print_info(store_info(output), columns=("path", "shape", "chunks", "scale", "translation",
                                                 "on disk"))
-    return 0

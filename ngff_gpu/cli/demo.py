@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from typing import Any
@@ -58,6 +59,13 @@ def demo_volume(size: int = 192, seed: int = 0) -> np.ndarray:
     return np.rint(vol * 60000.0).astype(np.uint16)
 
 
+def command_name() -> str:
+    """How this program was started: ``ngff-gpu`` or ``python -m ngff_gpu.cli``."""
+    if os.path.basename(sys.argv[0] if sys.argv else "") in ("__main__.py", "-m"):
+        return "python -m ngff_gpu.cli"
+    return PROG
+
+
 def _factors(size: int, smallest: int = 16) -> list[int]:
     out, f = [], 2
     while size // f >= smallest:
@@ -94,11 +102,13 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Generate, convert, validate and summarize."""
     import ngff_gpu as nz
+    from ngff_gpu.cli._common import describe_backend
     from ngff_gpu.cli.convert import is_zarr_dir
     from ngff_gpu.cli.info import print_info, store_info
     from ngff_gpu.errors import StoreExistsError
 
     out = args.output
+    device = describe_backend(args.device)  # fails before anything is created
     if os.path.lexists(out) and not (os.path.isdir(out) and (is_zarr_dir(out) or not os.listdir(out))):
         raise StoreExistsError(f"{out} exists and is not a Zarr store; refusing to replace it")
     t0 = time.perf_counter()
@@ -115,10 +125,11 @@ def run(args: argparse.Namespace) -> int:
     version = nz.validate_store(out)
     nbytes = volume.nbytes
     print(f"demo volume {args.size}^3 uint16 ({nbytes / 2**20:.1f} MiB) generated in {t_gen:.2f} s")
-    print(f"pyramid ({ms.method.name}, device {args.device}) written in {t_write:.2f} s "
+    print(f"pyramid ({ms.method.name}, on {device}) written in {t_write:.2f} s "
           f"({nbytes / 2**20 / max(t_write, 1e-9):.0f} MiB/s of level 0)")
     print(f"valid OME-Zarr {version}")
     print_info(store_info(out), columns=("path", "shape", "chunks", "scale", "translation",
                                          "on disk"))
-    print(f"total {time.perf_counter() - t0:.2f} s; try: {PROG} info {out}", file=sys.stdout)
+    print(f"total {time.perf_counter() - t0:.2f} s")
+    print(f"next: {command_name()} info {shlex.quote(out)}")
     return 0

@@ -177,23 +177,49 @@ def level_rows(info: StoreInfo, columns: tuple[str, ...]) -> list[list[str]]:
     return rows
 
 
+#: Columns ``info`` hides first when a terminal is too narrow for the whole table.
+DROP_ORDER = ("codecs", "translation", "shards", "dtype", "chunks", "on disk", "scale")
+
+
+def _table_width(columns: tuple[str, ...], rows: list[list[str]]) -> int:
+    """Width of a rich table (one space of padding each side, one rule per column + 1)."""
+    return sum(max(len(c), *(len(r[i]) for r in rows)) + 3 for i, c in enumerate(columns)) + 1 \
+        if rows else sum(len(c) + 3 for c in columns) + 1
+
+
+def fit_columns(columns: tuple[str, ...], rows: list[list[str]], width: int
+                ) -> tuple[tuple[str, ...], list[list[str]], list[str]]:
+    """Drop columns (in :data:`DROP_ORDER`) until the table fits ``width``; also the dropped."""
+    dropped: list[str] = []
+    for name in DROP_ORDER:
+        if _table_width(columns, rows) <= width:
+            break
+        if name in columns:
+            i = columns.index(name)
+            columns = columns[:i] + columns[i + 1:]
+            rows = [r[:i] + r[i + 1:] for r in rows]
+            dropped.append(name)
+    return columns, rows, dropped
+
+
 def print_table(title: str, columns: tuple[str, ...], rows: list[list[str]],
                 stream: Any = None) -> None:
-    """A rich table on a terminal, aligned plain text otherwise."""
+    """A rich table that fits the terminal, aligned plain text when not on a terminal."""
     stream = stream or sys.stdout
     if is_tty(stream):
         from rich.console import Console
         from rich.table import Table
 
+        console = Console(file=stream)
+        columns, rows, dropped = fit_columns(columns, rows, console.width)
+        if dropped:
+            title += f" ({', '.join(dropped)}: see --json or a wider terminal)"
         table = Table(title=title, title_justify="left")
         for c in columns:
-            table.add_column(c, justify="right" if c == "on disk" else "left", no_wrap=True)
+            table.add_column(c, justify="right" if c == "on disk" else "left", no_wrap=True,
+                             overflow="ellipsis")
         for r in rows:
             table.add_row(*r)
-        needed = sum(max(len(c), *(len(r[i]) for r in rows)) + 3 for i, c in enumerate(columns)
-                     ) + 1 if rows else 0
-        console = Console(file=stream)
-        console.width = max(console.width, needed)  # never truncate cells
         console.print(table)
         return
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)

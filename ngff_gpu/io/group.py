@@ -8,6 +8,7 @@ malformed (not a group, unreadable JSON, no or a malformed ``multiscales`` entry
 from __future__ import annotations
 
 import json
+import zipfile
 from typing import Any
 
 import zarr
@@ -23,12 +24,16 @@ def open_group(store: Any, mode: str = "r") -> zarr.Group:
     InvalidStoreError
         When ``store`` is not a readable Zarr group (missing, an array, bad JSON).
     """
+    from ngff_gpu.io.ozx import is_ozx, open_zip_store
+
     if isinstance(store, zarr.Group):
         return store
     try:
+        if is_ozx(store) and mode == "r":  # a zipped OME-Zarr (RFC-9), read-only
+            return zarr.open_group(open_zip_store(store), mode="r")
         return zarr.open_group(store, mode=mode)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError,
-            KeyError, ValueError, TypeError) as exc:
+            KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile) as exc:
         # json.JSONDecodeError is a ValueError: a corrupt zarr.json or .zgroup lands here.
         what = "unreadable metadata" if isinstance(exc, json.JSONDecodeError) else "not a Zarr group"
         raise InvalidStoreError(f"{store}: {what} ({exc})") from exc

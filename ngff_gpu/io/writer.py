@@ -318,6 +318,18 @@ def to_ngff_zarr(
     StoreUnreachableError
         An in-process store (``MemoryStore``) with ``dask.distributed`` worker processes.
     """
+    from ngff_gpu.io.ozx import is_ozx, write_ozx
+
+    if is_ozx(store):  # RFC-9 zipped OME-Zarr: staged as a directory store, then zipped
+        if resume:
+            raise ArgumentError(f"{store}: a .ozx archive cannot be resumed; write a .ome.zarr "
+                                "directory to resume, or start again with overwrite")
+        write_ozx(store, lambda stage: write_multiscales(
+            stage, multiscales, version=version, overwrite=True,
+            chunks_per_shard=chunks_per_shard, codec=codec, codec_level=codec_level,
+            memory_limit=memory_limit, device=device, progress=progress, omero=omero,
+            labels=labels, client=client), overwrite=overwrite, version=version)
+        return
     write_multiscales(store, multiscales, version=version, overwrite=overwrite,
                       chunks_per_shard=chunks_per_shard, codec=codec, codec_level=codec_level,
                       resume=resume, memory_limit=memory_limit, device=device,
@@ -460,6 +472,8 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                                     for i in range(len(seg.levels))}
                     src = seg.source if p.source == 0 else level_arrays[p.source]
                     bar.start_pass(p)
+                    if again:  # a resume: show the bricks an earlier run finished
+                        bar.skip(sum(flag.done(j) for j in range(len(flag))))
                     if client is not None:
                         run_distributed(client, seg.levels, p, src, level_arrays, flag.array,
                                         flag.done, device, bar.advance, write=seams.write)

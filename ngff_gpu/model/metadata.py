@@ -10,7 +10,7 @@ attributes under ``ome``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ngff_gpu.dims import axis_type
@@ -22,11 +22,14 @@ SUPPORTED_VERSIONS = ("0.4", "0.5")
 
 @dataclass(repr=False)
 class Axis(PrettyRepr):
-    """One axis: ``name`` (t, c, z, y, x), ``type`` and an optional UDUNITS ``unit``."""
+    """One axis: ``name`` (t, c, z, y, x), ``type``, an optional UDUNITS ``unit`` and an
+    optional RFC-4 ``orientation`` (``{"type": "anatomical", "value": "left-to-right"}``)."""
 
     name: str
     type: str
     unit: str | None = None
+    #: Not in the repr: the seed's printed metadata (ngff-zarr's page) has no orientation.
+    orientation: dict[str, str] | None = field(default=None, repr=False)
 
 
 @dataclass(repr=False)
@@ -182,6 +185,8 @@ def metadata_to_json(meta: Metadata, version: str, method: str | None = None) ->
         entry: dict[str, Any] = {"name": ax.name, "type": ax.type}
         if ax.unit:
             entry["unit"] = ax.unit
+        if ax.orientation:
+            entry["orientation"] = dict(ax.orientation)
         axes.append(entry)
     out: dict[str, Any] = {}
     if version == "0.4":
@@ -235,7 +240,9 @@ def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") 
             raise _bad(f"{key}.type", "expected a string", kind)
         if unit is not None and not isinstance(unit, str):
             raise _bad(f"{key}.unit", "expected a string", unit)
-        axes.append(Axis(name=name, type=kind or axis_type(name), unit=unit))
+        orientation = a.get("orientation")
+        axes.append(Axis(name=name, type=kind or axis_type(name), unit=unit,
+                         orientation=orientation if isinstance(orientation, dict) else None))
     names = [a.name for a in axes]
     if len(set(names)) != len(names):
         raise _bad(f"{where}.axes", "axis names repeat", names)

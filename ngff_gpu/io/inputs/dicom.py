@@ -194,6 +194,7 @@ def open_dicom(paths: Sequence[str], dims: Sequence[str] | None,
             raise InputFormatError(f"{p} holds no image (no Rows)")
         _check_syntax(ds, p)
     stored = _stored_dtype(ds0, headers[0][0])
+    bits = int(getattr(ds0, "BitsStored", 0) or ds0.BitsAllocated)
     samples = int(getattr(ds0, "SamplesPerPixel", 1))
     plane = (int(ds0.Rows), int(ds0.Columns)) + ((samples,) if samples > 1 else ())
     frames = int(getattr(ds0, "NumberOfFrames", 1) or 1)
@@ -208,7 +209,7 @@ def open_dicom(paths: Sequence[str], dims: Sequence[str] | None,
             positions.append(np.asarray([float(v) for v in seq[0].ImagePositionPatient])
                              if seq else None)
         rescale = _rescale(ds0)
-        dtype = _result_dtype(stored, {rescale}, int(ds0.BitsAllocated))
+        dtype = _result_dtype(stored, {rescale}, bits)
         readers = [_frame_reader(p, i, rescale, dtype) for i in range(frames)]
         z_step = _z_spacing(positions if len(positions) == frames else [], normal, ds0, p)
         origin = positions[0] if positions and positions[0] is not None else _geometry(ds0)[1]
@@ -227,7 +228,7 @@ def open_dicom(paths: Sequence[str], dims: Sequence[str] | None,
             headers.sort(key=lambda h: int(getattr(h[1], "InstanceNumber", 0) or 0))
         positions = [_geometry(ds)[1] for _, ds in headers]
         rescales = {_rescale(ds) for _, ds in headers}
-        dtype = _result_dtype(stored, rescales, int(ds0.BitsAllocated))
+        dtype = _result_dtype(stored, rescales, bits)
         readers = [_frame_reader(p, None, _rescale(ds), dtype) for p, ds in headers]
         z_step = _z_spacing(positions, normal, ds0, what) if len(headers) > 1 else None
         origin = positions[0]

@@ -11,7 +11,9 @@ read as float32, as ngff-zarr does.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +36,26 @@ _NIFTI_UNITS = {"msec": "millisecond", "usec": "microsecond", "sec": "second",
 _DIMS = ["x", "y", "z", "t", "c"]
 
 
+def _load(nib: Any, path: str) -> Any:
+    """``nibabel.load``, or by content for a single-file NIfTI under another suffix."""
+    try:
+        return nib.load(path)
+    except nib.filebasedimages.ImageFileError:
+        with open(path, "rb") as fh:
+            head = fh.read(352)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(path, "rb") as fh:
+                blob = fh.read()
+            head = blob[:352]
+        else:
+            blob = None
+        cls = nib.Nifti2Image if head[4:7] == b"n+2" else nib.Nifti1Image
+        if blob is not None:
+            return cls.from_bytes(blob)
+        return cls.from_file_map({"image": nib.FileHolder(filename=path),
+                                  "header": nib.FileHolder(filename=path)})
+
+
 def open_nifti(path: str, dims: Sequence[str] | None) -> InputImage:
     """Open a NIfTI-1/2 (``.nii``, ``.nii.gz``, ``.hdr/.img``) or Analyze image lazily."""
     try:
@@ -42,7 +64,7 @@ def open_nifti(path: str, dims: Sequence[str] | None) -> InputImage:
         raise InputFormatError(f"reading {path} needs nibabel: pip install 'ngff-gpu[formats]'"
                                ) from None
     try:
-        img = nib.load(path)
+        img = _load(nib, path)
         proxy = img.dataobj
         shape = tuple(int(n) for n in img.shape)
         hdr = img.header
@@ -67,7 +89,8 @@ def open_nifti(path: str, dims: Sequence[str] | None) -> InputImage:
     spacing = np.sqrt((affine[:3, :space_n] ** 2).sum(axis=0))
     scale = {d: float(s) for d, s in zip("xyz", spacing)}
     translation = {d: float(t) for d, t in zip("xyz", affine[:3, 3]) if d in guessed}
-    space_unit, time_unit = hdr.get_xyzt_units()
+    get_units = getattr(hdr, "get_xyzt_units", None)  # Analyze headers have none: mm
+    space_unit, time_unit = get_units() if get_units else ("mm", "unknown")
     units = {}
     if _NIFTI_UNITS.get(space_unit):
         units = {d: udunits(_NIFTI_UNITS[space_unit]) or "" for d in "xyz"[:space_n]}
@@ -76,7 +99,8 @@ def open_nifti(path: str, dims: Sequence[str] | None) -> InputImage:
         scale["t"] = float(zooms[3])
         if _NIFTI_UNITS.get(time_unit):
             units["t"] = _NIFTI_UNITS[time_unit]
-    is_analyze = type(img).__name__.startswith("Analyze")
+    is_nifti2 = isinstance(img, nib.Nifti2Image | nib.Nifti2Pair)
+    is_analyze = not is_nifti2 and not isinstance(img, nib.Nifti1Image | nib.Nifti1Pair)
     orientation = None
     if not is_analyze and space_n == 3:
         orientation = dict(zip("xyz", spatial_orientation(affine[:3, :3].T, "RAS")))
@@ -85,7 +109,7 @@ def open_nifti(path: str, dims: Sequence[str] | None) -> InputImage:
         scale, translation = keep_dims(scale, guessed) or {}, keep_dims(translation, guessed) or {}
         units, orientation = keep_dims(units, guessed) or {}, keep_dims(orientation, guessed)
     out, out_dims = canonical(as_dask(data), guessed)
-    kind = "Analyze 7.5" if is_analyze else f"NIfTI-{2 if 'Nifti2' in type(img).__name__ else 1}"
+    kind = "Analyze 7.5" if is_analyze else f"NIfTI-{2 if is_nifti2 else 1}"
     return InputImage(data=out, dims=out_dims, scale=scale or None,
                       translation=translation or None, units=units or None,
                       orientation=orientation, name=safe_name(stem(path)), kind=kind,

@@ -54,10 +54,10 @@ def sniff_file(path: str) -> str | None:
     except OSError as exc:
         raise InputFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
     low = path.lower()
+    if head[128:132] == b"DICM":  # before TIFF: a DICOM preamble may hold a TIFF header
+        return "dicom"
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return "tiff"
-    if head[128:132] == b"DICM":
-        return "dicom"
     if head[:7] == b"NRRD000":
         return "nrrd"
     if head[:6] == b"\x93NUMPY":
