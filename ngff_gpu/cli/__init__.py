@@ -72,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     debug = bool(os.environ.get("NGFF_GPU_DEBUG"))
     _quiet_library_logs(debug)
+    if not debug:
+        _quiet_libraries()
     args = None
     try:
         from ngff_gpu.cli._common import regroup
@@ -155,6 +157,17 @@ def _cancel_pending_reads() -> None:
         asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(timeout=5)
     except Exception:  # noqa: BLE001 - best effort: exit anyway
         pass
+
+
+def _quiet_libraries() -> None:
+    """Keep the log messages of tifffile, asyncio and friends off the terminal: the one
+    error line says what went wrong (``NGFF_GPU_DEBUG=1`` shows them)."""
+    import logging
+
+    for name in ("tifffile", "asyncio", "imageio", "nibabel", "pydicom", "nrrd"):
+        log = logging.getLogger(name)
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
 
 
 def _silence_stdout() -> None:

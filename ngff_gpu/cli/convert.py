@@ -311,10 +311,31 @@ def _omero(src: Any, image: Any, dims: list[str]) -> dict | bool | None:
     return computed
 
 
+#: Packages whose frames in a traceback mean "the input could not be decoded".
+READER_PACKAGES = ("tifffile", "imagecodecs", "nibabel", "pydicom", "nrrd", "SimpleITK",
+                   "imageio", "PIL")
+
+
+def from_reader(exc: BaseException) -> bool:
+    """True when ``exc`` (or what it was raised from) went through an input reader's code."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            name = tb.tb_frame.f_globals.get("__name__", "")
+            if name.split(".")[0] in READER_PACKAGES:
+                return True
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0: float) -> None:
     """Convert one opened input to ``output``."""
     import ngff_gpu as nz
     from ngff_gpu.dims import default_dims
+    from ngff_gpu.errors import InputFormatError, NgffGpuError
     from ngff_gpu.io.inputs import safe_name
 
     dims = src.dims or default_dims(src.data.ndim)
@@ -355,10 +376,18 @@ def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0
         shards = _per_dim(list(shards), dims, "--chunks-per-shard")
         shards = {d: v for d, v in shards.items() if d in c.SPATIAL_DIMS}
     args.writing = output  # main() names the unfinished store if this fails
-    nz.to_ngff_zarr(output, ms, version=args.version, overwrite=args.overwrite_mode,
-                    chunks_per_shard=shards, codec=args.codec,
-                    codec_level=args.level, resume=args.resume, memory_limit=args.memory_limit,
-                    device=args.device, progress=not args.quiet, omero=omero, labels=labels)
+    try:
+        nz.to_ngff_zarr(output, ms, version=args.version, overwrite=args.overwrite_mode,
+                        chunks_per_shard=shards, codec=args.codec,
+                        codec_level=args.level, resume=args.resume,
+                        memory_limit=args.memory_limit, device=args.device,
+                        progress=not args.quiet, omero=omero, labels=labels)
+    except Exception as exc:
+        if isinstance(exc, NgffGpuError | OSError | MemoryError) or not from_reader(exc):
+            raise
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputFormatError(f"cannot decode {src.paths[0] if src.paths else 'the input'}: "
+                               f"{detail}") from exc
     args.writing = None
     if not args.quiet:
         from ngff_gpu.cli.info import print_info, store_info
