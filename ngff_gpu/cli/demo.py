@@ -125,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
     version = nz.validate_store(out)
     nbytes = volume.nbytes
     print(f"demo volume {args.size}^3 uint16 ({nbytes / 2**20:.1f} MiB) generated in {t_gen:.2f} s")
-    print(f"pyramid ({ms.method.name}, on {device}) written in {t_write:.2f} s "
-          f"({nbytes / 2**20 / max(t_write, 1e-9):.0f} MiB/s of level 0)")
+    print(f"pyramid {ms.method.name} written in {t_write:.2f} s "
+          f"({nbytes / 2**20 / max(t_write, 1e-9):.0f} MiB/s) on {device}")
     print(f"valid OME-Zarr {version}")
     print_info(store_info(out), columns=("path", "shape", "chunks", "scale", "translation",
                                          "on disk"))

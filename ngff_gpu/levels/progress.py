@@ -101,16 +101,17 @@ def _columns() -> list[Any]:
         def render(self, task: Any) -> Text:
             skipped = task.fields.get("skipped", 0)
             extra = f" ({skipped} skipped)" if skipped else ""
-            return Text(f"{int(task.completed)}/{int(task.total or 0)} bricks{extra}")
+            return Text(f"{int(task.completed)}/{int(task.total or 0)} bricks{extra}",
+                        no_wrap=True, overflow="ellipsis")
 
     class Bytes(ProgressColumn):
         def render(self, task: Any) -> Text:
             done = task.fields.get("nbytes", 0)
             elapsed = task.elapsed or 0.0
             speed = f" {human_bytes(done / elapsed)}/s" if done and elapsed > 0.5 else ""
-            return Text(f"{human_bytes(done)}{speed}")
+            return Text(f"{human_bytes(done)}{speed}", no_wrap=True, overflow="ellipsis")
 
-    return [TextColumn("{task.description:<11}"), BarColumn(bar_width=16), Bricks(), Bytes(),
+    return [TextColumn("{task.description:<10}"), BarColumn(bar_width=10), Bricks(), Bytes(),
             TimeRemainingColumn()]
 
 
