@@ -269,16 +269,34 @@ def test_dicom_failures(tmp_path):
     _ct_series(planes_dir, 4)
     next(planes_dir.glob("img*_1.dcm")).unlink()  # a gap in the series
     assert_fails(cli("convert", planes_dir, tmp_path / "gap.ome.zarr"), "not evenly spaced")
-    jls = get_testdata_file("MR_small_jpeg_ls_lossless.dcm")
-    import pydicom.pixels
+    # a syntax pydicom has no decoder for at all: one line naming it, nothing written
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.MPEG2MPML
+    ds.PixelData = pydicom.encaps.encapsulate([b"\x00" * 64])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(tmp_path / "mpeg.dcm", enforce_file_format=True)
+    assert_fails(cli("convert", tmp_path / "mpeg.dcm", tmp_path / "mpeg.ome.zarr", "-q"),
+                 "MPEG2")
+    assert not (tmp_path / "mpeg.ome.zarr").exists()
 
-    syntax = pydicom.dcmread(jls, stop_before_pixels=True).file_meta.TransferSyntaxUID
-    res = cli("convert", jls, tmp_path / "jls.ome.zarr", "-q")
-    if pydicom.pixels.get_decoder(syntax).is_available:
-        ok(res)
-    else:
-        assert_fails(res, "JPEG-LS Lossless")
-        assert not (tmp_path / "jls.ome.zarr").exists()
+
+@pytest.mark.parametrize("syntax", ["JPEG2000Lossless", "JPEGLSLossless", "RLELossless"])
+def test_dicom_compressed_syntaxes(tmp_path, syntax):
+    """Compressed transfer syntaxes decode through the plug-ins of the ``formats`` extra
+    (pylibjpeg-openjpeg, pyjpegls; RLE natively): pixels equal the uncompressed file's."""
+    from pydicom.data import get_testdata_file
+
+    uid = getattr(pydicom.uid, syntax)
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    expected = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    ds.compress(uid)
+    ds.save_as(tmp_path / "c.dcm")
+    assert pydicom.dcmread(tmp_path / "c.dcm").file_meta.TransferSyntaxUID == uid
+    out = tmp_path / "c.ome.zarr"
+    ok(cli("convert", tmp_path / "c.dcm", out, "-q"))
+    pixels, scale, _ = level0(out)
+    np.testing.assert_array_equal(pixels, expected)
+    assert [scale["y"], scale["x"]] == pytest.approx([float(v) for v in ds.PixelSpacing])
 
 
 # -- TIFF ---------------------------------------------------------------------------------------------
@@ -377,6 +395,15 @@ def test_directory_of_slices(tmp_path, rng):
     (junk / "notes.txt").write_text("hello")
     assert_fails(cli("convert", junk, tmp_path / "j.ome.zarr"),
                  "neither a Zarr store")
+    # a multi-series TIFF in a stack is refused, never read as its series 0
+    multi = tmp_path / "multi"
+    multi.mkdir()
+    for i in range(2):
+        tifffile.imwrite(multi / f"m{i}.tif", planes[i])
+    _two_series(multi / "m2.tif", rng)
+    assert_fails(cli("convert", str(multi / "m*.tif"), tmp_path / "m.ome.zarr"),
+                 "a stack member must hold one")
+    assert not (tmp_path / "m.ome.zarr").exists()
 
 
 def test_ozx_output_and_input(tmp_path, rng):

@@ -39,6 +39,7 @@ import errno
 import json
 import os
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 from ngff_gpu.errors import ArgumentError, StoreExistsError
@@ -115,7 +116,7 @@ def _is_zarr_dir(path: str) -> bool:
     return any(os.path.exists(os.path.join(path, m)) for m in ("zarr.json", ".zgroup", ".zattrs"))
 
 
-def _exchange(a: str, b: str) -> bool:
+def exchange(a: str, b: str) -> bool:
     """Atomically swap two paths with ``renameat2(RENAME_EXCHANGE)``; False when unsupported."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -132,12 +133,18 @@ def _exchange(a: str, b: str) -> bool:
     raise OSError(err, os.strerror(err), b)
 
 
-def swap_in(new: str, target: str) -> None:
-    """Replace ``target`` by the complete store ``new`` (same file system) and delete the old."""
+def swap_in(new: str, target: str,
+            exchange_paths: Callable[[str, str], bool] = exchange) -> None:
+    """Replace ``target`` by the complete store ``new`` (same file system) and delete the old.
+
+    ``exchange_paths`` swaps two paths atomically and returns False where the system
+    cannot; then the old store is renamed aside and the new one renamed in (two renames,
+    which :func:`recover` finishes or rolls back after a kill in between).
+    """
     if not os.path.lexists(target):
         os.rename(new, target)
         return
-    if _exchange(new, target):
+    if exchange_paths(new, target):
         old = new  # the exchange left the old store at the temporary's path
     else:
         parent, name = _split(target)

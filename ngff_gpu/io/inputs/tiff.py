@@ -287,11 +287,21 @@ def struct_error() -> type[Exception]:
 
 
 def member_props(path: str) -> tuple[tuple[int, ...], np.dtype, str]:
-    """Shape, dtype and axes of series 0 of a TIFF stack member (damaged files refused)."""
+    """Shape, dtype and axes of a TIFF stack member (damaged files refused).
+
+    A member must hold one series: which series of a multi-series file belongs in a
+    stack is not a choice to make silently.
+    """
     import tifffile
 
     try:
         with quiet_tifffile() as messages, tifffile.TiffFile(path) as tif:
+            if len(tif.series) > 1:
+                infos = [SeriesInfo(i, _series_name(s, i), tuple(int(n) for n in s.shape),
+                                    str(s.dtype), s.axes) for i, s in enumerate(tif.series)]
+                raise InputFormatError(
+                    f"{path} holds {len(tif.series)} series ({series_listing(infos)}); a stack "
+                    "member must hold one: convert that file alone with --series N")
             s = tif.series[0]
             why = _damage(path, tif, s, messages)
             if why:
