@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from ngff_gpu.cli import _common as c
 from ngff_gpu.cli._common import PROG, HelpFormatter
+from ngff_gpu.errors import ArgumentError
 
 EPILOG = f"""examples:
   {PROG} convert volume.tif volume.ome.zarr
@@ -289,8 +290,8 @@ def _per_dim(value: Any, dims: list[str], what: str) -> dict[str, Any]:
             return dict(zip(spatial, value))
         if len(value) == len(dims):
             return dict(zip(dims, value))
-        raise ValueError(f"{what}: {len(value)} values for dims {''.join(dims)} (give one per "
-                         f"spatial dim or one per axis)")
+        raise ArgumentError(f"{what}: {len(value)} values for dims {''.join(dims)} (give one per "
+                            f"spatial dim or one per axis)")
     return c.spread(value, dims)
 
 
@@ -353,7 +354,7 @@ def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0
     orientation = {d: v for d, v in orientation.items() if d in dims}
     name = args.name if args.name is not None else (src.name or "image")
     if safe_name(name) != name:
-        raise ValueError(f"--name {name!r}: use letters, digits, '_', '-' and '.' only")
+        raise ArgumentError(f"--name {name!r}: use letters, digits, '_', '-' and '.' only")
     method = args.method
     if method is None and src.is_label_hint:
         method = "mode"

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ngff_gpu.errors import StoreExistsError
+from ngff_gpu.errors import ArgumentError, StoreExistsError
 
 
 def is_ozx(store: Any) -> bool:
@@ -65,11 +65,11 @@ def write_ozx(path: str | Path, write: Callable[[str], None], overwrite: bool,
     ------
     StoreExistsError
         When ``path`` exists and ``overwrite`` is False, or is not a file.
-    ValueError
+    ArgumentError
         For a version other than 0.5.
     """
     if version != "0.5":
-        raise ValueError(f".ozx (RFC-9) needs OME-Zarr 0.5 (Zarr v3); got version {version}")
+        raise ArgumentError(f"version: .ozx (RFC-9) needs OME-Zarr 0.5 (Zarr v3); got version {version}")
     path = Path(path)
     if path.exists() and (path.is_dir() or not overwrite):
         raise StoreExistsError(f"{path} already exists; pass --overwrite to replace it"
