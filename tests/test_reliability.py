@@ -404,9 +404,11 @@ def _corrupt(kind: str, tmp_path: Path) -> Path:
 @pytest.mark.reliability("corrupt or truncated input: one line, no asyncio noise, no complete-looking store")
 def test_corrupt_or_truncated_input(tmp_path, kind):
     out = tmp_path / "out.ome.zarr"
-    res = h.run(["convert", _corrupt(kind, tmp_path), out, "-q"])
+    src = _corrupt(kind, tmp_path)
+    res = h.run(["convert", src, out, "-q"])
     assert res.returncode == 1, res.stderr
     _one_line(res)
+    assert f"{src.name}" in res.stderr and "unexpected" not in res.stderr, res.stderr
     assert not _has_ome(out)
 
 

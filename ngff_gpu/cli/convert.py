@@ -317,15 +317,24 @@ READER_PACKAGES = ("tifffile", "imagecodecs", "nibabel", "pydicom", "nrrd", "Sim
                    "imageio", "PIL")
 
 
+#: Zarr's codec packages: a failure in one of their *decode* functions is a damaged source
+#: chunk (the writer only encodes).
+ZARR_CODEC_PACKAGES = ("zarr", "numcodecs", "zarrs")
+
+
 def from_reader(exc: BaseException) -> bool:
-    """True when ``exc`` (or what it was raised from) went through an input reader's code."""
+    """True when ``exc`` (or what it was raised from) went through an input reader's code
+    or a Zarr codec's decode."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         tb = exc.__traceback__
         while tb is not None:
             name = tb.tb_frame.f_globals.get("__name__", "")
-            if name.split(".")[0] in READER_PACKAGES:
+            package = name.split(".")[0]
+            if package in READER_PACKAGES:
+                return True
+            if package in ZARR_CODEC_PACKAGES and "decode" in tb.tb_frame.f_code.co_name:
                 return True
             tb = tb.tb_next
         exc = exc.__cause__ or exc.__context__
