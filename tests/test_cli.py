@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,19 +12,10 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from cli_run import cli
 
 import ngff_gpu as nz
 from ngff_gpu.cli import main
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    env.pop("NGFF_GPU_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "ngff_gpu.cli", *map(str, args)],
-                          capture_output=True, text=True, env=env, cwd=cwd, timeout=180)
 
 
 def assert_fails(res: subprocess.CompletedProcess, match: str, code: int = 1) -> None:

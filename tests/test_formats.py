@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from cli_run import cli
 
 import ngff_gpu as nz
 
@@ -30,13 +31,6 @@ pydicom = pytest.importorskip("pydicom")
 REPO = Path(__file__).resolve().parents[1]
 NIB_DATA = Path(nib.__file__).parent / "tests" / "data"
 
-
-def cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    env.pop("NGFF_GPU_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "ngff_gpu.cli", *map(str, args)],
-                          capture_output=True, text=True, env=env, cwd=cwd, timeout=180)
 
 
 def ok(res: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

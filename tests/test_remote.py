@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import cli
 
 import ngff_gpu as nz
 
@@ -24,16 +21,7 @@ pytest.importorskip("aiohttp")
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def cli(*args: object, env: dict | None = None) -> subprocess.CompletedProcess:
-    full = dict(os.environ)
-    full["PYTHONPATH"] = os.pathsep.join([str(REPO), full.get("PYTHONPATH", "")])
-    full.pop("NGFF_GPU_DEBUG", None)
-    full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "ngff_gpu.cli", *map(str, args)],
-                          capture_output=True, text=True, env=full, timeout=180)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
