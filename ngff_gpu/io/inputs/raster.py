@@ -12,8 +12,6 @@ from ngff_gpu.dims import AXIS_ORDER
 from ngff_gpu.errors import InputFormatError
 from ngff_gpu.io.inputs.common import InputImage, checked_dims, safe_name, stem
 
-RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-
 
 def raster_props(path: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from the header (nothing decoded)."""

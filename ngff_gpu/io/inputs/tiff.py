@@ -31,8 +31,6 @@ from ngff_gpu.io.inputs.common import (
     udunits,
 )
 
-TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
-
 
 @dataclass
 class SeriesInfo:
@@ -99,8 +97,13 @@ def list_series(path: str) -> list[SeriesInfo]:
     import tifffile
 
     with quiet_tifffile(), tifffile.TiffFile(path) as tif:
-        return [SeriesInfo(i, _series_name(s, i), tuple(int(n) for n in s.shape), str(s.dtype),
-                           s.axes) for i, s in enumerate(tif.series)]
+        return _series_infos(tif.series)
+
+
+def _series_infos(series: Sequence[Any]) -> list[SeriesInfo]:
+    """A :class:`SeriesInfo` for each of tifffile's ``series`` of one file."""
+    return [SeriesInfo(i, _series_name(s, i), tuple(int(n) for n in s.shape), str(s.dtype),
+                       s.axes) for i, s in enumerate(series)]
 
 
 def _series_name(series: Any, index: int) -> str:
@@ -227,8 +230,7 @@ def open_tiff(path: str, dims: Sequence[str] | None, series: int | None = None) 
                 why = messages[0].split("> ")[-1] if messages else "no image in it"
                 raise InputFormatError(f"cannot read {path} as TIFF: {why}")
             if series is None and len(all_series) > 1:
-                infos = [SeriesInfo(i, _series_name(s, i), tuple(int(n) for n in s.shape),
-                                    str(s.dtype), s.axes) for i, s in enumerate(all_series)]
+                infos = _series_infos(all_series)
                 raise InputFormatError(
                     f"{path} holds {len(all_series)} series ({series_listing(infos)}); choose "
                     "one with --series N, or --series all")
@@ -297,8 +299,7 @@ def member_props(path: str) -> tuple[tuple[int, ...], np.dtype, str]:
     try:
         with quiet_tifffile() as messages, tifffile.TiffFile(path) as tif:
             if len(tif.series) > 1:
-                infos = [SeriesInfo(i, _series_name(s, i), tuple(int(n) for n in s.shape),
-                                    str(s.dtype), s.axes) for i, s in enumerate(tif.series)]
+                infos = _series_infos(tif.series)
                 raise InputFormatError(
                     f"{path} holds {len(tif.series)} series ({series_listing(infos)}); a stack "
                     "member must hold one: convert that file alone with --series N")
