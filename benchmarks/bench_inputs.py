@@ -16,8 +16,10 @@ cases, each in its own fresh process (peak RSS is ``VmHWM`` of that process):
     ``to_ngff_image`` -> ``to_multiscales(..., [2, 4, 8], chunks=128, method)`` ->
     ``to_ngff_zarr(..., device="cpu")`` with the default ``memory_limit``. The
     Zarr input is ``zarr.open_array``; the TIFF input is
-    ``ngff_gpu.io.inputs.open_input`` (the CLI's opener). Decodes per chunk come
-    from the engine's count of source cells decoded in pass 0.
+    ``ngff_gpu.io.inputs.open_input`` (the CLI's opener). Decodes per chunk: Zarr,
+    the engine's count of source chunks decoded in pass 0; TIFF, the tile decodes of
+    the TIFF tile reader (``TiffTiles._decode``, counted by a wrapper) over the
+    tiles in the file.
 ``plain_copy``
     The fastest plain copy of level 0 on the same input: read everything
     (``zarr`` through the ``zarrs`` codec pipeline; ``tiff`` with
@@ -147,6 +149,24 @@ def _engine_probe() -> list[dict[str, Any]]:
     return seen
 
 
+def _tile_probe() -> list[int]:
+    """Count the TIFF tile reader's segment decodes (one slot, incremented under a lock)."""
+    import threading
+
+    from ngff_gpu.io.inputs.tiff_tiles import TiffTiles
+
+    count, lock = [0], threading.Lock()
+    real = TiffTiles._decode
+
+    def decode(self, page, index):
+        with lock:
+            count[0] += 1
+        return real(self, page, index)
+
+    TiffTiles._decode = decode
+    return count
+
+
 def child_main(case: str, kind: str, src: Path, store: Path, codec: str, level: int) -> dict:
     """Run one case in this fresh process; imports and setup precede the clock."""
     import zarr
@@ -157,11 +177,13 @@ def child_main(case: str, kind: str, src: Path, store: Path, codec: str, level: 
     data = np.load(src) if kind == "memory" else None  # in RAM before the clock
     n_chunks = None
     probe: list[dict[str, Any]] = []
+    tiles: list[int] | None = None
     if case.startswith("ngff_gpu"):
         import ngff_gpu
         from ngff_gpu.io.inputs import open_input
 
         probe = _engine_probe()
+        tiles = _tile_probe() if kind == "tiff" else None
         method = case.rsplit("_", 1)[1]
 
         def body() -> None:
@@ -221,8 +243,9 @@ def child_main(case: str, kind: str, src: Path, store: Path, codec: str, level: 
                            "rss_before_bytes": rss_before}
     if probe:
         out["passes"] = probe
-        if n_chunks and probe[0]["decoded"] >= 0:
-            out["decodes_per_chunk"] = probe[0]["decoded"] / n_chunks
+        decoded = tiles[0] if kind == "tiff" else probe[0]["decoded"]
+        if n_chunks and decoded >= 0:
+            out["decodes_per_chunk"] = decoded / n_chunks
     return out
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from array_api_compat import is_cupy_array, is_dask_array, is_numpy_array, is_torch_array
 
 __all__ = ["HostView", "dask_chunk_type", "from_compute", "is_cupy", "is_dask",
-           "is_device_array", "is_numpy", "is_torch", "is_zarr", "kind", "to_compute",
+           "is_device_array", "is_numpy", "is_region_array", "is_torch", "is_zarr", "kind", "to_compute",
            "to_host"]
 
 
@@ -45,6 +45,13 @@ def is_zarr(x: Any) -> bool:
     import zarr
 
     return isinstance(x, zarr.Array)
+
+
+def is_region_array(x: Any) -> bool:
+    """True for a ``zarr.Array`` or an array whose class declares ``reads_regions = True``
+    (an input reader with ``shape``, ``dtype``, ``chunks`` and ``__getitem__`` that
+    decodes only the region asked for): read lazily, region by region, by the engine."""
+    return getattr(type(x), "reads_regions", False) is True or is_zarr(x)
 
 
 def dask_chunk_type(x: Any) -> type:
@@ -78,10 +85,10 @@ def to_compute(x: Any) -> Any:
     """Return ``x`` as a NumPy array (host) or a CuPy array (CUDA), zero-copy
     through DLPack where possible.
 
-    Dask arrays and zarr arrays are returned as they are (they are read lazily
-    by the engine).
+    Dask arrays, zarr arrays and other region arrays (:func:`is_region_array`) are
+    returned as they are (they are read lazily by the engine).
     """
-    if is_numpy(x) or is_cupy(x) or is_dask(x) or is_zarr(x):
+    if is_numpy(x) or is_cupy(x) or is_dask(x) or is_region_array(x):
         return x
     if is_torch(x):
         t = x.detach()

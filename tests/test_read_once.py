@@ -5,8 +5,10 @@ writes is bit-identical to the one written from the same pixels in memory.
 Decodes are counted at the source: chunk-key ``get`` calls of a wrapping Zarr
 store; for a sharded input, data decodes of the inner chunks (the ``BytesCodec``
 step of the inner codec pipeline, for the data dtype and the input's chunk shape;
-shard indexes are uint64 and not counted); for TIFF, the segment reads of tifffile's zarr store (one
-``get`` per tile or strip, each decoding it).
+shard indexes are uint64 and not counted); for TIFF, the segment decodes of our tile
+reader (:class:`~ngff_gpu.io.inputs.tiff_tiles.TiffTiles`), and for the layouts it
+leaves to tifffile's zarr store, that store's segment reads (one ``get`` per tile or
+strip, each decoding it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from zarr.storage import MemoryStore, WrapperStore
 
 import ngff_gpu as nz
 from ngff_gpu.io.inputs import open_input
+from ngff_gpu.io.inputs.common import RegionArray
+from ngff_gpu.io.inputs.tiff_tiles import TiffTiles
 from ngff_gpu.io.writer import Seams, write_multiscales
 from ngff_gpu.levels.bricks import iter_bricks, plan_passes
 from ngff_gpu.levels.derive import level_plans
@@ -123,34 +127,54 @@ def test_sharded_zarr_inner_chunks_decoded_once(monkeypatch, dims, method, budge
 
 @pytest.fixture
 def tiff_decodes(monkeypatch):
+    """Segment decodes, keyed by (reader, page or chunk key, segment): our tile reader's
+    and tifffile's zarr store's (for the layouts our reader leaves to it)."""
     counts: collections.Counter = collections.Counter()
-    real = tifffile.zarr.ZarrTiffStore.get
+    real_get = tifffile.zarr.ZarrTiffStore.get
+    real_decode = TiffTiles._decode
 
-    async def counting(self, key, prototype, byte_range=None):
+    async def counting_get(self, key, prototype, byte_range=None):
         if not key.endswith(("zarr.json", ".zarray", ".zattrs", ".zgroup")):
-            counts[key] += 1
-        return await real(self, key, prototype, byte_range)
+            counts[("store", key)] += 1
+        return await real_get(self, key, prototype, byte_range)
 
-    monkeypatch.setattr(tifffile.zarr.ZarrTiffStore, "get", counting)
+    def counting_decode(self, page, index):
+        counts[("tiles", page, index)] += 1
+        return real_decode(self, page, index)
+
+    monkeypatch.setattr(tifffile.zarr.ZarrTiffStore, "get", counting_get)
+    monkeypatch.setattr(TiffTiles, "_decode", counting_decode)
     return counts
+
+
+#: TIFF layouts: how they are written, and which reader reads them
+TIFF_LAYOUTS = {
+    "tiles": ({"tile": (16, 32)}, "tiles"),
+    "strips": ({"rowsperstrip": 8}, "tiles"),
+    "tiles-predictor": ({"tile": (16, 16), "predictor": True}, "tiles"),
+    # one contiguous uncompressed block: tifffile's store reads it
+    "contiguous": ({"compression": None}, "store"),
+}
 
 
 @pytest.mark.parametrize("budget", BUDGETS)
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("layout", ["tiles", "strips"])
+@pytest.mark.parametrize("layout", list(TIFF_LAYOUTS))
 @pytest.mark.parametrize("dims", list(CASES))
 def test_tiff_tiles_and_strips_decoded_once(tmp_path, tiff_decodes, dims, layout, method,
                                             budget):
     shape, _src_chunks, chunks, factors = CASES[dims]
     pixels = _pixels(shape, seed=2)
     path = str(tmp_path / "in.tif")
-    kw = {"tile": (16, 32)} if layout == "tiles" else {"rowsperstrip": 8}
-    tifffile.imwrite(path, pixels, compression="zlib", **kw)
+    kw, reader = TIFF_LAYOUTS[layout]
+    tifffile.imwrite(path, pixels, **{"compression": "zlib", **kw})
     with tifffile.TiffFile(path) as tif:
         pages = tif.series[0].pages
         n_segments = sum(len(p.dataoffsets) for p in pages)
     opened = open_input(path, dims=dims)
+    assert isinstance(opened.data, RegionArray) == (reader == "tiles")
     got = _write(opened.data, dims, chunks, factors, method, budget)
+    assert {k[0] for k in tiff_decodes} == {reader}
     assert sum(tiff_decodes.values()) == n_segments, tiff_decodes
     assert set(tiff_decodes.values()) == {1}
     _assert_same_levels(got, _write(pixels, dims, chunks, factors, method))

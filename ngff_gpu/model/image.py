@@ -20,7 +20,7 @@ from ngff_gpu.compute.methods import Methods, check_dtype
 from ngff_gpu.dims import SPATIAL_DIMS, check_dims, dims_or_default
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError, DimsError, UnsupportedDtypeError
 from ngff_gpu.model.pretty import PrettyRepr
-from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_zarr, to_compute
+from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_region_array, to_compute
 
 
 @dataclass(repr=False)
@@ -91,7 +91,8 @@ def source_view(source: Any, chunks: Any = "auto") -> da.Array:
 def as_dask(data: Any) -> tuple[da.Array, Any]:
     """Wrap ``data`` in a lazy dask array without copying it.
 
-    Dask arrays are returned as they are; zarr arrays and memory maps are read
+    Dask arrays are returned as they are; zarr arrays, other region arrays (input
+    readers, see :func:`~ngff_gpu.namespace.is_region_array`) and memory maps are read
     lazily; CuPy arrays (and CUDA tensors) keep CuPy chunks.
 
     Returns
@@ -101,7 +102,7 @@ def as_dask(data: Any) -> tuple[da.Array, Any]:
     """
     if is_dask(data):
         return data, None
-    if is_zarr(data):
+    if is_region_array(data):
         return source_view(data), data
     arr = to_compute(data)
     if np.dtype(arr.dtype).kind not in "biuf":

@@ -174,7 +174,11 @@ class RegionArray:
 
     Any failure of ``read`` other than an :class:`InputFormatError` becomes one
     ``InputFormatError`` naming ``path`` (a damaged file is one clear error).
+    The engine reads it region by region, on its ``chunks`` grid, without dask
+    (``reads_regions``, see :func:`ngff_gpu.namespace.is_region_array`).
     """
+
+    reads_regions = True
 
     def __init__(self, shape: Sequence[int], dtype: Any, read: Any, path: str,
                  chunks: Sequence[int] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""TIFF inputs: tifffile's Zarr store (only the strips or tiles a region needs).
+"""TIFF inputs: only the strips or tiles a region needs, decoded on every core.
 
 OME-TIFF and ImageJ axes, physical sizes, units, OME channel names and colors,
 ImageJ ``finterval``; several series (``series=``); a file whose pages or tiles
@@ -30,6 +30,7 @@ from ngff_gpu.io.inputs.common import (
     stem,
     udunits,
 )
+from ngff_gpu.io.inputs.tiff_tiles import TiffTiles
 
 
 @dataclass
@@ -245,6 +246,7 @@ def open_tiff(path: str, dims: Sequence[str] | None, series: int | None = None) 
                 raise InputFormatError(f"{path} is truncated or damaged: {why}")
             is_ome, is_imagej = tif.is_ome, tif.is_imagej
             tiled = s.pages[0] is not None and bool(getattr(s.pages[0], "is_tiled", False))
+            direct = TiffTiles.supports(tif, s)
             guessed = dims_from_letters(axes, trusted=is_ome or is_imagej)
             scale, units, omero, name = {}, {}, None, None
             if is_ome and tif.ome_metadata:
@@ -257,9 +259,14 @@ def open_tiff(path: str, dims: Sequence[str] | None, series: int | None = None) 
                 candidate = _series_name(s, index)
                 name = None if candidate.startswith("series") and len(all_series) == 1 else candidate
         data = _open_cucim(path, shape) if tiled and len(all_series) == 1 else None
+        if data is None and direct:
+            # tiles/strips read and decoded on every core by our own reader; the read
+            # stage asks for each once per pass; a decode error names the file
+            tiles = TiffTiles(path, index)
+            data = RegionArray(tiles.shape, tiles.dtype, tiles.read, path, chunks=tiles.chunks)
         if data is None:
-            # the zarr array itself: the read stage decodes its tiles/strips once, on every
-            # core; a decode error is named by the CLI (one line, tifffile's log quiet)
+            # any other layout: tifffile's zarr store (the read stage still decodes each
+            # tile/strip once); a decode error is named by the CLI (one line, log quiet)
             store = tifffile.imread(path, aszarr=True, series=index, level=0,
                                     maxworkers=os.cpu_count() or 1)
             data = zarr.open_array(store, mode="r")

@@ -1,0 +1,148 @@
+"""The TIFF tile reader (``TiffTiles``): any region of any layout it takes equals
+tifffile's own read of the whole series; layouts it does not take stay with
+tifffile's zarr store; a damaged tile is one error naming the file."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import tifffile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ngff_gpu as nz
+from ngff_gpu.errors import InputFormatError
+from ngff_gpu.io.inputs import open_input
+from ngff_gpu.io.inputs.common import RegionArray
+from ngff_gpu.io.inputs.tiff_tiles import TiffTiles
+
+
+def _supported(path) -> bool:
+    with tifffile.TiffFile(path) as tif:
+        return TiffTiles.supports(tif, tif.series[0])
+
+
+@st.composite
+def _layouts(draw):
+    """A volume and the keywords to write it: tiles or strips, 0-2 page axes, grey or RGB,
+    integer or float samples, with or without a predictor."""
+    n_lead = draw(st.integers(0, 2))
+    # (tifffile squeezes axes of length 1 and reads tiny planes as samples: sizes from 2)
+    lead = tuple(draw(st.integers(2, 4)) for _ in range(n_lead))
+    plane = (draw(st.integers(2, 40)), draw(st.integers(5, 40)))
+    rgb = draw(st.booleans())
+    dtype = np.dtype(draw(st.sampled_from(["uint8", "uint16", "int32", "float32"])))
+    if rgb:
+        dtype = np.dtype("uint8")
+    shape = lead + plane + ((3,) if rgb else ())
+    kw: dict = {"photometric": "rgb" if rgb else "minisblack",
+                "compression": draw(st.sampled_from(["zlib", "lzma"]))}
+    if draw(st.booleans()):
+        kw["tile"] = (16 * draw(st.integers(1, 2)), 16 * draw(st.integers(1, 3)))
+    else:
+        kw["rowsperstrip"] = draw(st.integers(1, 12))
+    if dtype.kind in "ui" and draw(st.booleans()):  # (float predictors need imagecodecs)
+        kw["predictor"] = True
+    return shape, dtype, kw
+
+
+def _key(draw, shape):
+    key = []
+    for n in shape:
+        kind = draw(st.sampled_from(["all", "range", "step", "int"]))
+        if kind == "int":
+            key.append(draw(st.integers(-n, n - 1)))
+        elif kind == "all":
+            key.append(slice(None))
+        else:
+            a, b = sorted((draw(st.integers(0, n)), draw(st.integers(0, n))))
+            step = draw(st.sampled_from([2, 3, -1, -2])) if kind == "step" else 1
+            key.append(slice(a, b, step) if step > 0 else slice(b, a if a else None, step))
+    return tuple(key)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(layout=_layouts(), data=st.data(), workers=st.sampled_from([1, 3]))
+def test_any_region_equals_tifffile(tmp_path, layout, data, workers):
+    shape, dtype, kw = layout
+    rng = np.random.default_rng(0)
+    vol = (rng.integers(0, 250, shape) if dtype.kind in "ui"
+           else rng.normal(size=shape)).astype(dtype)
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, vol, **kw)
+    assert _supported(path)
+    tiles = TiffTiles(str(path), workers=workers)
+    try:
+        assert tiles.shape == vol.shape and tiles.dtype == vol.dtype
+        for _ in range(4):
+            key = _key(data.draw, shape)
+            got = tiles[key]
+            assert got.dtype == vol.dtype and np.array_equal(got, vol[key]), key
+        # the read stage's grid: each cell lies inside one segment (tile or strip) per page
+        assert len(tiles.chunks) == len(shape)
+        assert tiles.chunks[len(shape) - (3 if len(shape) > 2 and kw["photometric"] == "rgb"
+                                          else 2):][:2] == tiles._seg
+    finally:
+        tiles.close()
+
+
+def test_pickled_reader_reopens_the_file(tmp_path):
+    vol = np.arange(4 * 40 * 36, dtype=np.uint16).reshape(4, 40, 36)
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, vol, tile=(16, 16), compression="zlib", photometric="minisblack")
+    tiles = TiffTiles(str(path))
+    clone = pickle.loads(pickle.dumps(tiles))
+    assert np.array_equal(clone[1:3, 5:30, 7:], vol[1:3, 5:30, 7:])
+    clone.close()
+    tiles.close()
+
+
+@pytest.mark.parametrize("kw", [
+    {"compression": None},  # one contiguous block (tifffile memory-maps it)
+    {"tile": (16, 16), "compression": "zlib", "planarconfig": "separate",
+     "photometric": "rgb"},  # samples in separate planes
+])
+def test_other_layouts_keep_tifffiles_store(tmp_path, kw):
+    shape = (3, 40, 36) if kw.get("planarconfig") else (2, 40, 36)
+    vol = np.random.default_rng(1).integers(0, 255, shape).astype(np.uint8)
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, vol, **kw)
+    assert not _supported(path)
+    with pytest.raises(ValueError, match="layout TiffTiles does not read"):
+        TiffTiles(str(path))
+    opened = open_input(str(path))
+    assert not isinstance(opened.data, RegionArray)
+    assert np.array_equal(np.asarray(opened.data[...]), vol)
+
+
+def test_opened_tiff_is_read_by_the_engine_without_dask(tmp_path):
+    """``to_ngff_image`` keeps the reader as the image's source, so the engine reads
+    it on its tile grid (not through a dask graph)."""
+    vol = np.random.default_rng(2).integers(0, 60000, (6, 48, 40)).astype(np.uint16)
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, vol, tile=(16, 16), compression="zlib", photometric="minisblack")
+    opened = open_input(str(path), dims=["z", "y", "x"])
+    assert isinstance(opened.data, RegionArray) and opened.data.chunks == (6, 16, 16)
+    img = nz.to_ngff_image(opened.data, dims=["z", "y", "x"])
+    assert img.source is opened.data and img.reads_source()
+    ms = nz.to_multiscales(img, [2], chunks=16)
+    assert np.array_equal(np.asarray(ms.images[0].data), vol)
+
+
+def test_damaged_tile_names_the_file(tmp_path):
+    vol = np.random.default_rng(3).integers(0, 1000, (4, 64, 64)).astype(np.uint16)
+    path = tmp_path / "z.tif"
+    tifffile.imwrite(path, vol, tile=(32, 32), compression="zlib", photometric="minisblack")
+    raw = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tif:
+        offset, count = tif.pages[2].dataoffsets[1], tif.pages[2].databytecounts[1]
+    raw[offset:offset + count] = b"\1" * count
+    path.write_bytes(bytes(raw))
+    opened = open_input(str(path))
+    assert isinstance(opened.data, RegionArray)
+    assert np.array_equal(opened.data[:2], vol[:2])  # the undamaged pages read
+    with pytest.raises(InputFormatError, match=r"cannot decode .*z\.tif"):
+        opened.data[2]
