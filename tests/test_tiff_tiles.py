@@ -96,6 +96,9 @@ def test_pickled_reader_reopens_the_file(tmp_path):
     tiles = TiffTiles(str(path))
     clone = pickle.loads(pickle.dumps(tiles))
     assert np.array_equal(clone[1:3, 5:30, 7:], vol[1:3, 5:30, 7:])
+    assert np.array_equal(clone[...], vol) and np.array_equal(clone[1, ..., 3], vol[1, ..., 3])
+    with pytest.raises(IndexError):
+        clone[0, 0, 0, 0]
     clone.close()
     tiles.close()
 

@@ -212,7 +212,13 @@ class TiffTiles:
 
     def read(self, key: tuple[Any, ...]) -> np.ndarray:
         """The region ``key`` (ints and slices, one per axis) as a NumPy array."""
-        key = tuple(key) + (slice(None),) * (self.ndim - len(key))
+        key = tuple(key)
+        if any(k is Ellipsis for k in key):
+            i = key.index(Ellipsis)
+            key = key[:i] + (slice(None),) * (self.ndim - len(key) + 1) + key[i + 1:]
+        key = key + (slice(None),) * (self.ndim - len(key))
+        if len(key) != self.ndim:
+            raise IndexError(f"too many indices for an array of {self.ndim} dimensions")
         bounds, after = _plain(key, self.shape)
         out = np.empty(tuple(b - a for a, b in bounds), dtype=self.dtype)
         if out.size:
