@@ -32,7 +32,8 @@ cases, each in its own fresh process (peak RSS is ``VmHWM`` of that process):
 Runs are interleaved (repeat r runs every size, input and case once) and the
 median of the repeats is reported. Targets (ratios from the same run): GAUSSIAN
 within 1.5x and MEAN within 1.25x of the plain copy on every input kind; 1.00
-decodes per chunk; peak RSS at 1024^3 at most 1.3x that at 512^3.
+decodes per chunk; peak RSS at 1024^3 at most 1.3x that at 512^3 (for the in-memory
+input, whose 2 GiB are resident before the clock starts, the RSS the conversion adds).
 
 Usage::
 
@@ -389,10 +390,17 @@ def main(argv: list[str] | None = None) -> int:
         for kind in kinds:
             for case in TARGETS:
                 a, b = by.get((lo, kind, case)), by.get((hi, kind, case))
-                if a and b and a["peak_rss_mib"]:
-                    ratio = b["peak_rss_mib"] / a["peak_rss_mib"]
-                    targets.append({"target": f"peak RSS {case} {kind} {hi}^3 / {lo}^3",
-                                    "value": ratio, "bound": RSS_RATIO, "pass": ratio <= RSS_RATIO})
+                if not (a and b and a["peak_rss_mib"]):
+                    continue
+                if kind == "memory":
+                    # the input is resident before the clock starts: compare what the
+                    # conversion added on top of it
+                    added = [r["peak_rss_mib"] - (r["rss_before_mib"] or 0) for r in (a, b)]
+                    what, ratio = "added RSS", added[1] / added[0]
+                else:
+                    what, ratio = "peak RSS", b["peak_rss_mib"] / a["peak_rss_mib"]
+                targets.append({"target": f"{what} {case} {kind} {hi}^3 / {lo}^3",
+                                "value": ratio, "bound": RSS_RATIO, "pass": ratio <= RSS_RATIO})
     print()
     print(f"{'size':>5} {'input':<7} {'case':<18} {'median s':>9} {'x copy':>7} {'vs nz':>7} "
           f"{'RSS MiB':>8} {'dec/chunk':>9} {'read/cmp/write/wait s':>24} valid")
