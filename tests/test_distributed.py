@@ -138,3 +138,26 @@ def test_threaded_cluster_matches_single_process(tmp_path):
     assert sum(count_bricks(levels, p) for p in passes) > 10
     _assert_one_writer_per_chunk(levels, grids, passes)
     _assert_same_store(dist, local, sharded=True)
+
+
+def test_tiff_input_is_read_by_worker_processes(tmp_path, process_cluster):
+    """A TIFF input (our tile reader) travels to worker processes by path and reopens there."""
+    import tifffile
+
+    from ngff_gpu.io.inputs import open_input
+    from ngff_gpu.io.inputs.common import RegionArray
+
+    vol = _volume(seed=3)
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, vol, tile=(16, 16), compression="zlib", photometric="minisblack")
+    opened = open_input(str(path), dims=["z", "y", "x"])
+    assert isinstance(opened.data, RegionArray)
+    ms = nz.to_multiscales(nz.to_ngff_image(opened.data, dims=["z", "y", "x"]),
+                           scale_factors=[2, 4], chunks=16)
+    local = tmp_path / "local.ome.zarr"
+    _write(local, nz.to_multiscales(vol, scale_factors=[2, 4], chunks=16), 50_000)
+    with distributed.Client(process_cluster) as client:
+        dist = tmp_path / "dist.ome.zarr"
+        report, _ = _write(dist, ms, 50_000, client=client)
+        assert report.client is client
+    _assert_same_store(dist, local, sharded=False)
