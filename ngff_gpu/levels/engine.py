@@ -152,7 +152,8 @@ class Engine:
     Attributes
     ----------
     decoded : int
-        Source cells (chunks, tiles, strips) decoded by the last :meth:`run_pass`
+        Cells of the source's decode grid (chunks; for the TIFF tile reader, one tile
+        or strip of a group of pages) decoded by the last :meth:`run_pass`
         (-1 for an in-memory source, which is sliced, not decoded).
     stats : dict
         Seconds spent per stage, summed over passes and threads: ``read`` (the

@@ -4,14 +4,14 @@ A brick reads its region of the source level plus a halo on every side, so the
 source chunks along a brick's border are also read by its neighbours. Read
 naively, those chunks are decoded by every brick whose read region touches them
 (up to 2 per axis: 8 times in 3-D). This module reads a chunked source (a zarr
-array, a TIFF opened through tifffile's zarr store, a dask array) one *grid
+array, a TIFF tile reader or tifffile's zarr store, a dask array) one *grid
 cell* at a time instead:
 
 - the bricks of a pass run in C order (march along the slowest axis, then the
   next), so a chunk's later users follow soon after its first;
 - a brick reads, in chunk-aligned boxes one chunk layer thick (decoded in
   parallel by the zarr codec pipeline, see :func:`ngff_gpu.io.read_pipeline.parallel_source`,
-  or tifffile's threaded decoder), only the chunks no earlier brick decoded;
+  or the TIFF tile reader's thread pool), only the chunks no earlier brick decoded;
 - of every chunk a later brick still needs, the parts those bricks read stay in
   a cache (one piece per distinct part, a part inside another shares it), each
   freed after its last user has copied it out.
@@ -96,7 +96,8 @@ class Grid:
 
 def source_grid(source: Any) -> Grid | None:
     """The decode grid of ``source``: zarr chunks (the inner chunks of a sharded
-    array: the unit zarr decodes), TIFF tiles or strips through tifffile's zarr
+    array: the unit zarr decodes), the ``chunks`` of a region array (TIFF tiles or
+    strips, see :mod:`ngff_gpu.io.inputs.tiff_tiles`) or of tifffile's zarr
     store, dask chunks; None for in-memory arrays, which are sliced directly."""
     if is_numpy(source) or is_cupy(source) or isinstance(source, HostView):
         return None
@@ -273,7 +274,8 @@ class SourceReader:
     Parameters
     ----------
     source : array-like
-        The source level (zarr array, tifffile zarr store array, dask array).
+        The source level (zarr array, region array such as the TIFF tile reader,
+        dask array).
     plan : ReadPlan
         Cells and users of the bricks, which must then be read in that order.
     capacity : int
