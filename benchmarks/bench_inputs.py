@@ -8,7 +8,8 @@ For each size (512^3 and 1024^3 uint16 by default) and input kind:
     A Zarr v3 array on disk, chunks 128^3, zstd (the output codec and level).
 ``tiff``
     A tiled TIFF on disk, one page per z-plane, tiles 128x128, deflate (zlib
-    level 6: tifffile has no zstd without ``imagecodecs``).
+    level 6: the most common compression of tiled TIFFs; decoded by ``imagecodecs``,
+    a dependency, on both sides).
 
 cases, each in its own fresh process (peak RSS is ``VmHWM`` of that process):
 
