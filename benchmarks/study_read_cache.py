@@ -13,7 +13,8 @@ N^3 uint16 source whose decode cells are ``cell x 128 x 128`` (128: the Zarr inp
     a geometry the product does not have (studied for issue 13): each brick also consumes
     that layer (computes the level-1 rows it allows, ``e1 - w1`` of them, and would hand
     them to its successor, which then reads only the last few rows of the layer); the
-    carried rows' own peak is printed beside it.
+    carried rows' own peak is printed beside it, and so is the largest brick's working
+    memory, which grows because the consuming brick reads that layer too.
 
 Usage::
 
@@ -39,8 +40,10 @@ from ngff_gpu.levels.source import Grid, ReadPlan, read_order  # noqa: E402
 MIB = 1 << 20
 
 
-def study(n: int, cell: int) -> tuple[float, float, float, int]:
-    """(cache as is, cache with carry, carried rows' peak) in MiB, and the rows carried."""
+def study(n: int, cell: int) -> tuple[float, float, float, int, float, float]:
+    """(cache as is, cache with carry, carried rows' peak) in MiB, the rows carried, and
+    the largest brick's planned working memory (``brick_bytes``' 10 bytes per uint16
+    voxel read) in MiB as is and with carry (the consuming brick reads the layer too)."""
     shape = (n,) * 3
     levels = plan_levels(list("zyx"), shape, {}, {}, [2, 4, 8], 128, Methods.GAUSSIAN,
                          "scale_factors")
@@ -81,6 +84,11 @@ def study(n: int, cell: int) -> tuple[float, float, float, int]:
         carried[s.index] = (e1 - w1) * int(np.prod([hi - lo for lo, hi in b.write[k][1:]])) * 2
         rows = e1 - w1
     ordered = [new[b.index] for b in bricks]
+    per_voxel = 2 + 2 * 4  # uint16 read + two float32 intermediates, as brick_bytes counts
+
+    def work(bs):
+        return max(int(np.prod([hi - lo for lo, hi in b.read])) for b in bs) * per_voxel / MIB
+
     with_carry = ReadPlan(grid, ordered, 2).cache_peak
     pos = {b.index: i for i, b in enumerate(ordered)}
     per_slab = counts[1] * counts[2]
@@ -90,7 +98,7 @@ def study(n: int, cell: int) -> tuple[float, float, float, int]:
     for _, v in events:
         live += v
         peak = max(peak, live)
-    return as_is / MIB, with_carry / MIB, peak / MIB, rows
+    return as_is / MIB, with_carry / MIB, peak / MIB, rows, work(bricks), work(ordered)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,9 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cell", type=int, default=128)
     args = ap.parse_args(argv)
     for n in args.sizes:
-        as_is, carry, carried, rows = study(n, args.cell)
+        as_is, carry, carried, rows, brick, brick_carry = study(n, args.cell)
         print(f"{n}^3, cells {args.cell}x128x128: cache as is {as_is:.0f} MiB; with carry "
-              f"{carry:.0f} MiB + {carried:.0f} MiB of carried rows ({rows} level-1 rows)")
+              f"{carry:.0f} MiB + {carried:.0f} MiB of carried rows ({rows} level-1 rows); "
+              f"largest brick's working memory {brick:.0f} MiB as is, {brick_carry:.0f} MiB "
+              "with carry")
     return 0
 
 
