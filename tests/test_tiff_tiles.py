@@ -178,3 +178,20 @@ def test_common_codecs_convert_from_the_cli(tmp_path, compression, reader):
     group = zarr.open_group(out, mode="r")
     level0 = group[nz.from_ngff_zarr(out).metadata.datasets[0].path][...]
     assert np.array_equal(level0, tifffile.imread(path))
+
+
+def test_pages_of_another_file_keep_tifffiles_store(tmp_path):
+    """A series whose pages live in another file (multi-file OME-TIFF) is not ours to pread."""
+    import types
+
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, np.zeros((3, 32, 32), np.uint16), tile=(16, 16), compression="zlib",
+                     photometric="minisblack")
+    with tifffile.TiffFile(path) as tif, tifffile.TiffFile(path) as other:
+        series = tif.series[0]
+        assert TiffTiles.supports(tif, series)
+        pages = list(series.pages)
+        foreign = types.SimpleNamespace(parent=other, dataoffsets=pages[1].dataoffsets)
+        fake = types.SimpleNamespace(keyframe=series.keyframe, shape=series.shape,
+                                     dataoffset=None, pages=[pages[0], foreign, pages[2]])
+        assert not TiffTiles.supports(tif, fake)

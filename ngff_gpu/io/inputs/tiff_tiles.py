@@ -13,10 +13,11 @@ once; the read stage (:mod:`ngff_gpu.levels.source`) asks for each segment
 once per pass.
 
 Layouts it takes: every page of the series holds one 2-D plane (``YX``) or
-contiguous samples (``YXS``), tiled or in strips, not JPEG-compressed, and the
-series is the C-order stack of its pages. Anything else (planar-separate
-samples, tile depth, JPEG tables, one contiguous uncompressed block) keeps
-tifffile's Zarr store, which reads every layout.
+contiguous samples (``YXS``), tiled or in strips, not JPEG-compressed, lies in
+the opened file, and the series is the C-order stack of its pages. Anything else
+(planar-separate samples, tile depth, JPEG tables, one contiguous uncompressed
+block, a multi-file OME-TIFF) keeps tifffile's Zarr store, which reads every
+layout.
 """
 
 from __future__ import annotations
@@ -138,7 +139,9 @@ class TiffTiles:
         ch, cw = (kf.tilelength, kf.tilewidth) if kf.is_tiled else \
             (min(kf.rowsperstrip or kf.imagelength, kf.imagelength), kf.imagewidth)
         nseg = -(-page_shape[0] // ch) * -(-page_shape[1] // cw)
-        return all(p is not None and len(p.dataoffsets) == nseg for p in series.pages)
+        # every page in this very file (a multi-file OME-TIFF series spans several files)
+        return all(p is not None and p.parent is tif and len(p.dataoffsets) == nseg
+                   for p in series.pages)
 
     # -- pickling (a dask.distributed task reopens the file) -------------------------
 
