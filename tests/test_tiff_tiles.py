@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import ngff_gpu as nz
 from ngff_gpu.errors import InputFormatError
-from ngff_gpu.io.inputs import open_input
+from ngff_gpu.io.inputs import open_input, tiff_tiles
 from ngff_gpu.io.inputs.common import RegionArray
 from ngff_gpu.io.inputs.tiff_tiles import TiffTiles
 
@@ -68,8 +68,9 @@ def _key(draw, shape):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
-@given(layout=_layouts(), data=st.data(), workers=st.sampled_from([1, 3]))
-def test_any_region_equals_tifffile(tmp_path, layout, data, workers):
+@given(layout=_layouts(), data=st.data(), workers=st.sampled_from([1, 3]),
+       task_bytes=st.sampled_from([1, 1 << 16]))
+def test_any_region_equals_tifffile(tmp_path, layout, data, workers, task_bytes):
     shape, dtype, kw = layout
     rng = np.random.default_rng(0)
     vol = (rng.integers(0, 250, shape) if dtype.kind in "ui"
@@ -81,6 +82,8 @@ def test_any_region_equals_tifffile(tmp_path, layout, data, workers):
         if tif.series[0].dataoffset is not None:  # uncompressed, one block: tifffile's store
             return
     tiles = TiffTiles(str(path), workers=workers)
+    default_task_bytes = tiff_tiles._TASK_BYTES
+    tiff_tiles._TASK_BYTES = task_bytes  # 1: every segment row a task of its own
     try:
         assert tiles.shape == vol.shape and tiles.dtype == vol.dtype
         for _ in range(4):
@@ -92,6 +95,7 @@ def test_any_region_equals_tifffile(tmp_path, layout, data, workers):
         assert tiles.chunks[len(shape) - (3 if len(shape) > 2 and kw["photometric"] == "rgb"
                                           else 2):][:2] == tiles._seg
     finally:
+        tiff_tiles._TASK_BYTES = default_task_bytes
         tiles.close()
 
 

@@ -6,9 +6,10 @@ thread). :class:`TiffTiles` reads a region of a series itself: it finds the
 tiles or strips the region needs from offset tables taken when the file is
 opened, reads their bytes with ``os.pread`` and decodes them with tifffile's
 own decoder (``keyframe.decode``: every compression, predictor and bit order
-tifffile supports) on a pool of threads, one task per page and segment row,
-pasting each decoded segment into the output. Decoders release the GIL, so a
-region's tiles decode on every core. Each call decodes each segment it touches
+tifffile supports) on a pool of threads, one task per run of segment rows of a
+page (about 64 KiB decoded: thin strips are grouped so that task overhead stays
+small), pasting each decoded segment into the output. Decoders release the GIL,
+so a region's tiles decode on every core. Each call decodes each segment it touches
 once; the read stage (:mod:`ngff_gpu.levels.source`) asks for each segment
 once per pass.
 
@@ -35,6 +36,8 @@ import numpy as np
 _JPEG = {6, 7, 34892, 33007}
 #: Decoded bytes a grid cell of the read stage should hold at most (pages grouped up to it).
 _CELL_BYTES = 1 << 20
+#: Decoded bytes one decoding task aims at (segment rows of a page are grouped up to it).
+_TASK_BYTES = 1 << 16
 
 
 def _plain(key: Sequence[Any], shape: Sequence[int]) -> tuple[list[tuple[int, int]], Any]:
@@ -197,11 +200,11 @@ class TiffTiles:
             raise ValueError(f"page {page}: segment {index} is empty")
         return seg.reshape(seg.shape[1:])
 
-    def _row(self, out: np.ndarray, page: int, dst_lead: tuple[int, ...], iy: int,
-             xs: range, y: tuple[int, int], x: tuple[int, int], tail: tuple[slice, ...]) -> None:
-        """Decode the segments ``xs`` of segment row ``iy`` of ``page`` into ``out``."""
+    def _rows(self, out: np.ndarray, page: int, dst_lead: tuple[int, ...], iys: range,
+              xs: range, y: tuple[int, int], x: tuple[int, int], tail: tuple[slice, ...]) -> None:
+        """Decode the segments ``xs`` of segment rows ``iys`` of ``page`` into ``out``."""
         ch, cw = self._seg
-        for ix in xs:
+        for iy, ix in itertools.product(iys, xs):
             seg = self._decode(page, iy * self._nseg[1] + ix)
             y0, x0 = iy * ch, ix * cw
             ya, yb = max(y[0], y0), min(y[1], y0 + ch)
@@ -230,18 +233,23 @@ class TiffTiles:
             tail = tuple(slice(a, b) for a, b in bounds[nl + 2:])
             ch, cw = self._seg
             xs = range(x[0] // cw, -(-x[1] // cw))
+            rows = range(y[0] // ch, -(-y[1] // ch))
+            # a task decodes a run of segment rows of one page, about _TASK_BYTES decoded
+            # (one row of 128x128 tiles already is; thin strips are grouped)
+            row_bytes = ch * cw * len(xs) * self.dtype.itemsize
+            per_task = max(1, _TASK_BYTES // max(row_bytes, 1))
             tasks = []
             for idx in itertools.product(*(range(a, b) for a, b in bounds[:nl])):
                 page = int(np.ravel_multi_index(idx, self._lead)) if nl else 0
                 dst = tuple(i - a for i, (a, _) in zip(idx, bounds[:nl]))
-                for iy in range(y[0] // ch, -(-y[1] // ch)):
-                    tasks.append((out, page, dst, iy, xs, y, x, tail))
+                for r in range(0, len(rows), per_task):
+                    tasks.append((out, page, dst, rows[r:r + per_task], xs, y, x, tail))
             pool = self._start()
             if len(tasks) == 1 or self.workers == 1:
                 for t in tasks:
-                    self._row(*t)
+                    self._rows(*t)
             else:
-                for fut in [pool.submit(self._row, *t) for t in tasks]:
+                for fut in [pool.submit(self._rows, *t) for t in tasks]:
                     fut.result()
         return out[after] if any(a != slice(None) for a in after) else out
 
