@@ -31,7 +31,7 @@ from ngff_gpu.io.inputs.tiff_tiles import TiffTiles
 from ngff_gpu.io.writer import Seams, write_multiscales
 from ngff_gpu.levels.bricks import iter_bricks, plan_passes
 from ngff_gpu.levels.derive import level_plans
-from ngff_gpu.levels.source import Grid, ReadPlan, SourceReader
+from ngff_gpu.levels.source import Grid, ReadPlan, SourceReader, _boxes, decode_parallelism
 
 METHODS = ["gaussian", "mean"]
 #: per-brick budgets (bytes): tiny (many small bricks, several passes), small, the writer's own
@@ -180,9 +180,11 @@ def test_tiff_tiles_and_strips_decoded_once(tmp_path, tiff_decodes, dims, layout
     _assert_same_levels(got, _write(pixels, dims, chunks, factors, method))
 
 
-def test_read_plan_cache_is_bounded_by_its_capacity():
+@pytest.mark.parametrize("box_cells", [1, 64])
+def test_read_plan_cache_is_bounded_by_its_capacity(box_cells):
     """A cache too small for the plan keeps what fits: output still exact, some cells
-    decoded again, and the cache never holds more than its capacity."""
+    decoded again, and the cache never holds more than its capacity; the same with
+    layers merged into boxes of up to 64 cells."""
     shape = (48, 40, 56)
     pixels = _pixels(shape, seed=3)
     src = zarr.create_array(MemoryStore(), shape=shape, chunks=(8, 8, 8), dtype="uint16")
@@ -192,8 +194,10 @@ def test_read_plan_cache_is_bounded_by_its_capacity():
     [p] = plan_passes(levels, [lv.chunks for lv in levels], 2, 4, 1 << 30)[:1]
     p = type(p)(p.source, p.last, (16, 16, 16))
     bricks = list(iter_bricks(levels, p))
-    plan = ReadPlan(Grid.regular(shape, (8, 8, 8)), bricks, 2)
+    plan = ReadPlan(Grid.regular(shape, (8, 8, 8)), bricks, 2, box_cells=box_cells)
     assert plan.cache_peak > 0
+    single = ReadPlan(Grid.regular(shape, (8, 8, 8)), bricks, 2, box_cells=1)
+    assert (plan.box_peak > single.box_peak) == (box_cells > 1)  # layers really merged
     for capacity, exact in ((plan.cache_peak, True), (plan.cache_peak // 3, False), (0, False)):
         reader = SourceReader(src, plan, capacity)
         held = []
@@ -224,6 +228,42 @@ def test_read_plan_order_and_boxes():
         assert all(a < d and c < b for (a, b), (c, d) in zip(region, first))
     for cell in itertools.product(range(8), range(8)):
         assert cell in plan.users
+
+
+def test_boxes_merge_layers_up_to_the_parallelism():
+    """Layers with the same cross-section merge while the box holds fewer than
+    ``min_cells`` cells; other layers stay apart; every cell is covered once."""
+    layer = [(i, j, k) for i in range(5) for j in range(2) for k in range(3)]  # 6 per layer
+    assert _boxes(layer, 1) == [(range(i, i + 1), range(2), range(3)) for i in range(5)]
+    merged = _boxes(layer, 12)  # 6 < 12: merge; 12 cells: stop
+    assert merged == [(range(0, 2), range(2), range(3)), (range(2, 4), range(2), range(3)),
+                      (range(4, 5), range(2), range(3))]
+    ragged = layer + [(5, 0, 0)]  # a last layer of another cross-section stays apart
+    boxes = _boxes(ragged, 1000)
+    assert boxes[-1] == (range(5, 6), range(0, 1), range(0, 1))
+    covered = [c for b in boxes for c in itertools.product(*b)]
+    assert sorted(covered) == sorted(ragged)
+    assert decode_parallelism() >= 2
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_merged_boxes_still_decode_each_chunk_once(monkeypatch, method):
+    """With boxes of many layers (a many-core machine), each chunk is still decoded once
+    and the levels are the same."""
+    import ngff_gpu.levels.source as source
+
+    monkeypatch.setattr(source, "decode_parallelism", lambda: 64)
+    shape, src_chunks, chunks, factors = CASES["zyx"]
+    pixels = _pixels(shape, seed=6)
+    src = MemoryStore()
+    z = zarr.create_array(src, shape=shape, chunks=src_chunks, dtype="uint16")
+    z[...] = pixels
+    _CountingStore.counts = collections.Counter()
+    got = _write(zarr.open_array(_CountingStore(src), mode="r"), "zyx", chunks, factors, method,
+                 30_000)
+    reads = {k: n for k, n in _CountingStore.counts.items() if k.startswith("c/")}
+    assert collections.Counter(reads.values()) == {1: z.nchunks}
+    _assert_same_levels(got, _write(pixels, "zyx", chunks, factors, method))
 
 
 def test_level_graphs_are_built_only_when_read():

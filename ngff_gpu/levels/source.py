@@ -9,7 +9,8 @@ cell* at a time instead:
 
 - the bricks of a pass run in C order (march along the slowest axis, then the
   next), so a chunk's later users follow soon after its first;
-- a brick reads, in chunk-aligned boxes one chunk layer thick (decoded in
+- a brick reads, in chunk-aligned boxes one chunk layer thick (layers merged
+  while a box holds fewer than twice the CPU count of chunks; decoded in
   parallel by the zarr codec pipeline, see :func:`ngff_gpu.io.read_pipeline.parallel_source`,
   or the TIFF tile reader's thread pool), only the chunks no earlier brick decoded;
 - of every chunk a later brick still needs, the parts those bricks read stay in
@@ -29,6 +30,8 @@ directly.
 from __future__ import annotations
 
 import itertools
+import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,6 +169,11 @@ class ReadPlan:
         The bricks that will be read, in the order they will be read.
     itemsize : int
         Bytes per sample of the source.
+    box_cells : int, optional
+        Cells one read should decode together: consecutive one-layer boxes of a
+        brick with the same cross-section are merged while a box holds fewer
+        (default :func:`decode_parallelism`), so a read offers the decoders enough
+        chunks to keep every core busy.
 
     Attributes
     ----------
@@ -183,6 +191,7 @@ class ReadPlan:
     grid: Grid
     bricks: Sequence[Brick]
     itemsize: int
+    box_cells: int = field(default_factory=lambda: decode_parallelism())
     users: dict[Cell, list[int]] = field(init=False)
     keep: dict[Cell, list[tuple[Region, int]]] = field(init=False)
     cache_peak: int = field(init=False)
@@ -208,7 +217,7 @@ class ReadPlan:
             new = [c for c in cells if self.users[c][0] == pos]
             held += sum(_nbytes(r, self.itemsize) for c in new for r, _ in self.keep.get(c, ()))
             peak = max(peak, held)
-            for box in _boxes(new):
+            for box in _boxes(new, self.box_cells):
                 box_peak = max(box_peak, _nbytes(self._box_region(box), self.itemsize))
             held -= sum(_nbytes(r, self.itemsize) for c in cells for r, last in self.keep.get(c, ())
                         if last == pos)
@@ -237,18 +246,31 @@ def _pieces(cell: Region, reads: Sequence[tuple[Region, int]]) -> list[tuple[Reg
     return parts
 
 
-def _boxes(cells: Sequence[Cell]) -> list[tuple[range, ...]]:
+def decode_parallelism() -> int:
+    """Cells a read should offer the decoders at once: twice the CPU count."""
+    return 2 * (os.cpu_count() or 1)
+
+
+def _boxes(cells: Sequence[Cell], min_cells: int = 1) -> list[tuple[range, ...]]:
     """Cover ``cells`` (grid cells) with boxes one cell thick along axis 0, each as
-    large as possible: one box per layer when the layer's cells form a rectangle."""
+    large as possible: one box per layer when the layer's cells form a rectangle.
+    Consecutive layers with the same cross-section are then merged into one box
+    while it holds fewer than ``min_cells`` cells (few cells per layer would leave
+    cores idle; more layers per box mean a larger box in memory)."""
     if not cells:
         return []
     layers: dict[int, list[Cell]] = {}
     for c in cells:
         layers.setdefault(c[0], []).append(c)
-    out = []
+    out: list[tuple[range, ...]] = []
     for i in sorted(layers):
         for box in _rectangles([c[1:] for c in layers[i]]):
-            out.append((range(i, i + 1), *box))
+            last = out[-1] if out else None
+            if last is not None and last[1:] == tuple(box) and last[0].stop == i and \
+                    math.prod(len(r) for r in last) < min_cells:
+                out[-1] = (range(last[0].start, i + 1), *box)
+            else:
+                out.append((range(i, i + 1), *box))
     return out
 
 
@@ -303,7 +325,7 @@ class SourceReader:
         cells = list(itertools.product(*plan.grid.cell_range(brick.read)))
         new = [c for c in cells if c not in self.cache]
         fresh = set(new)
-        for box in _boxes(new):
+        for box in _boxes(new, plan.box_cells):
             region = plan._box_region(box)
             data = read_region(self.source, region)
             self.decoded += int(np.prod([len(r) for r in box]))
