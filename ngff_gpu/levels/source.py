@@ -191,6 +191,7 @@ class ReadPlan:
     grid: Grid
     bricks: Sequence[Brick]
     itemsize: int
+    # (looked up when a plan is made, so the planner and the engine agree on it)
     box_cells: int = field(default_factory=lambda: decode_parallelism())
     users: dict[Cell, list[int]] = field(init=False)
     keep: dict[Cell, list[tuple[Region, int]]] = field(init=False)

@@ -64,6 +64,14 @@ def _plain(key: Sequence[Any], shape: Sequence[int]) -> tuple[list[tuple[int, in
     return bounds, tuple(after)
 
 
+def _segment_shape(keyframe: Any) -> tuple[int, int]:
+    """Rows and columns of one segment: a tile, or a strip (whole rows)."""
+    if keyframe.is_tiled:
+        return int(keyframe.tilelength), int(keyframe.tilewidth)
+    rows = keyframe.rowsperstrip or keyframe.imagelength
+    return int(min(rows, keyframe.imagelength)), int(keyframe.imagewidth)
+
+
 class TiffTiles:
     """One series of a TIFF file read region by region from its tiles or strips.
 
@@ -102,9 +110,7 @@ class TiffTiles:
             self.ndim = len(self.shape)
             page_shape = tuple(int(n) for n in kf.shape)
             self._lead = self.shape[: self.ndim - len(page_shape)]
-            ch, cw = (kf.tilelength, kf.tilewidth) if kf.is_tiled else \
-                (min(kf.rowsperstrip or kf.imagelength, kf.imagelength), kf.imagewidth)
-            self._seg = (int(ch), int(cw))
+            ch, cw = self._seg = _segment_shape(kf)
             self._nseg = (-(-page_shape[0] // ch), -(-page_shape[1] // cw))
             pages = s.pages
             self._offsets = np.array([p.dataoffsets for p in pages], dtype=np.int64)
@@ -139,8 +145,7 @@ class TiffTiles:
         if series.dataoffset is not None or int(np.prod(shape[: len(shape) - len(page_shape)])) \
                 != len(series.pages):
             return False
-        ch, cw = (kf.tilelength, kf.tilewidth) if kf.is_tiled else \
-            (min(kf.rowsperstrip or kf.imagelength, kf.imagelength), kf.imagewidth)
+        ch, cw = _segment_shape(kf)
         nseg = -(-page_shape[0] // ch) * -(-page_shape[1] // cw)
         # every page in this very file (a multi-file OME-TIFF series spans several files)
         return all(p is not None and p.parent is tif and len(p.dataoffsets) == nseg
