@@ -31,7 +31,11 @@ cases, each in its own fresh process (peak RSS is ``VmHWM`` of that process):
     (TIFF through tifffile's zarr store, Zarr through ``dask.array.from_zarr``).
 
 Runs are interleaved (repeat r runs every size, input and case once) and the
-median of the repeats is reported. Targets (ratios from the same run): GAUSSIAN
+median of the repeats is reported, with the CPU seconds (user + system, all threads)
+each case used: ``cpu x`` is that over the plain copy's, the ratio the wall time
+would have if the case kept as many cores busy as the copy (on a machine where
+every stage competes for the same cores, the floor of ``x copy`` short of doing
+less work), and ``cores`` is CPU seconds over wall seconds. Targets (ratios from the same run): GAUSSIAN
 within 1.5x and MEAN within 1.25x of the plain copy on every input kind; 1.00
 decodes per chunk; peak RSS at 1024^3 at most 1.3x that at 512^3 (for the in-memory
 input, whose 2 GiB are resident before the clock starts, the RSS the conversion adds).
@@ -169,6 +173,14 @@ def _tile_probe() -> list[int]:
     return count
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def child_main(case: str, kind: str, src: Path, store: Path, codec: str, level: int) -> dict:
     """Run one case in this fresh process; imports and setup precede the clock."""
     import zarr
@@ -238,11 +250,12 @@ def child_main(case: str, kind: str, src: Path, store: Path, codec: str, level: 
         with tifffile.TiffFile(str(src)) as tif:
             n_chunks = sum(len(p.dataoffsets) for p in tif.series[0].pages)
     rss_before = current_rss_bytes()
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     body()
     wall = time.perf_counter() - t0
-    out: dict[str, Any] = {"wall_s": wall, "peak_rss_bytes": peak_rss_bytes(),
-                           "rss_before_bytes": rss_before}
+    out: dict[str, Any] = {"wall_s": wall, "cpu_s": _cpu_seconds() - cpu0,
+                           "peak_rss_bytes": peak_rss_bytes(), "rss_before_bytes": rss_before}
     if probe:
         out["passes"] = probe
         decoded = tiles[0] if kind == "tiff" else probe[0]["decoded"]
@@ -354,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         row: dict[str, Any] = {"size": size, "input": kind, "case": case,
                                "wall_median_s": _median(ok, "wall_s"),
                                "wall_all_s": [r["wall_s"] for r in ok],
+                               "cpu_median_s": _median(ok, "cpu_s"),
                                "peak_rss_mib": max((r["peak_rss_bytes"] for r in ok), default=0) / MIB,
                                "rss_before_mib": _median(ok, "rss_before_bytes") and
                                _median(ok, "rss_before_bytes") / MIB,
@@ -376,6 +390,13 @@ def main(argv: list[str] | None = None) -> int:
         nzd = by.get((size, kind, "ngff_zarr"), {}).get("wall_median_s")
         if r["wall_median_s"] and plain:
             r["x_plain_copy"] = r["wall_median_s"] / plain
+        plain_cpu = by.get((size, kind, "plain_copy"), {}).get("cpu_median_s")
+        if r.get("cpu_median_s") and plain_cpu:
+            # the ratio the wall time would have if this case kept as many cores
+            # busy as the plain copy does: its floor on a CPU-bound machine
+            r["cpu_x_plain_copy"] = r["cpu_median_s"] / plain_cpu
+        if r.get("cpu_median_s") and r["wall_median_s"]:
+            r["cores_busy"] = r["cpu_median_s"] / r["wall_median_s"]
         if r["wall_median_s"] and nzd:
             r["speedup_vs_ngff_zarr"] = nzd / r["wall_median_s"]
         if case in TARGETS and "x_plain_copy" in r:
@@ -404,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "value": ratio, "bound": RSS_RATIO, "pass": ratio <= RSS_RATIO})
     print()
     print(f"{'size':>5} {'input':<7} {'case':<18} {'median s':>9} {'x copy':>7} {'vs nz':>7} "
+          f"{'CPU s':>7} {'cpu x':>6} {'cores':>5} "
           f"{'RSS MiB':>8} {'dec/chunk':>9} {'read/cmp/write/wait s':>24} valid")
     for r in results:
         st = r.get("stages_s")
@@ -414,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
         wall = r["wall_median_s"] or nan
         print(f"{r['size']:>5} {r['input']:<7} {r['case']:<18} {wall:>9.2f} "
               f"{r.get('x_plain_copy', nan):>7.2f} {r.get('speedup_vs_ngff_zarr', nan):>7.2f} "
+              f"{r.get('cpu_median_s') or nan:>7.2f} {r.get('cpu_x_plain_copy', nan):>6.2f} "
+              f"{r.get('cores_busy', nan):>5.2f} "
               f"{r['peak_rss_mib']:>8.0f} {'-' if dec is None else format(dec, '.2f'):>9} {stages:>24} "
               f"{r['valid']}")
     print()

@@ -90,6 +90,15 @@ def test_any_region_equals_tifffile(tmp_path, layout, data, workers, task_bytes)
             key = _key(data.draw, shape)
             got = tiles[key]
             assert got.dtype == vol.dtype and np.array_equal(got, vol[key]), key
+        # decoding straight into a view of a larger buffer touches that view only
+        region = [tuple(sorted((data.draw(st.integers(0, n)), data.draw(st.integers(0, n)))))
+                  for n in shape]
+        buf = np.full(tuple(b - a + 2 for a, b in region), 7, dtype=vol.dtype)
+        view = buf[(slice(1, -1),) * len(shape)]
+        tiles.read_into(region, view)
+        assert np.array_equal(view, vol[tuple(slice(a, b) for a, b in region)])
+        view[...] = 7
+        assert (buf == 7).all()
         # the read stage's grid: each cell lies inside one segment (tile or strip) per page
         assert len(tiles.chunks) == len(shape)
         assert tiles.chunks[len(shape) - (3 if len(shape) > 2 and kw["photometric"] == "rgb"
@@ -199,3 +208,18 @@ def test_pages_of_another_file_keep_tifffiles_store(tmp_path):
         fake = types.SimpleNamespace(keyframe=series.keyframe, shape=series.shape,
                                      dataoffset=None, pages=[pages[0], foreign, pages[2]])
         assert not TiffTiles.supports(tif, fake)
+
+
+def test_read_into_checks_its_arguments(tmp_path):
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, np.zeros((4, 32, 32), np.uint16), tile=(16, 16), compression="zlib")
+    tiles = TiffTiles(str(path))
+    try:
+        with pytest.raises(ValueError, match="not inside"):
+            tiles.read_into([(0, 5), (0, 32), (0, 32)], np.empty((5, 32, 32), np.uint16))
+        with pytest.raises(ValueError, match="shape"):
+            tiles.read_into([(0, 4), (0, 32), (0, 32)], np.empty((4, 32, 31), np.uint16))
+        with pytest.raises(ValueError, match="dtype"):
+            tiles.read_into([(0, 4), (0, 32), (0, 32)], np.empty((4, 32, 32), np.float32))
+    finally:
+        tiles.close()

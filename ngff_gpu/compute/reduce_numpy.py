@@ -148,6 +148,36 @@ def _block_views(x, step, origin, out_region):
         yield x[combo]
 
 
+def _slabs(x, step, out_region):
+    """``out_region`` cut along axis 0 into slabs whose input is about
+    :data:`SLAB_BYTES` (so one slab's working set stays in cache)."""
+    if not out_region:
+        return [out_region]
+    a0, b0 = out_region[0]
+    plane = int(np.prod(x.shape[1:])) * x.dtype.itemsize * step.factors[0]
+    size = max(1, SLAB_BYTES // max(1, plane))
+    return [((s, min(s + size, b0)),) + tuple(out_region[1:]) for s in range(a0, b0, size)]
+
+
+def _int_block_sum(x, step, origin, out_region, acc_t):
+    """Exact sum of every output's block, in ``acc_t``: axis by axis from the last
+    (contiguous) one, each adding its ``f`` strided views. Integer sums do not
+    depend on the order, so this is the sum over the block in any order."""
+    total = x[tuple(slice(f * a - o, f * b - o)
+                    for (a, b), f, o in zip(out_region, step.factors, origin))]
+    summed = False
+    for axis in reversed(range(x.ndim)):
+        f = step.factors[axis]
+        if f == 1:
+            continue
+        views = [total[_axis_slice(x.ndim, axis, slice(k, None, f))] for k in range(f)]
+        acc = views[0].astype(acc_t)
+        for view in views[1:]:
+            np.add(acc, view, out=acc, dtype=acc_t, casting="unsafe")
+        total, summed = acc, True
+    return total if summed else total.astype(acc_t)
+
+
 def _mean(x, step, origin, out_region, dtype):
     count = int(np.prod(step.factors))
     if dtype.kind == "f":
@@ -161,18 +191,17 @@ def _mean(x, step, origin, out_region, dtype):
         # Exact integer sum (int32 suffices for <= 16-bit values and K < 2**15), then
         # floor(S/K + 1/2) == (S + K//2) // K, a shift when K is a power of two.
         acc_t = np.int32 if dtype.itemsize <= 2 and count < 2**15 else np.int64
-        total = None
-        for view in _block_views(x, step, origin, out_region):
-            if total is None:
-                total = view.astype(acc_t)
+        result = np.empty(tuple(b - a for a, b in out_region), dtype=dtype)
+        for sub in _slabs(x, step, out_region):
+            total = _int_block_sum(x, step, origin, sub, acc_t)
+            total += count // 2
+            if count & (count - 1) == 0:
+                np.right_shift(total, count.bit_length() - 1, out=total)
             else:
-                np.add(total, view, out=total, dtype=acc_t, casting="unsafe")
-        total += count // 2
-        if count & (count - 1) == 0:
-            np.right_shift(total, count.bit_length() - 1, out=total)
-        else:
-            np.floor_divide(total, count, out=total)
-        return total.astype(dtype)
+                np.floor_divide(total, count, out=total)
+            a0 = out_region[0][0] if out_region else 0
+            result[(slice(sub[0][0] - a0, sub[0][1] - a0),) if sub else ()] = total
+        return result
     # 64-bit integers: x = K*q + r with 0 <= r < K, so sum(x)/K = Q + R/K exactly.
     acc_t = np.uint64 if dtype.kind == "u" else np.int64
     q_sum = r_sum = None

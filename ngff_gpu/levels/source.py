@@ -41,7 +41,7 @@ import numpy as np
 from ngff_gpu.compute.step import Region
 from ngff_gpu.levels.bricks import Brick, Pass, halo_total, iter_bricks
 from ngff_gpu.levels.plan import LevelPlan
-from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_numpy
+from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_numpy, is_zarr
 
 Cell = tuple[int, ...]
 
@@ -69,6 +69,26 @@ def read_region(source: Any, region: Region) -> Any:
     if is_numpy(sub) or is_cupy(sub):
         return sub
     return np.asarray(sub)
+
+
+def read_into(source: Any, region: Region, out: np.ndarray) -> bool:
+    """Decode ``region`` of ``source`` straight into ``out`` (of the region's shape),
+    when the source can: a region array with ``read_into`` (the TIFF tile reader:
+    any ``out``), or a zarr array when ``out`` is C-contiguous (the ``zarrs``
+    pipeline takes nothing else). Returns False, having read nothing, otherwise.
+    """
+    if out.dtype != np.dtype(source.dtype):
+        return False
+    method = getattr(source, "read_into", None)
+    if callable(method):
+        method(region, out)
+        return True
+    if not (is_zarr(source) and out.flags.c_contiguous):
+        return False
+    from zarr.core.buffer.cpu import NDBuffer
+
+    source.get_basic_selection(_slices(region), out=NDBuffer.from_numpy_array(out))
+    return True
 
 
 @dataclass(frozen=True)
@@ -328,9 +348,8 @@ class SourceReader:
         fresh = set(new)
         for box in _boxes(new, plan.box_cells):
             region = plan._box_region(box)
-            data = read_region(self.source, region)
+            data = self._read_box(region, out, origin, brick.read)
             self.decoded += int(np.prod([len(r) for r in box]))
-            _paste(out, origin, data, region, brick.read)
             for c in itertools.product(*box):
                 self._keep(c, pos, data, region)
             del data
@@ -348,6 +367,19 @@ class SourceReader:
             else:
                 del self.cache[c]
         return out
+
+    def _read_box(self, region: Region, out: np.ndarray, origin: Sequence[int],
+                  target: Region) -> np.ndarray:
+        """Decode the box ``region`` and put its part inside ``target`` into ``out``; a
+        box inside the brick is decoded in place when the source can (no
+        intermediate array, no copy). Returns the box's data."""
+        if all(t0 <= a and b <= t1 for (a, b), (t0, t1) in zip(region, target)):
+            view = out[tuple(slice(a - o, b - o) for (a, b), o in zip(region, origin))]
+            if read_into(self.source, region, view):
+                return view
+        data = read_region(self.source, region)
+        _paste(out, origin, data, region, target)
+        return data
 
     def _keep(self, c: Cell, pos: int, data: np.ndarray, region: Region) -> None:
         pieces = [(r, last) for r, last in self.plan.keep.get(c, ()) if last > pos]

@@ -232,6 +232,29 @@ class TiffTiles:
             raise IndexError(f"too many indices for an array of {self.ndim} dimensions")
         bounds, after = _plain(key, self.shape)
         out = np.empty(tuple(b - a for a, b in bounds), dtype=self.dtype)
+        self._fill(out, bounds)
+        return out[after] if any(a != slice(None) for a in after) else out
+
+    def read_into(self, region: Sequence[tuple[int, int]], out: np.ndarray) -> None:
+        """Decode ``region`` (start/stop per axis) straight into ``out`` (any layout,
+        e.g. a view of a larger brick), with no intermediate array.
+
+        Raises
+        ------
+        ValueError
+            If ``out`` does not have the region's shape and the series' dtype.
+        """
+        bounds = [(int(a), int(b)) for a, b in region]
+        if len(bounds) != self.ndim or any(not 0 <= a <= b <= n
+                                           for (a, b), n in zip(bounds, self.shape)):
+            raise ValueError(f"region {bounds} is not inside the series of shape {self.shape}")
+        if out.shape != tuple(b - a for a, b in bounds) or out.dtype != self.dtype:
+            raise ValueError(f"out has shape {out.shape} and dtype {out.dtype}; region "
+                             f"{bounds} of this series needs {self.dtype}")
+        self._fill(out, bounds)
+
+    def _fill(self, out: np.ndarray, bounds: Sequence[tuple[int, int]]) -> None:
+        """Decode the block ``bounds`` into ``out`` (of its shape), every core at it."""
         if out.size:
             nl = len(self._lead)
             y, x = bounds[nl], bounds[nl + 1]
@@ -256,7 +279,6 @@ class TiffTiles:
             else:
                 for fut in [pool.submit(self._rows, *t) for t in tasks]:
                     fut.result()
-        return out[after] if any(a != slice(None) for a in after) else out
 
     def __getitem__(self, key: Any) -> np.ndarray:
         return self.read(key if isinstance(key, tuple) else (key,))
