@@ -212,7 +212,8 @@ def test_pages_of_another_file_keep_tifffiles_store(tmp_path):
 
 def test_read_into_checks_its_arguments(tmp_path):
     path = tmp_path / "in.tif"
-    tifffile.imwrite(path, np.zeros((4, 32, 32), np.uint16), tile=(16, 16), compression="zlib")
+    vol = np.random.default_rng(0).integers(0, 9, (4, 32, 32), dtype=np.uint16)
+    tifffile.imwrite(path, vol, tile=(16, 16), compression="zlib", photometric="minisblack")
     tiles = TiffTiles(str(path))
     try:
         with pytest.raises(ValueError, match="not inside"):
