@@ -149,7 +149,8 @@ def _engine_probe() -> list[dict[str, Any]]:
             return real(self, *args, **kwargs)
         finally:
             seen.append({"decoded": self.decoded, "read_cache": self.read_cache,
-                         "stats": dict(self.stats)})
+                         "handover": bool(kwargs.get("handover")),
+                         "held_peak": self.held_peak, "stats": dict(self.stats)})
 
     engine.Engine.run_pass = run_pass
     return seen
@@ -382,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
                         stages[k] = stages.get(k, 0.0) + v / len(ok)
             row["stages_s"] = stages
             row["read_cache_mib"] = [p["read_cache"] / MIB for p in ok[0]["passes"]]
+            row["handover"] = [p.get("handover", False) for p in ok[0]["passes"]]
+            row["held_peak_mib"] = [p.get("held_peak", 0) / MIB for p in ok[0]["passes"]]
         results.append(row)
     by = {(r["size"], r["input"], r["case"]): r for r in results}
     targets = []

@@ -160,4 +160,11 @@ def test_tiff_input_is_read_by_worker_processes(tmp_path, process_cluster):
         dist = tmp_path / "dist.ome.zarr"
         report, _ = _write(dist, ms, 50_000, client=client)
         assert report.client is client
+        # a task writes whole cells of its own: the cluster never runs hand-over bricks
+        assert not any(pp.handover for pp in report.passes)
     _assert_same_store(dist, local, sharded=False)
+    # the same TIFF in one process takes hand-over bricks, to the same store
+    here = tmp_path / "here.ome.zarr"
+    report, _ = _write(here, ms, 50_000)
+    assert any(pp.handover for pp in report.passes)
+    _assert_same_store(here, local, sharded=False)

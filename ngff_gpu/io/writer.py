@@ -58,7 +58,8 @@ from ngff_gpu.levels.engine import Engine, WriteFn, run_distributed, write_regio
 from ngff_gpu.levels.fallback import run_with_fallback
 from ngff_gpu.levels.plan import LevelPlan
 from ngff_gpu.levels.progress import make_progress
-from ngff_gpu.levels.source import Grid, plan_with_read_cache, usable_grid
+from ngff_gpu.levels.schedule import plan_with_read_cache
+from ngff_gpu.levels.source import Grid, usable_grid
 from ngff_gpu.model.metadata import SUPPORTED_VERSIONS, metadata_to_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.namespace import is_device_array
@@ -128,6 +129,7 @@ class PlannedPass:
     grids: list[tuple[int, ...]]
     pass_: Pass
     bricks: int
+    handover: bool = False
 
 
 @dataclass
@@ -457,12 +459,14 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
             for job in jobs:
                 dtype = np.dtype(job.ms.images[0].data.dtype)
                 for seg in job.segments:
-                    runs += [(job, *r) for r in _plan_segment(job, seg, dtype, budget, per_brick)]
+                    runs += [(job, *r) for r in _plan_segment(job, seg, dtype, budget, per_brick,
+                                                               client is None)]
             report.passes = [r[1] for r in runs]
             flags = session.progress(
                 [r[1].bricks for r in runs],
                 [[r[1].group, r[1].segment.first, r[1].pass_.source, r[1].pass_.last,
-                  list(r[1].pass_.brick)] for r in runs], reuse=again)
+                  list(r[1].pass_.brick)] + (["handover"] if r[1].handover else [])
+                 for r in runs], reuse=again)
             total = sum(int(np.prod(lv.shape)) * np.dtype(job.ms.images[0].data.dtype).itemsize
                         for job in jobs for lv in job.plans)
             n_levels = sum(len(job.plans) for job in jobs)
@@ -482,7 +486,7 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                         engine = Engine(backend, budget, on_brick=bar.advance, write=seams.write,
                                         read_cache=read_cache)
                         engine.run_pass(seg.levels, p, parallel_source(src), level_arrays,
-                                        flag.done, flag.mark, cost)
+                                        flag.done, flag.mark, cost, handover=planned.handover)
             return arrays
 
         arrays = run_with_fallback(write_levels, backend,
@@ -500,20 +504,21 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
 
 
 def _plan_segment(job: _Job, seg: Segment, dtype: np.dtype, budget: int,
-                  per_brick: Callable[[int], int]) -> list[tuple[PlannedPass, int, int]]:
+                  per_brick: Callable[[int], int],
+                  allow_handover: bool) -> list[tuple[PlannedPass, int, int]]:
     """The passes of one segment with, per pass, the working bytes of one brick and the
-    bytes its read cache may hold (charged to ``budget``, see
-    :func:`~ngff_gpu.levels.source.plan_with_read_cache`)."""
+    bytes its read cache may hold (charged to ``budget`` with the rest of the read
+    side, see :func:`~ngff_gpu.levels.schedule.plan_with_read_cache`)."""
     grids = [job.shards[k] or job.plans[k].chunks for k in seg.indices]
     ct = _compute_itemsize(dtype, seg)
     written = [Grid.regular(lv.shape, lv.chunks) for lv in seg.levels]  # as written
     src_grid = usable_grid(seg.source, budget)
-    passes, caches = plan_with_read_cache(
+    passes, mems = plan_with_read_cache(
         plan_passes, seg.levels, grids, dtype.itemsize, ct, budget, per_brick,
-        lambda p: src_grid if p.source == 0 else written[p.source])
-    return [(PlannedPass(job.group, seg, grids, p, count_bricks(seg.levels, p)),
-             brick_bytes(seg.levels, p.source, p.last, p.brick, dtype.itemsize, ct), cache)
-            for p, cache in zip(passes, caches)]
+        lambda p: src_grid if p.source == 0 else written[p.source], allow_handover)
+    return [(PlannedPass(job.group, seg, grids, p, count_bricks(seg.levels, p), mem.handover),
+             brick_bytes(seg.levels, p.source, p.last, p.brick, dtype.itemsize, ct), mem.cache)
+            for p, mem in zip(passes, mems)]
 
 
 def _compute_itemsize(dtype: np.dtype, seg: Segment) -> int:

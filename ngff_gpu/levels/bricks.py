@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ngff_gpu.compute.step import Region
+from ngff_gpu.compute.step import LevelStep, Region
 from ngff_gpu.levels.plan import LevelPlan
 
 
@@ -184,3 +184,55 @@ def iter_bricks(levels: Sequence[LevelPlan], p: Pass) -> Iterator[Brick]:
 def count_bricks(levels: Sequence[LevelPlan], p: Pass) -> int:
     """Number of bricks of pass ``p`` (including ones that write nothing)."""
     return math.prod(-(-n // b) for n, b in zip(levels[p.source].shape, p.brick))
+
+
+def handover_split(step: LevelStep, axis: int, bounds: Sequence[int], n: int, m: int) -> list[int]:
+    """Output boundaries along ``axis`` for input brick boundaries ``bounds``
+    (``[0, .., n]``): output ``i`` goes to the first brick whose end covers its whole
+    input window, so no brick reads past its own end (``m`` outputs in all)."""
+    out = [0]
+    for b in bounds[1:-1]:
+        # smallest i whose window reaches past b: f*i + last + 1 > b
+        f = step.factors[axis]
+        _, last = step.taps(axis)
+        i = max(0, (b - last - 1) // f + 1)
+        out.append(min(max(i, out[-1]), m))
+    out.append(m)
+    return out
+
+
+def iter_handover_bricks(levels: Sequence[LevelPlan], p: Pass) -> Iterator[Brick]:
+    """The bricks of a one-level pass (``p.last == p.source + 1``) in *hand-over*
+    form, C order: a brick reads its source region ``[B_k, B_k+1)`` and below it
+    the halo that its outputs need, never past its end; it computes every output of
+    level ``p.last`` whose input window ends inside it and was not computable by the
+    brick before (see :func:`handover_split`). So the source chunks a brick decodes
+    are its own, and of them the later bricks need only the thin strips under their
+    halo; the outputs no longer fall on the level's write grid, and the engine
+    assembles them into whole chunks (see :mod:`ngff_gpu.levels.assemble`). The
+    source level's own region (pass 0 writes it) stays aligned."""
+    if p.last != p.source + 1:
+        raise ValueError(f"hand-over bricks compute one level; pass {p} computes "
+                         f"{p.last - p.source}")
+    shape = levels[p.source].shape
+    out_shape = levels[p.last].shape
+    step = levels[p.last].step
+    counts = [-(-n // b) for n, b in zip(shape, p.brick)]
+    bounds = [[min(i * b, n) for i in range(c + 1)] for c, b, n in zip(counts, p.brick, shape)]
+    splits = [handover_split(step, ax, bd, n, m)
+              for ax, (bd, n, m) in enumerate(zip(bounds, shape, out_shape))]
+    for index, idx in enumerate(itertools.product(*(range(c) for c in counts))):
+        region = tuple((bd[i], bd[i + 1]) for bd, i in zip(bounds, idx))
+        out = tuple((sp[i], sp[i + 1]) for sp, i in zip(splits, idx))
+        write: dict[int, Region] = {}
+        if p.source == 0:
+            write[0] = region
+        need: dict[int, Region] = {}
+        read = region
+        if all(a < b for a, b in out):
+            write[p.last] = need[p.last] = out
+            window = step.input_window(out, shape)
+            read = tuple((min(a, c), max(b, d)) for (a, b), (c, d) in zip(window, region))
+        if not need and p.source != 0:
+            continue
+        yield Brick(index=index, read=read, need=need, write=write)

@@ -27,14 +27,17 @@ from typing import Any
 import numpy as np
 
 from ngff_gpu.compute.backends import Backend, get_backend
-from ngff_gpu.levels.bricks import Brick, Pass, iter_bricks
+from ngff_gpu.levels.assemble import CellAssembler
+from ngff_gpu.levels.bricks import Brick, Pass, iter_bricks, iter_handover_bricks
 from ngff_gpu.levels.plan import LevelPlan
 from ngff_gpu.levels.source import (
+    Grid,
     ReadPlan,
     SourceReader,
     read_order,
     read_region,
     usable_grid,
+    write_grid,
 )
 from ngff_gpu.namespace import HostView
 
@@ -151,6 +154,9 @@ class Engine:
 
     Attributes
     ----------
+    held_peak : int
+        Most bytes the cell assembler of the last :meth:`run_pass` held (hand-over
+        bricks; 0 otherwise).
     decoded : int
         Cells of the source's decode grid (chunks; for the TIFF tile reader, one tile
         or strip of a group of pages) decoded by the last :meth:`run_pass`
@@ -172,6 +178,7 @@ class Engine:
         self.write = write
         self.read_cache = read_cache
         self.decoded = -1
+        self.held_peak = 0
         self.stats = dict.fromkeys(("read", "read_wait", "compute", "write", "wall"), 0.0)
         self._stats_lock = threading.Lock()
 
@@ -181,8 +188,14 @@ class Engine:
 
     def run_pass(self, levels: Sequence[LevelPlan], p: Pass, source: Any,
                  arrays: dict[int, Any], done: Callable[[int], bool],
-                 mark: Callable[[int], None], brick_cost: int) -> None:
-        """Run every brick of ``p`` not yet ``done``; raise the first error."""
+                 mark: Callable[[int], None], brick_cost: int, handover: bool = False) -> None:
+        """Run every brick of ``p`` not yet ``done``; raise the first error.
+
+        With ``handover`` the bricks are :func:`~ngff_gpu.levels.bricks.iter_handover_bricks`
+        (a one-level pass): the computed level goes through a
+        :class:`~ngff_gpu.levels.assemble.CellAssembler`, and a brick is marked done
+        once every cell it contributed to is written.
+        """
         # Bricks in flight: one being read plus one per compute worker; a brick keeps
         # its slot until its writes are done, so these bound the memory in use.
         n_compute = 1 if self.backend.on_device else self.workers
@@ -199,12 +212,50 @@ class Engine:
 
         started = time.perf_counter()
         grid = usable_grid(source, self.budget)
-        bricks = [b for b in iter_bricks(levels, p) if not done(b.index)]
+        every = list(iter_handover_bricks(levels, p) if handover else iter_bricks(levels, p))
+        bricks = [b for b in every if not done(b.index)]
         if grid is not None:
             bricks = read_order(levels, p, bricks)
         src = None if grid is None else SourceReader(
             source, ReadPlan(grid, bricks, np.dtype(source.dtype).itemsize),
             self.read_cache)
+        writers = ThreadPoolExecutor(self.workers, thread_name_prefix="ngff-write")
+
+        def timed_write(array: Any, region, data: np.ndarray) -> None:
+            t0 = time.perf_counter()
+            self.write(array, region, data)
+            self._add("write", time.perf_counter() - t0)
+
+        # A brick is marked done when its own writes are done and, with hand-over,
+        # every cell it contributed to is written: parts left per brick.
+        parts_lock = threading.Lock()
+
+        def part_done(index: int) -> None:
+            with parts_lock:
+                parts[index] -= 1
+                last = parts[index] == 0
+            if last and not stop.is_set():
+                try:
+                    mark(index)
+                except BaseException as exc:  # noqa: BLE001
+                    fail(exc)
+
+        def write_cell(region, data: np.ndarray, on_written: Callable[[], None]) -> None:
+            def after(fut: Future) -> None:
+                exc = fut.exception()
+                if exc is not None:
+                    fail(exc)
+                else:
+                    on_written()
+
+            writers.submit(timed_write, arrays[p.last], region, data).add_done_callback(after)
+
+        assembler = None
+        if handover:
+            out = arrays[p.last]
+            assembler = CellAssembler(every, p.last, Grid.regular(out.shape, write_grid(out)),
+                                      out.dtype, done, write_cell, part_done)
+        parts = {b.index: 1 + (assembler.cells_of(b.index) if assembler else 0) for b in bricks}
 
         def reader() -> None:
             try:
@@ -228,13 +279,6 @@ class Engine:
                 for _ in range(n_compute):
                     read_q.put(_STOP)
 
-        writers = ThreadPoolExecutor(self.workers, thread_name_prefix="ngff-write")
-
-        def timed_write(array: Any, region, data: np.ndarray) -> None:
-            t0 = time.perf_counter()
-            self.write(array, region, data)
-            self._add("write", time.perf_counter() - t0)
-
         def finish_brick(brick: Brick, futures: list[Future], nbytes: int) -> None:
             pending = [len(futures)]
             lock = threading.Lock()
@@ -249,7 +293,7 @@ class Engine:
                 if last:
                     try:
                         if not stop.is_set():
-                            mark(brick.index)
+                            part_done(brick.index)
                             release_memory()
                             if self.on_brick:
                                 self.on_brick(nbytes)
@@ -259,7 +303,9 @@ class Engine:
                         slots.release()
 
             if not futures:
-                mark(brick.index)
+                part_done(brick.index)
+                if self.on_brick:
+                    self.on_brick(nbytes)
                 slots.release()
             for fut in futures:
                 fut.add_done_callback(one_done)
@@ -277,7 +323,10 @@ class Engine:
                     futures, nbytes = [], 0
                     t0 = time.perf_counter()
                     for k, region, arr in compute_brick(self.backend, levels, p, brick, data):
-                        futures.append(writers.submit(timed_write, arrays[k], region, arr))
+                        if assembler is not None and k == p.last:
+                            assembler.put(region, arr)
+                        else:
+                            futures.append(writers.submit(timed_write, arrays[k], region, arr))
                         nbytes += arr.nbytes
                     self._add("compute", time.perf_counter() - t0)
                     del data
@@ -295,9 +344,13 @@ class Engine:
             t.join()
         writers.shutdown(wait=True)
         self.decoded = -1 if src is None else src.decoded
+        self.held_peak = 0 if assembler is None else assembler.peak
         self._add("wall", time.perf_counter() - started)
         if errors:
             raise errors[0]
+        if assembler is not None and assembler.unfinished:
+            raise RuntimeError(f"internal error: {assembler.unfinished} cells of level "
+                               f"{p.last} were not completed by the pass's bricks")
 
 
 def run_distributed(client: Any, levels: Sequence[LevelPlan], p: Pass, source: Any,

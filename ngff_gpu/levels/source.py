@@ -32,14 +32,14 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ngff_gpu.compute.step import Region
-from ngff_gpu.levels.bricks import Brick, Pass, halo_total, iter_bricks
+from ngff_gpu.levels.bricks import Brick, Pass, halo_total
 from ngff_gpu.levels.plan import LevelPlan
 from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_numpy, is_zarr
 
@@ -138,6 +138,13 @@ def source_grid(source: Any) -> Grid | None:
     if any(c < 1 for c in sizes):
         return None
     return Grid.regular(shape, sizes)
+
+
+def write_grid(array: Any) -> tuple[int, ...]:
+    """The unit one writer owns in a written level: its shards when sharded, else
+    its chunks (a zarr array's ``shards`` / ``chunks``)."""
+    shards = getattr(array, "shards", None)
+    return tuple(int(n) for n in (shards or array.chunks))
 
 
 def usable_grid(source: Any, host_budget: int) -> Grid | None:
@@ -403,52 +410,3 @@ def _paste(out: np.ndarray, origin: Sequence[int], data: Any, region: Region,
     dst = tuple(slice(a - o, b - o) for (a, b), o in zip(common, origin))
     src = tuple(slice(a - r, b - r) for (a, b), (r, _) in zip(common, region))
     out[dst] = data[src]
-
-
-def plan_with_read_cache(plan_fn: Callable[..., list[Pass]], levels: Sequence[LevelPlan],
-                         grids: Sequence[tuple[int, ...]], itemsize: int, compute_itemsize: int,
-                         host_budget: int, per_brick: Callable[[int], int],
-                         grid_of: Callable[[Pass], Grid | None]) -> tuple[list[Pass], list[int]]:
-    """Plan the passes with the read cache charged to the host budget.
-
-    The cache a plan needs (:attr:`ReadPlan.cache_peak` plus the largest box
-    decoded at once) comes out of ``host_budget`` before the bricks are sized
-    (``per_brick`` maps the remaining host bytes to a brick budget); since smaller
-    bricks change the cache a little, this repeats until the charge stops growing.
-    The charge is capped at half the budget: a cache that would need more keeps
-    what fits and lets later bricks decode the rest again.
-
-    Parameters
-    ----------
-    plan_fn : callable
-        :func:`~ngff_gpu.levels.bricks.plan_passes` (or a stand-in).
-    levels, grids, itemsize, compute_itemsize
-        As for ``plan_fn``.
-    host_budget : int
-        The memory limit in bytes.
-    per_brick : callable
-        Host bytes left for bricks -> bytes one brick may use.
-    grid_of : callable
-        Pass -> decode grid of its source level (None for an in-memory source).
-
-    Returns
-    -------
-    list of Pass, list of int
-        The passes, and per pass the bytes its read cache may hold.
-    """
-    charge = 0
-    for _ in range(4):
-        passes = plan_fn(levels, grids, itemsize, compute_itemsize, per_brick(host_budget - charge))
-        peaks = []
-        for p in passes:
-            grid = grid_of(p)
-            if grid is None:
-                peaks.append((0, 0))
-                continue
-            rp = ReadPlan(grid, read_order(levels, p, list(iter_bricks(levels, p))), itemsize)
-            peaks.append((rp.cache_peak, rp.box_peak))
-        need = min(max(c + b for c, b in peaks), host_budget // 2)
-        if need <= charge:
-            break
-        charge = need
-    return passes, [min(c, max(0, charge - b)) for c, b in peaks]
