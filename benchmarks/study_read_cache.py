@@ -1,20 +1,20 @@
-"""Study: the read cache a GAUSSIAN pass plans, as it is and with a one-axis carry.
+"""Study: what the read side of a GAUSSIAN pass holds, with aligned and hand-over bricks.
 
 No data is read: this builds the bricks of pass 0 (level 0 -> 1, factors [2, 4, 8], output
 chunks 128, bricks 256^3 as the writer plans them at the default ``memory_limit``) over an
 N^3 uint16 source whose decode cells are ``cell x 128 x 128`` (128: the Zarr input of
-``bench_inputs.py``; 32: its TIFF input as ``TiffTiles`` groups pages), and prints
-:attr:`ReadPlan.cache_peak` for
+``bench_inputs.py``; 32: its TIFF input as ``TiffTiles`` groups pages), and prints, in both
+brick forms the product has (``levels/schedule.py``):
 
-``as is``
-    the product's geometry: a brick decodes the first chunk layer past its end for its
-    halo, and that layer is kept whole for the next brick along the outermost axis;
-``carry``
-    a geometry the product does not have (studied for issue 13): each brick also consumes
-    that layer (computes the level-1 rows it allows, ``e1 - w1`` of them, and would hand
-    them to its successor, which then reads only the last few rows of the layer); the
-    carried rows' own peak is printed beside it, and so is the largest brick's working
-    memory, which grows because the consuming brick reads that layer too.
+``aligned``
+    bricks on the write grid; a brick decodes the first chunk layer past its end for its
+    halo, and the read cache keeps that layer whole for the next brick along the outermost
+    axis (``ReadPlan.cache_peak``);
+``hand-over``
+    bricks that never read past their end; the cache keeps thin strips under the halos,
+    and the cell assembler holds the partly computed output cells (``hold_peak``);
+
+each with the largest box decoded at once, and the form the planner takes.
 
 Usage::
 
@@ -24,81 +24,33 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ngff_gpu.compute.methods import Methods  # noqa: E402
 from ngff_gpu.levels.bricks import Pass, iter_bricks  # noqa: E402
 from ngff_gpu.levels.plan import plan_levels  # noqa: E402
+from ngff_gpu.levels.schedule import pass_memory  # noqa: E402
 from ngff_gpu.levels.source import Grid, ReadPlan, read_order  # noqa: E402
 
 MIB = 1 << 20
 
 
-def study(n: int, cell: int) -> tuple[float, float, float, int, float, float]:
-    """(cache as is, cache with carry, carried rows' peak) in MiB, the rows carried, and
-    the largest brick's planned working memory (``brick_bytes``' 10 bytes per uint16
-    voxel read) in MiB as is and with carry (the consuming brick reads the layer too)."""
+def study(n: int, cell: int) -> dict[str, float | bool]:
+    """MiB held by the read side of pass 0 over an ``n``^3 source, in both forms."""
     shape = (n,) * 3
     levels = plan_levels(list("zyx"), shape, {}, {}, [2, 4, 8], 128, Methods.GAUSSIAN,
                          "scale_factors")
+    grids = [lv.chunks for lv in levels]
     p = Pass(0, 1, (256, 256, 256))
-    bricks = read_order(levels, p, list(iter_bricks(levels, p)))
     grid = Grid.regular(shape, (cell, 128, 128))
-    as_is = ReadPlan(grid, bricks, 2).cache_peak
-    step, k, a = levels[1].step, 1, 0
-    counts = [-(-s // b) for s, b in zip(shape, p.brick)]
-    new = {b.index: b for b in bricks}
-    carried: dict[int, int] = {}
-    rows = 0
-    for b in bricks:
-        idx = list(np.unravel_index(b.index, counts))
-        if idx[a] + 1 >= counts[a]:
-            continue
-        idx[a] += 1
-        s = new[int(np.ravel_multi_index(idx, counts))]
-        bb = new[b.index]
-        end = min(-(-bb.read[a][1] // 128) * 128, n)  # the end of the layer decoded ahead
-        w1 = e1 = b.write[k][a][1]
-        while e1 < s.write[k][a][1]:
-            need = list(b.need[k])
-            need[a] = (need[a][0], e1 + 1)
-            if step.input_window(tuple(need), shape)[a][1] > end:
-                break
-            e1 += 1
-        need = list(bb.need[k])
-        need[a] = (need[a][0], e1)
-        read = list(bb.read)
-        read[a] = (read[a][0], max(end, step.input_window(tuple(need), shape)[a][1]))
-        new[b.index] = dataclasses.replace(bb, need={k: tuple(need)}, read=tuple(read))
-        sneed = list(s.need[k])
-        sneed[a] = (e1, sneed[a][1])
-        sread = list(s.read)
-        sread[a] = (min(step.input_window(tuple(sneed), shape)[a][0], end), sread[a][1])
-        new[s.index] = dataclasses.replace(s, need={k: tuple(sneed)}, read=tuple(sread))
-        carried[s.index] = (e1 - w1) * int(np.prod([hi - lo for lo, hi in b.write[k][1:]])) * 2
-        rows = e1 - w1
-    ordered = [new[b.index] for b in bricks]
-    per_voxel = 2 + 2 * 4  # uint16 read + two float32 intermediates, as brick_bytes counts
-
-    def work(bs):
-        return max(int(np.prod([hi - lo for lo, hi in b.read])) for b in bs) * per_voxel / MIB
-
-    with_carry = ReadPlan(grid, ordered, 2).cache_peak
-    pos = {b.index: i for i, b in enumerate(ordered)}
-    per_slab = counts[1] * counts[2]
-    events = sorted([(pos[i] - per_slab, v) for i, v in carried.items()]
-                    + [(pos[i], -v) for i, v in carried.items()], key=lambda e: (e[0], e[1] < 0))
-    live = peak = 0
-    for _, v in events:
-        live += v
-        peak = max(peak, live)
-    return as_is / MIB, with_carry / MIB, peak / MIB, rows, work(bricks), work(ordered)
+    aligned = ReadPlan(grid, read_order(levels, p, list(iter_bricks(levels, p))), 2)
+    mem = pass_memory(levels, grids, p, grid, 2, True, 1 << 40)
+    return {"aligned_cache": aligned.cache_peak / MIB, "aligned_box": aligned.box_peak / MIB,
+            "handover_cache": mem.cache / MIB, "handover_box": mem.box / MIB,
+            "handover_held": mem.held / MIB, "handover": mem.handover}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,11 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cell", type=int, default=128)
     args = ap.parse_args(argv)
     for n in args.sizes:
-        as_is, carry, carried, rows, brick, brick_carry = study(n, args.cell)
-        print(f"{n}^3, cells {args.cell}x128x128: cache as is {as_is:.0f} MiB; with carry "
-              f"{carry:.0f} MiB + {carried:.0f} MiB of carried rows ({rows} level-1 rows); "
-              f"largest brick's working memory {brick:.0f} MiB as is, {brick_carry:.0f} MiB "
-              "with carry")
+        r = study(n, args.cell)
+        a = r["aligned_cache"] + r["aligned_box"]
+        h = r["handover_cache"] + r["handover_box"] + r["handover_held"]
+        print(f"{n}^3, cells {args.cell}x128x128: aligned: cache {r['aligned_cache']:.0f} + box "
+              f"{r['aligned_box']:.0f} = {a:.0f} MiB; hand-over: cache "
+              f"{r['handover_cache']:.0f} + box {r['handover_box']:.0f} + assembler "
+              f"{r['handover_held']:.0f} = {h:.0f} MiB; planner takes "
+              f"{'hand-over' if r['handover'] else 'aligned'}")
     return 0
 
 

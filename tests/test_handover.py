@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from zarr.storage import MemoryStore
 
 import ngff_gpu as nz
-import ngff_gpu.io.writer as writer
 from ngff_gpu.compute.methods import Methods
 from ngff_gpu.io.writer import Seams, write_multiscales
 from ngff_gpu.levels.assemble import CellAssembler, hold_peak
@@ -53,17 +52,9 @@ def _write(src, dims, factors, chunks, budget, handover=True, write=write_region
     ms = nz.to_multiscales(nz.to_ngff_image(src, dims=list(dims)), scale_factors=factors,
                            chunks=chunks, method="gaussian")
     store = kw.pop("store", None) or MemoryStore()
-    plan = writer.plan_with_read_cache
-
-    def planned(*args):
-        return plan(*args[:-1], handover and args[-1])
-
-    writer.plan_with_read_cache = planned
-    try:
-        report = write_multiscales(store, ms, memory_limit="16MiB",
-                                   seams=Seams(brick_budget=budget, write=write), **kw)
-    finally:
-        writer.plan_with_read_cache = plan
+    report = write_multiscales(store, ms, memory_limit="16MiB",
+                               seams=Seams(brick_budget=budget, write=write, handover=handover),
+                               **kw)
     return store, report, ms
 
 

@@ -112,12 +112,16 @@ class Seams:
         bricks and passes on small data).
     default_memory_limit : int
         ``memory_limit`` when the caller gives none.
+    handover : bool
+        Whether one-level passes may run hand-over bricks where they hold less
+        (see :mod:`ngff_gpu.levels.schedule`); False plans aligned bricks only.
     """
 
     write: WriteFn = write_region
     session: Callable[..., StoreSession] = StoreSession
     brick_budget: int | None = None
     default_memory_limit: int = DEFAULT_MEMORY_LIMIT
+    handover: bool = True
 
 
 @dataclass
@@ -460,7 +464,7 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                 dtype = np.dtype(job.ms.images[0].data.dtype)
                 for seg in job.segments:
                     runs += [(job, *r) for r in _plan_segment(job, seg, dtype, budget, per_brick,
-                                                               client is None)]
+                                                               client is None and seams.handover)]
             report.passes = [r[1] for r in runs]
             flags = session.progress(
                 [r[1].bricks for r in runs],

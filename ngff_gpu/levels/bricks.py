@@ -10,6 +10,11 @@ reads (its halo included), so results are bit-identical whatever the brick.
 
 Levels whose alignment unit and halo would not fit the memory budget go to a
 further pass that starts from the last level written.
+
+A one-level pass may also be cut into *hand-over* bricks
+(:func:`iter_handover_bricks`): the same source regions, but each computes the
+outputs whose input ends inside it, so it never reads past its end; their output
+regions are not aligned and the engine assembles them into whole cells.
 """
 
 from __future__ import annotations
