@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 import pytest
 import tifffile
+import zarr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -224,3 +225,44 @@ def test_read_into_checks_its_arguments(tmp_path):
             tiles.read_into([(0, 4), (0, 32), (0, 32)], np.empty((4, 32, 32), np.float32))
     finally:
         tiles.close()
+
+
+def test_engine_decodes_tiff_boxes_in_place(tmp_path, monkeypatch):
+    """Through the CLI's opener, the engine decodes a TIFF box that lies inside its brick
+    straight into the brick (``RegionArray.read_into`` -> ``TiffTiles.read_into``): a
+    MEAN conversion (no halo) never calls the copying ``read`` for data; the levels are
+    exact."""
+    vol = np.random.default_rng(1).integers(0, 60000, (24, 64, 64)).astype(np.uint16)
+    path = tmp_path / "in.tif"
+    tifffile.imwrite(path, vol, tile=(16, 16), compression="zlib", photometric="minisblack")
+    calls = []
+    real = TiffTiles.read
+    monkeypatch.setattr(TiffTiles, "read", lambda self, key: calls.append(key) or real(self, key))
+    opened = open_input(str(path), dims=["z", "y", "x"])
+    ms = nz.to_multiscales(nz.to_ngff_image(opened.data, dims=["z", "y", "x"]),
+                           scale_factors=[2], chunks=16, method="mean")
+    store = zarr.storage.MemoryStore()
+    nz.to_ngff_zarr(store, ms)
+    # (empty reads are metadata probes: nothing decoded)
+    assert [k for k in calls if all(sl.stop > sl.start for sl in k)] == []
+    want = nz.to_multiscales(vol, scale_factors=[2], chunks=16, method="mean")
+    got = zarr.open_group(store, mode="r")
+    for k, ds in enumerate(ms.metadata.datasets):
+        assert np.array_equal(got[ds.path][...], np.asarray(want.images[k].data)), k
+
+
+def test_region_array_read_into_names_the_file_and_falls_back():
+    from ngff_gpu.io.inputs.common import RegionArray
+
+    def broken(region, out):
+        raise ValueError("bad tile")
+
+    arr = RegionArray((4, 4), np.uint16, lambda key: np.zeros((4, 4))[key], "/x/in.tif",
+                      read_into=broken)
+    with pytest.raises(InputFormatError, match="/x/in.tif.*bad tile"):
+        arr.read_into([(0, 4), (0, 4)], np.empty((4, 4), np.uint16))
+    plain = RegionArray((4, 4), ">u2", lambda key: np.arange(16, dtype=">u2").reshape(4, 4)[key],
+                        "/x/in.nrrd")
+    out = np.empty((2, 3), np.uint16)
+    plain.read_into([(1, 3), (0, 3)], out)
+    assert np.array_equal(out, np.arange(16).reshape(4, 4)[1:3, 0:3])

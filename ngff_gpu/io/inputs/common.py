@@ -172,36 +172,62 @@ def keep_dims(values: dict[str, Any] | None, dims: Sequence[str] | None) -> dict
 class RegionArray:
     """A lazily read array: ``read(key)`` returns the region ``key`` (a tuple of slices).
 
-    Any failure of ``read`` other than an :class:`InputFormatError` becomes one
+    Any failure of a read other than an :class:`InputFormatError` becomes one
     ``InputFormatError`` naming ``path`` (a damaged file is one clear error).
     The engine reads it region by region, on its ``chunks`` grid, without dask
-    (``reads_regions``, see :func:`ngff_gpu.namespace.is_region_array`).
+    (``reads_regions``, see :func:`ngff_gpu.namespace.is_region_array`), and
+    through :meth:`read_into` where it decodes a box straight into a brick.
+
+    Parameters
+    ----------
+    shape, dtype
+        Of the array.
+    read : callable
+        ``read(key)`` -> the region ``key`` as an array.
+    path : str
+        The file, named in errors.
+    chunks : sequence of int, optional
+        The decode grid.
+    read_into : callable, optional
+        ``read_into(region, out)``: decode ``region`` (start/stop per axis) into
+        ``out`` with no intermediate array (the TIFF tile reader's); without it,
+        :meth:`read_into` reads and copies.
     """
 
     reads_regions = True
 
     def __init__(self, shape: Sequence[int], dtype: Any, read: Any, path: str,
-                 chunks: Sequence[int] | None = None) -> None:
+                 chunks: Sequence[int] | None = None, read_into: Any = None) -> None:
         self.shape = tuple(int(n) for n in shape)
         self.dtype, self.ndim = np.dtype(dtype), len(self.shape)
         self.chunks = tuple(int(c) for c in chunks) if chunks is not None else None
         self.read, self.path = read, path
+        self._read_into = read_into
 
-    def __getitem__(self, key: Any) -> np.ndarray:
+    def _named(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)``, with any decoder failure turned into an ``InputFormatError``."""
         from ngff_gpu.errors import InputFormatError
 
-        key = key if isinstance(key, tuple) else (key,)
-        key = key + (slice(None),) * (self.ndim - len(key))
         try:
-            out = np.asarray(self.read(key))
-        except InputFormatError:
-            raise
-        except MemoryError:
+            return fn(*args)
+        except (InputFormatError, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001 - any decoder failure is a damaged input
             detail = " ".join(str(exc).split()) or type(exc).__name__
             raise InputFormatError(f"cannot decode {self.path}: {detail}") from exc
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        out = np.asarray(self._named(self.read, key))
         return out if out.dtype == self.dtype else out.astype(self.dtype)
+
+    def read_into(self, region: Sequence[tuple[int, int]], out: np.ndarray) -> None:
+        """Decode ``region`` (start/stop per axis) into ``out``, of its shape."""
+        if self._read_into is not None and out.dtype == self.dtype:
+            self._named(self._read_into, region, out)
+        else:
+            out[...] = self[tuple(slice(a, b) for a, b in region)]
 
 
 def spatial_orientation(directions: Sequence[Sequence[float]], space: str) -> list[str]:

@@ -263,7 +263,8 @@ def open_tiff(path: str, dims: Sequence[str] | None, series: int | None = None) 
             # tiles/strips read and decoded on every core by our own reader; the read
             # stage asks for each once per pass; a decode error names the file
             tiles = TiffTiles(path, index)
-            data = RegionArray(tiles.shape, tiles.dtype, tiles.read, path, chunks=tiles.chunks)
+            data = RegionArray(tiles.shape, tiles.dtype, tiles.read, path, chunks=tiles.chunks,
+                               read_into=tiles.read_into)
         if data is None:
             # any other layout: tifffile's zarr store (the read stage still decodes each
             # tile/strip once); a decode error is named by the CLI (one line, log quiet)
