@@ -192,6 +192,7 @@ def _mean(x, step, origin, out_region, dtype):
         # floor(S/K + 1/2) == (S + K//2) // K, a shift when K is a power of two.
         acc_t = np.int32 if dtype.itemsize <= 2 and count < 2**15 else np.int64
         result = np.empty(tuple(b - a for a, b in out_region), dtype=dtype)
+        a0 = out_region[0][0] if out_region else 0
         for sub in _slabs(x, step, out_region):
             total = _int_block_sum(x, step, origin, sub, acc_t)
             total += count // 2
@@ -199,7 +200,6 @@ def _mean(x, step, origin, out_region, dtype):
                 np.right_shift(total, count.bit_length() - 1, out=total)
             else:
                 np.floor_divide(total, count, out=total)
-            a0 = out_region[0][0] if out_region else 0
             result[(slice(sub[0][0] - a0, sub[0][1] - a0),) if sub else ()] = total
         return result
     # 64-bit integers: x = K*q + r with 0 <= r < K, so sum(x)/K = Q + R/K exactly.

@@ -195,13 +195,12 @@ def handover_split(step: LevelStep, axis: int, bounds: Sequence[int], n: int, m:
     """Output boundaries along ``axis`` for input brick boundaries ``bounds``
     (``[0, .., n]``): output ``i`` goes to the first brick whose end covers its whole
     input window, so no brick reads past its own end (``m`` outputs in all)."""
+    f = step.factors[axis]
+    _, last = step.taps(axis)
     out = [0]
     for b in bounds[1:-1]:
-        # smallest i whose window reaches past b: f*i + last + 1 > b
-        f = step.factors[axis]
-        _, last = step.taps(axis)
-        i = max(0, (b - last - 1) // f + 1)
-        out.append(min(max(i, out[-1]), m))
+        # the smallest i whose window reaches past b: f*i + last + 1 > b
+        out.append(min(max((b - last - 1) // f + 1, out[-1], 0), m))
     out.append(m)
     return out
 
