@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 
 import dask.array as da
 import numpy as np
@@ -56,6 +57,27 @@ def _blocks(x, factors):
     return b.reshape(out_shape + (-1,))
 
 
+def _int_mean(blocks):
+    """The integer MEAN's definition: ``floor(S/K + 1/2)`` of the exact block sum ``S``
+    (Python integers, no overflow), per output."""
+    k = blocks.shape[-1]
+    s = blocks.astype(object).sum(axis=-1)
+    return np.vectorize(lambda v: (2 * v + k) // (2 * k), otypes=[object])(s)
+
+
+@contextmanager
+def _slab_bytes(n):
+    """The NumPy path's slab size set to ``n`` bytes for the block."""
+    import ngff_gpu.compute.reduce_numpy as rn
+
+    old = rn.SLAB_BYTES
+    rn.SLAB_BYTES = n
+    try:
+        yield
+    finally:
+        rn.SLAB_BYTES = old
+
+
 @settings(max_examples=120, deadline=None)
 @given(cases())
 def test_block_methods_match_definitions(case):
@@ -73,9 +95,7 @@ def test_block_methods_match_definitions(case):
                 acc = acc + blocks[..., j].astype(ct)
             np.testing.assert_array_equal(out, (acc / ct(k)).astype(x.dtype))
         else:
-            s = blocks.astype(object).sum(axis=-1)
-            expect = np.vectorize(lambda v: (2 * v + k) // (2 * k), otypes=[object])(s)
-            np.testing.assert_array_equal(out.astype(object), expect)
+            np.testing.assert_array_equal(out.astype(object), _int_mean(blocks))
     elif step.method is Methods.MIN:
         np.testing.assert_array_equal(out, blocks.min(axis=-1))
     elif step.method is Methods.MAX:
@@ -205,18 +225,12 @@ def test_method_aliases():
 @given(cases(ndim=st.integers(2, 3)), st.integers(1, 64))
 def test_gaussian_slabs_change_no_bit(case, slab_bytes):
     """The cache-sized slabs of the GAUSSIAN path give the same bits as one slab."""
-    import ngff_gpu.compute.reduce_numpy as rn
-
     x, step = case
     if step.method is not Methods.GAUSSIAN:
         step = LevelStep(step.factors, Methods.GAUSSIAN)
     whole = reduce_full(x, step)
-    old = rn.SLAB_BYTES
-    rn.SLAB_BYTES = slab_bytes
-    try:
+    with _slab_bytes(slab_bytes):
         sliced = reduce_full(x, step)
-    finally:
-        rn.SLAB_BYTES = old
     np.testing.assert_array_equal(sliced, whole)
 
 
@@ -225,21 +239,11 @@ def test_gaussian_slabs_change_no_bit(case, slab_bytes):
 def test_integer_mean_slabs_match_the_definition(case, slab_bytes):
     """The integer MEAN path (sums axis by axis, slab by slab) gives the definition's
     bits, ``floor(S/K + 1/2)`` of the exact block sum, whatever the slab size."""
-    import ngff_gpu.compute.reduce_numpy as rn
-
     x, step = case
     if x.dtype.kind not in "iu":  # a float case: the same shape, as int16
         x = np.clip(np.nan_to_num(x), -30000, 30000).astype(np.int16)
     step = LevelStep(step.factors, Methods.MEAN)
-    blocks = _blocks(x, step.factors)
-    k = blocks.shape[-1]
-    s = blocks.astype(object).sum(axis=-1)
-    expect = np.vectorize(lambda v: (2 * v + k) // (2 * k), otypes=[object])(s)
-    old = rn.SLAB_BYTES
-    rn.SLAB_BYTES = slab_bytes
-    try:
+    with _slab_bytes(slab_bytes):
         out = reduce_full(x, step)
-    finally:
-        rn.SLAB_BYTES = old
     assert out.dtype == x.dtype
-    np.testing.assert_array_equal(out.astype(object), expect)
+    np.testing.assert_array_equal(out.astype(object), _int_mean(_blocks(x, step.factors)))
