@@ -70,8 +70,8 @@ def _key(draw, shape):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(layout=_layouts(), data=st.data(), workers=st.sampled_from([1, 3]),
-       task_bytes=st.sampled_from([1, 1 << 16]))
-def test_any_region_equals_tifffile(tmp_path, layout, data, workers, task_bytes):
+       task_bytes=st.sampled_from([1, 1 << 16]), per_worker=st.sampled_from([1, 4, 10**9]))
+def test_any_region_equals_tifffile(tmp_path, layout, data, workers, task_bytes, per_worker):
     shape, dtype, kw = layout
     rng = np.random.default_rng(0)
     vol = (rng.integers(0, 250, shape) if dtype.kind in "ui"
@@ -83,8 +83,9 @@ def test_any_region_equals_tifffile(tmp_path, layout, data, workers, task_bytes)
         if tif.series[0].dataoffset is not None:  # uncompressed, one block: tifffile's store
             return
     tiles = TiffTiles(str(path), workers=workers)
-    default_task_bytes = tiff_tiles._TASK_BYTES
-    tiff_tiles._TASK_BYTES = task_bytes  # 1: every segment row a task of its own
+    default_task_bytes = tiff_tiles._TASK_BYTES, tiff_tiles._TASKS_PER_WORKER
+    tiff_tiles._TASK_BYTES = task_bytes  # 1: every segment row a unit of its own
+    tiff_tiles._TASKS_PER_WORKER = per_worker  # 10**9: every unit a task of its own
     try:
         assert tiles.shape == vol.shape and tiles.dtype == vol.dtype
         for _ in range(4):
@@ -105,7 +106,7 @@ def test_any_region_equals_tifffile(tmp_path, layout, data, workers, task_bytes)
         assert tiles.chunks[len(shape) - (3 if len(shape) > 2 and kw["photometric"] == "rgb"
                                           else 2):][:2] == tiles._seg
     finally:
-        tiff_tiles._TASK_BYTES = default_task_bytes
+        tiff_tiles._TASK_BYTES, tiff_tiles._TASKS_PER_WORKER = default_task_bytes
         tiles.close()
 
 

@@ -6,9 +6,11 @@ thread). :class:`TiffTiles` reads a region of a series itself: it finds the
 tiles or strips the region needs from offset tables taken when the file is
 opened, reads their bytes with ``os.pread`` and decodes them with tifffile's
 own decoder (``keyframe.decode``: every compression, predictor and bit order
-tifffile supports) on a pool of threads, one task per run of segment rows of a
-page (about 64 KiB decoded: thin strips are grouped so that task overhead stays
-small), pasting each decoded segment into the output. Decoders release the GIL,
+tifffile supports) on a pool of threads, pasting each decoded segment into the
+output. The unit of work is a run of segment rows of a page (about 64 KiB
+decoded: thin strips are grouped); consecutive units form a task, about four
+tasks per thread per read, so that handing tasks to threads costs little next to
+decoding. Decoders release the GIL,
 so a region's tiles decode on every core. Each call decodes each segment it touches
 once; the read stage (:mod:`ngff_gpu.levels.source`) asks for each segment
 once per pass.
@@ -36,8 +38,10 @@ import numpy as np
 _JPEG = {6, 7, 34892, 33007}
 #: Decoded bytes a grid cell of the read stage should hold at most (pages grouped up to it).
 _CELL_BYTES = 1 << 20
-#: Decoded bytes one decoding task aims at (segment rows of a page are grouped up to it).
+#: Decoded bytes one decoding unit aims at (segment rows of a page are grouped up to it).
 _TASK_BYTES = 1 << 16
+#: Tasks a region read gives each decoding thread (consecutive units grouped into them).
+_TASKS_PER_WORKER = 4
 
 
 def _plain(key: Sequence[Any], shape: Sequence[int]) -> tuple[list[tuple[int, int]], Any]:
@@ -262,23 +266,31 @@ class TiffTiles:
             ch, cw = self._seg
             xs = range(x[0] // cw, -(-x[1] // cw))
             rows = range(y[0] // ch, -(-y[1] // ch))
-            # a task decodes a run of segment rows of one page, about _TASK_BYTES decoded
+            # a unit decodes a run of segment rows of one page, about _TASK_BYTES decoded
             # (one row of 128x128 tiles already is; thin strips are grouped)
             row_bytes = ch * cw * len(xs) * self.dtype.itemsize
-            per_task = max(1, _TASK_BYTES // max(row_bytes, 1))
-            tasks = []
+            per_unit = max(1, _TASK_BYTES // max(row_bytes, 1))
+            units = []
             for idx in itertools.product(*(range(a, b) for a, b in bounds[:nl])):
                 page = int(np.ravel_multi_index(idx, self._lead)) if nl else 0
                 dst = tuple(i - a for i, (a, _) in zip(idx, bounds[:nl]))
-                for r in range(0, len(rows), per_task):
-                    tasks.append((out, page, dst, rows[r:r + per_task], xs, y, x, tail))
-            pool = self._start()
-            if len(tasks) == 1 or self.workers == 1:
-                for t in tasks:
-                    self._rows(*t)
+                for r in range(0, len(rows), per_unit):
+                    units.append((out, page, dst, rows[r:r + per_unit], xs, y, x, tail))
+            pool = self._start()  # (opens the file too)
+            if len(units) == 1 or self.workers == 1:
+                self._units(units)
             else:
-                for fut in [pool.submit(self._rows, *t) for t in tasks]:
+                # consecutive units go to one task, _TASKS_PER_WORKER tasks per thread:
+                # enough to balance the threads, few enough that handing tasks over
+                # does not cost more than the decoding
+                per = -(-len(units) // (self.workers * _TASKS_PER_WORKER))
+                for fut in [pool.submit(self._units, units[i:i + per])
+                            for i in range(0, len(units), per)]:
                     fut.result()
+
+    def _units(self, units: Sequence[tuple[Any, ...]]) -> None:
+        for unit in units:
+            self._rows(*unit)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         return self.read(key if isinstance(key, tuple) else (key,))
