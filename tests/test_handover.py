@@ -241,3 +241,29 @@ def test_planner_prefers_the_form_that_holds_less():
     assert pass_memory(levels, grids, p, None, 2, True, 1 << 30).total == 0
     mean = plan_levels(list("zyx"), shape, {}, {}, [2], 128, Methods.MEAN, "scale_factors")
     assert not pass_memory(mean, [lv.chunks for lv in mean], p, grid, 2, True, 1 << 30).handover
+
+
+def test_passes_whose_read_side_is_large_are_cut_to_one_level():
+    """A pass of several levels runs aligned bricks; where its read side would hold more
+    than an eighth of the budget, the planner cuts it into one-level passes that run
+    hand-over bricks and hold less; without hand-over (a cluster) it stays whole."""
+    from ngff_gpu.levels.bricks import plan_passes
+    from ngff_gpu.levels.schedule import plan_with_read_cache
+
+    shape = (256, 256, 256)
+    levels = plan_levels(list("zyx"), shape, {}, {}, [2, 4, 8], 16, Methods.GAUSSIAN,
+                         "scale_factors")
+    grids = [lv.chunks for lv in levels]
+
+    def grid_of(p):
+        return Grid.regular(levels[p.source].shape, (32,) * 3 if p.source == 0 else grids[p.source])
+
+    budget = 64 << 20
+    whole, whole_mem = plan_with_read_cache(plan_passes, levels, grids, 2, 4, budget,
+                                            lambda h: h // 3, grid_of, False)
+    cut, cut_mem = plan_with_read_cache(plan_passes, levels, grids, 2, 4, budget,
+                                        lambda h: h // 3, grid_of, True)
+    assert whole[0].last > 1 and whole_mem[0].total > budget // 8 and not whole_mem[0].handover
+    assert cut[0].last == 1 and cut_mem[0].handover
+    assert max(m.total for m in cut_mem) < whole_mem[0].total
+    assert all(m.total <= budget // 8 or p.last == p.source + 1 for p, m in zip(cut, cut_mem))

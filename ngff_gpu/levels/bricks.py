@@ -117,17 +117,19 @@ def brick_bytes(levels: Sequence[LevelPlan], src: int, last: int, brick: Sequenc
 
 
 def plan_passes(levels: Sequence[LevelPlan], grids: Sequence[tuple[int, ...]], itemsize: int,
-                compute_itemsize: int, budget: int) -> list[Pass]:
+                compute_itemsize: int, budget: int,
+                one_level: frozenset[int] = frozenset()) -> list[Pass]:
     """Passes and brick shapes so one brick's working memory fits ``budget`` bytes.
 
-    A pass takes as many levels as fit with one alignment unit; the brick then
-    grows by whole units (last axes first) while it fits.
+    A pass takes as many levels as fit with one alignment unit (one only when it
+    reads a level in ``one_level``); the brick then grows by whole units (last
+    axes first) while it fits.
     """
     passes: list[Pass] = []
     src, n_levels = 0, len(levels)
     while src < n_levels - 1 or not passes:
         last = src + 1 if n_levels > 1 else 0
-        while last + 1 < n_levels:
+        while last + 1 < n_levels and src not in one_level:
             unit = alignment_unit(levels, grids, src, last + 1)
             if brick_bytes(levels, src, last + 1, unit, itemsize, compute_itemsize) > budget:
                 break

@@ -114,6 +114,13 @@ def plan_with_read_cache(plan_fn: Callable[..., list[Pass]], levels: Sequence[Le
     budget: an aligned pass whose cache would need more keeps what fits and lets
     later bricks decode the rest again (hand-over is taken only when it fits).
 
+    A pass of several levels runs aligned bricks (hand-over assembles one level).
+    Where such a pass's read side would hold more than an eighth of the budget, it
+    is cut into one-level passes instead, each free to run hand-over bricks: the
+    level it would have computed in-brick is then read back from the store (a
+    decode of an eighth of the data at factor 2) rather than kept a chunk layer
+    across the cross-section.
+
     Parameters
     ----------
     plan_fn : callable
@@ -137,10 +144,17 @@ def plan_with_read_cache(plan_fn: Callable[..., list[Pass]], levels: Sequence[Le
     """
     charge = 0
     cap = host_budget // 2
-    for _ in range(4):
-        passes = plan_fn(levels, grids, itemsize, compute_itemsize, per_brick(host_budget - charge))
+    one_level: frozenset[int] = frozenset()
+    for _ in range(4 + len(levels)):
+        passes = plan_fn(levels, grids, itemsize, compute_itemsize, per_brick(host_budget - charge),
+                         one_level=one_level)
         mems = [pass_memory(levels, grids, p, grid_of(p), itemsize, allow_handover, cap)
                 for p in passes]
+        split = {p.source for p, m in zip(passes, mems)
+                 if allow_handover and p.last > p.source + 1 and m.total > host_budget // 8}
+        if split - one_level:
+            one_level |= split  # those passes compute one level each, with hand-over bricks
+            continue
         need = min(max(m.total for m in mems), cap)
         if need <= charge:
             break
