@@ -214,10 +214,47 @@ def test_failed_handover_write_resumes_to_the_same_store(tmp_path: Path, fail_at
     with pytest.raises(OSError, match="simulated"):
         _write(src, "zyx", [2, 4], 8, 6_000, write=_FailAfter(int(fail_at * counting.calls)),
                store=broken)
-    _write(src, "zyx", [2, 4], 8, 6_000, store=broken, resume=True)
+    again = _FailAfter(10**9)
+    _write(src, "zyx", [2, 4], 8, 6_000, write=again, store=broken, resume=True)
     for g, w in zip(_levels(broken, 3), _levels(clean, 3)):
         assert g.tobytes() == w.tobytes()
     nz.validate_store(broken)
+    if fail_at >= 0.5:  # bricks flagged done before the failure are not run again
+        assert again.calls < counting.calls
+
+
+def test_every_handover_brick_is_flagged_once_its_cells_are_written():
+    """The engine flags each brick once: after its own writes and the last cell it fed."""
+    from ngff_gpu.compute.backends import get_backend
+    from ngff_gpu.levels.bricks import brick_bytes, count_bricks
+    from ngff_gpu.levels.engine import Engine
+
+    shape = (40, 36, 44)
+    src = _zarr_source(_pixels(shape, seed=5), (8, 8, 8))
+    levels = plan_levels(list("zyx"), shape, {}, {}, [2], 8, Methods.GAUSSIAN, "scale_factors")
+    p = Pass(0, 1, (16, 16, 16))
+    arrays = {k: zarr.create_array(MemoryStore(), shape=lv.shape, chunks=lv.chunks,
+                                   dtype="uint16") for k, lv in enumerate(levels)}
+    written: set = set()
+    flagged: list[int] = []
+
+    def write(array, region, data):
+        if array is arrays[1]:
+            written.add(region)
+        write_region(array, region, data)
+
+    def mark(index):
+        cells = Grid.regular(levels[1].shape, levels[1].chunks)
+        fed = [cells.cell_region(c) for c in itertools.product(
+            *cells.cell_range(bricks[index].write[1]))]
+        assert all(r in written for r in fed)  # every cell it fed is stored already
+        flagged.append(index)
+
+    bricks = {b.index: b for b in iter_handover_bricks(levels, p)}
+    Engine(get_backend("cpu"), 1 << 26, write=write).run_pass(
+        levels, p, src, arrays, lambda i: False, mark, brick_bytes(levels, 0, 1, p.brick, 2, 4),
+        handover=True)
+    assert sorted(flagged) == list(range(count_bricks(levels, p)))
 
 
 def test_planner_prefers_the_form_that_holds_less():

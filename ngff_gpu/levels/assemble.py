@@ -93,7 +93,8 @@ class CellAssembler:
         ``write(region, data, on_written)``: write one whole cell; the callee calls
         ``on_written()`` once the cell is stored (from any thread).
     brick_written : callable
-        Called with a brick's index when the last cell it contributed to is written.
+        Called once per brick, with its index, when the last cell it contributed to
+        is written (never for a brick whose cells were all written before).
 
     Attributes
     ----------

@@ -226,8 +226,8 @@ class Engine:
             self.write(array, region, data)
             self._add("write", time.perf_counter() - t0)
 
-        # A brick is marked done when its own writes are done and, with hand-over,
-        # every cell it contributed to is written: parts left per brick.
+        # A brick is marked done when its own writes are done and, with hand-over, the
+        # assembler has reported every cell it contributed to written: parts left per brick.
         parts_lock = threading.Lock()
 
         def part_done(index: int) -> None:
@@ -255,7 +255,8 @@ class Engine:
             out = arrays[p.last]
             assembler = CellAssembler(every, p.last, Grid.regular(out.shape, write_grid(out)),
                                       out.dtype, done, write_cell, part_done)
-        parts = {b.index: 1 + (assembler.cells_of(b.index) if assembler else 0) for b in bricks}
+        parts = {b.index: 1 + (assembler is not None and assembler.cells_of(b.index) > 0)
+                 for b in bricks}
 
         def reader() -> None:
             try:
