@@ -93,13 +93,12 @@ def test_handover_runs_where_it_holds_less():
     """A GAUSSIAN one-level pass over a chunked source takes hand-over bricks; the
     planner's choice shows in the report, and the levels equal the in-memory write's."""
     pixels = _pixels((40, 52, 44), seed=2)
-    _, report, ms = _write(_zarr_source(pixels, (8, 8, 8)), "zyx", [2, 4], 8, 20_000)
+    store, report, _ = _write(_zarr_source(pixels, (8, 8, 8)), "zyx", [2, 4], 8, 20_000)
     assert report.passes[0].pass_.last == 1 and report.passes[0].handover
     ref = nz.to_multiscales(nz.to_ngff_image(pixels, dims=list("zyx")), scale_factors=[2, 4],
                             chunks=8, method="gaussian")
     mem = MemoryStore()
     write_multiscales(mem, ref, memory_limit="16MiB", seams=Seams(brick_budget=20_000))
-    store, _, _ = _write(_zarr_source(pixels, (8, 8, 8)), "zyx", [2, 4], 8, 20_000)
     for g, w in zip(_levels(store, 3), _levels(mem, 3)):
         assert g.tobytes() == w.tobytes()
 
