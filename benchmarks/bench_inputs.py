@@ -66,6 +66,7 @@ import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
     MIB,
     OUT_DIR,
+    cpu_seconds,
     current_rss_bytes,
     free_disk_bytes,
     machine_info,
@@ -174,14 +175,6 @@ def _tile_probe() -> list[int]:
     return count
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU seconds of this process so far (all its threads)."""
-    import resource
-
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
-
-
 def child_main(case: str, kind: str, src: Path, store: Path, codec: str, level: int) -> dict:
     """Run one case in this fresh process; imports and setup precede the clock."""
     import zarr
@@ -251,11 +244,11 @@ def child_main(case: str, kind: str, src: Path, store: Path, codec: str, level: 
         with tifffile.TiffFile(str(src)) as tif:
             n_chunks = sum(len(p.dataoffsets) for p in tif.series[0].pages)
     rss_before = current_rss_bytes()
-    cpu0 = _cpu_seconds()
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     body()
     wall = time.perf_counter() - t0
-    out: dict[str, Any] = {"wall_s": wall, "cpu_s": _cpu_seconds() - cpu0,
+    out: dict[str, Any] = {"wall_s": wall, "cpu_s": cpu_seconds() - cpu0,
                            "peak_rss_bytes": peak_rss_bytes(), "rss_before_bytes": rss_before}
     if probe:
         out["passes"] = probe
