@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+# No test depends on timing: hypothesis's per-example deadline and its "too slow" health
+# check both measure wall time, which a loaded machine stretches, so neither is used.
+settings.register_profile("ngff_gpu", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ngff_gpu")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,6 +1,7 @@
-"""Helpers of tests/test_reliability.py: byte snapshots of stores, a slowed-down
-writer in a subprocess (API or CLI) that signals when it starts writing, and
-input files that are corrupt or truncated."""
+"""Helpers of tests/test_reliability.py: byte snapshots of stores, a writer in a
+subprocess (API or CLI) that signals and holds at its n-th array write, and
+input files that are corrupt or truncated. The writer is stopped by events it signals
+(its n-th write, a gate file), never by a sleep, so the suite holds on a loaded machine."""
 
 from __future__ import annotations
 
@@ -15,28 +16,48 @@ import numpy as np  # noqa: F401 - used by VOLUME_SRC
 ROOT = Path(__file__).resolve().parents[1]
 
 # Runs the CLI (argv after the script) or the API (argv[1] == "api") in a subprocess.
-# Every array write sleeps NGFF_TEST_SLOW seconds, so a kill or a second writer lands
-# while the first one writes; the first write creates the file NGFF_TEST_SIGNAL; with
-# NGFF_TEST_GATE, writes wait until that file exists.
+# Nothing here waits on a clock: the writer signals and holds on events.
+# - NGFF_TEST_SIGNAL: a file the writer creates when it starts its NGFF_TEST_SIGNAL_AT-th
+#   array write (default the first);
+# - NGFF_TEST_GATE: from that write on, writes hold until the gate file exists;
+#   NGFF_TEST_HOLD=1 holds them for good (until the test kills the process);
+# - a SIGINT releases held writes and then raises KeyboardInterrupt, so a Ctrl-C test knows
+#   the interrupt reached the writer while it was mid-write, and the writer can wind down;
+# - NGFF_TEST_COUNT: a file that gets the number of array writes when the process exits.
 SCRIPT = r"""
-import functools, os, sys, time
+import atexit, functools, os, signal, sys, threading
 import ngff_gpu.io.writer as writer
 from ngff_gpu.levels.engine import write_region
-slow = float(os.environ.get("NGFF_TEST_SLOW", "0"))
 signal_path = os.environ.get("NGFF_TEST_SIGNAL")
+signal_at = int(os.environ.get("NGFF_TEST_SIGNAL_AT", "1"))
 gate = os.environ.get("NGFF_TEST_GATE")
-def slowed(array, region, data):
-    if signal_path and not os.path.exists(signal_path):
-        open(signal_path, "w").close()
-    t0 = time.monotonic()
-    while gate and not os.path.exists(gate) and time.monotonic() - t0 < 120:
-        time.sleep(0.01)
-    time.sleep(slow)
+hold = os.environ.get("NGFF_TEST_HOLD") == "1"
+count_path = os.environ.get("NGFF_TEST_COUNT")
+released = threading.Event()
+lock = threading.Lock()
+writes = [0]
+def on_sigint(signum, frame):
+    released.set()
+    signal.default_int_handler(signum, frame)
+signal.signal(signal.SIGINT, on_sigint)
+def held_write(array, region, data):
+    with lock:
+        writes[0] += 1
+        n = writes[0]
+    if signal_path and n >= signal_at:
+        if n == signal_at:
+            open(signal_path, "w").close()
+        while (hold or gate) and not released.is_set():
+            if gate and os.path.exists(gate):
+                released.set()
+            released.wait(0.01)
     write_region(array, region, data)
+if count_path:
+    atexit.register(lambda: open(count_path, "w").write(str(writes[0])))
 # Every write (API and CLI) goes through these seams; with NGFF_TEST_BRICK, bricks of
-# that many bytes (many small bricks: many points to be killed at).
+# that many bytes (many small bricks: many points to be stopped at).
 brick = int(os.environ.get("NGFF_TEST_BRICK", "0")) or None
-writer.Seams = functools.partial(writer.Seams, write=slowed, brick_budget=brick)
+writer.Seams = functools.partial(writer.Seams, write=held_write, brick_budget=brick)
 if sys.argv[1] == "api":
     import numpy as np
     import ngff_gpu as nz
@@ -48,7 +69,9 @@ if sys.argv[1] == "api":
     print("done", flush=True)
 else:
     from ngff_gpu.cli import main
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.exit(code)
 """
 
 
@@ -74,15 +97,19 @@ def env(**extra: str) -> dict[str, str]:
     return e
 
 
-def spawn(args: list[str], slow: float = 0.0, signal: Path | None = None, brick: int = 100_000,
-          gate: Path | None = None, **extra_env: str) -> subprocess.Popen:
-    """Start the writer script (``["api", out, n, seed, k=v...]`` or CLI arguments); each
-    array write sleeps ``slow`` seconds; bricks of ``brick`` bytes (0: the writer's own)."""
-    e = env(NGFF_TEST_SLOW=str(slow), NGFF_TEST_BRICK=str(brick), **extra_env)
-    if signal is not None:
-        e["NGFF_TEST_SIGNAL"] = str(signal)
-    if gate is not None:
-        e["NGFF_TEST_GATE"] = str(gate)
+def spawn(args: list[str], signal: Path | None = None, brick: int = 100_000,
+          gate: Path | None = None, hold: bool = False, signal_at: int = 1,
+          count: Path | None = None, **extra_env: str) -> subprocess.Popen:
+    """Start the writer script (``["api", out, n, seed, k=v...]`` or CLI arguments) with
+    bricks of ``brick`` bytes (0: the writer's own). At its ``signal_at``-th array write it
+    creates ``signal``; from then on its writes hold until ``gate`` exists (or for good with
+    ``hold``, until it is killed or gets SIGINT). ``count`` gets the number of writes at exit."""
+    e = env(NGFF_TEST_BRICK=str(brick), NGFF_TEST_SIGNAL_AT=str(signal_at),
+            NGFF_TEST_HOLD="1" if hold else "0", **extra_env)
+    for name, path in (("NGFF_TEST_SIGNAL", signal), ("NGFF_TEST_GATE", gate),
+                       ("NGFF_TEST_COUNT", count)):
+        if path is not None:
+            e[name] = str(path)
     return subprocess.Popen([sys.executable, "-c", FULL_SCRIPT, *map(str, args)], env=e, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             errors="replace")
@@ -95,15 +122,18 @@ def run(args: list[str], timeout: float = 300, **kw) -> subprocess.CompletedProc
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
-    """Wait until ``path`` exists (the writer started writing) or fail if it exited."""
-    t0 = time.monotonic()
+def wait_for(path: Path, proc: subprocess.Popen) -> None:
+    """Wait until the writer signals (creates ``path``), or fail if it exits first.
+
+    The writer holds after signalling, so this waits on the writer's event, not on a clock;
+    the only bound is a hang guard far beyond any run (a writer that never signals)."""
+    deadline = time.monotonic() + 600
     while not path.exists():
         if proc.poll() is not None:
             raise AssertionError(f"writer exited early ({proc.returncode}): {proc.stderr.read()}")
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError("writer never started writing")
-        time.sleep(0.02)
+        if time.monotonic() > deadline:
+            raise AssertionError("writer never signalled (hang guard)")
+        time.sleep(0.01)
 
 
 def snapshot(path: Path | str) -> dict[str, bytes]:

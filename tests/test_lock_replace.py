@@ -43,25 +43,28 @@ def test_lock_path_is_beside_the_store(tmp_path):
 
 def test_lock_records_holder_and_is_removed(tmp_path):
     lock = StoreLock(tmp_path / "a.zarr")
+    before = time.time()
     with lock:
+        after = time.time()
         holder = read_holder(lock.path)
         assert holder.pid == os.getpid() and holder.host == socket.gethostname()
-        assert abs(holder.started - time.time()) < 60
+        assert before <= holder.started <= after
     assert not os.path.exists(lock.path)
     lock.release()  # idempotent
 
 
 def test_second_writer_in_another_process_fails_at_once_naming_the_holder(tmp_path):
     store = tmp_path / "a.zarr"
-    code = ("import sys, time; from ngff_gpu.io.lock import StoreLock; "
-            "l = StoreLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(store)], stdout=subprocess.PIPE, text=True)
+    # The holder keeps the lock until it is killed (it waits on its stdin), so an acquire
+    # that returned at all did not wait for the holder to let go.
+    code = ("import sys; from ngff_gpu.io.lock import StoreLock; "
+            "l = StoreLock(sys.argv[1]).acquire(); print('held', flush=True); sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(store)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "held"
-        t0 = time.monotonic()
         with pytest.raises(StoreLockedError) as info:
             StoreLock(store).acquire()
-        assert time.monotonic() - t0 < 10  # at once, not after a wait  # noqa: PLR2004
         msg = str(info.value)
         assert f"pid {proc.pid}" in msg and socket.gethostname() in msg and "since" in msg
         with pytest.raises(StoreLockedError, match=f"pid {proc.pid}"):

@@ -1,6 +1,10 @@
-"""Crash safety: a writer killed with SIGKILL at random times, then resumed in a
+"""Crash safety: a writer killed with SIGKILL at random points, then resumed in a
 new process, gives exactly the store of a clean run; a killed store either
-carries complete OME metadata or none at all."""
+carries complete OME metadata or none at all.
+
+The kill points are drawn over the writer's array writes, not over time: the writer
+prints ``hold`` at its n-th write and holds there (and at every write after it) until
+it is killed, so no clock and no machine load decide where a kill lands."""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,14 +33,25 @@ TOLERATE_PARTIAL_LEFTOVERS = False
 PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
 
 # argv: store, version, chunks_per_shard (0: none), plan budget per brick (0: the writer's own),
-# resume (0/1), size
+# resume (0/1), size, the write to hold at (0: none)
 SCRIPT = r"""
-import sys
-store, version, cps, plan_budget, resume, n = sys.argv[1:7]
-cps, plan_budget, n = int(cps) or None, int(plan_budget), int(n)
+import sys, threading
+store, version, cps, plan_budget, resume, n, hold_at = sys.argv[1:8]
+cps, plan_budget, n, hold_at = int(cps) or None, int(plan_budget), int(n), int(hold_at)
 import numpy as np
 import ngff_gpu as nz
 from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.levels.engine import write_region
+lock, writes, never = threading.Lock(), [0], threading.Event()
+def write(array, region, data):
+    with lock:
+        writes[0] += 1
+        k = writes[0]
+    if hold_at and k >= hold_at:
+        if k == hold_at:
+            print("hold", flush=True)
+        never.wait()
+    write_region(array, region, data)
 rng = np.random.default_rng(42)
 z, y, x = np.indices((n, n, n), dtype=np.float32)
 data = (20000 + 9000 * np.sin(x / 5) * np.cos(y / 3) + 40 * z).astype("uint16")
@@ -45,8 +59,8 @@ data += rng.integers(0, 500, data.shape, dtype=np.uint16)
 ms = nz.to_multiscales(nz.to_ngff_image(data), scale_factors=[2, 4, 8], chunks=16)
 print("ready", flush=True)
 write_multiscales(store, ms, version=version, chunks_per_shard=cps, memory_limit="16MiB",
-                  resume=resume == "1", seams=Seams(brick_budget=plan_budget or None))
-print("done", flush=True)
+                  resume=resume == "1", seams=Seams(write=write, brick_budget=plan_budget or None))
+print(f"done {writes[0]}", flush=True)
 """
 
 
@@ -56,43 +70,40 @@ def _env():
     return env
 
 
-def _spawn(store, cfg, resume):
+def _spawn(store, cfg, resume, hold_at=0):
     args = [str(store), cfg["version"], str(cfg["cps"] or 0), str(cfg["plan_budget"]),
-            "1" if resume else "0", str(cfg["n"])]
+            "1" if resume else "0", str(cfg["n"]), str(hold_at)]
     return subprocess.Popen([sys.executable, "-c", SCRIPT, *args], env=_env(), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _run(store, cfg, resume=False):
-    """Run to completion; return the seconds from start to 'ready' and to 'done'."""
-    t0 = time.monotonic()
+def _run(store, cfg, resume=False) -> int:
+    """Run to completion; return the number of array writes it made."""
     proc = _spawn(store, cfg, resume)
-    assert proc.stdout.readline().strip() == "ready"
-    t_ready = time.monotonic() - t0
-    line = proc.stdout.readline().strip()
-    t_done = time.monotonic() - t0
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0 and line == "done", err
-    return t_ready, t_done
+    out, err = proc.communicate(timeout=600)
+    lines = out.split()
+    assert proc.returncode == 0 and lines[:2] == ["ready", "done"], err
+    return int(lines[2])
 
 
-def _run_and_kill(store, cfg, delay, resume=False, after_ready=True):
-    """Start a writer and SIGKILL it ``delay`` seconds after it printed 'ready' (or after its
-    start); return True if it was killed before finishing."""
-    proc = _spawn(store, cfg, resume)
+def _run_and_kill(store, cfg, hold_at, resume=False):
+    """Start a writer and SIGKILL it at its ``hold_at``-th array write (0: as soon as it
+    printed 'ready', while it plans and creates its arrays); return True if it was killed
+    before finishing (a resume may have fewer writes left than ``hold_at``)."""
+    proc = _spawn(store, cfg, resume, hold_at)
     try:
-        if after_ready:
-            assert proc.stdout.readline().strip() == "ready"
-        proc.wait(timeout=delay)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        return True
+        assert proc.stdout.readline().strip() == "ready"
+        line = proc.stdout.readline().strip() if hold_at else "hold"
+        if line == "hold":
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0 and line.startswith("done"), err
+        return False
     finally:
         proc.stdout.close()
         proc.stderr.close()
-    assert proc.returncode == 0
-    return False
 
 
 def _files(path: Path) -> dict[str, bytes]:
@@ -166,33 +177,24 @@ CONFIGS = {
 def test_sigkill_then_resume_equals_clean_run(tmp_path, name):
     cfg = CONFIGS[name]
     clean = tmp_path / "clean.ome.zarr"
-    t_ready, t_done = _run(clean, cfg)
+    total = _run(clean, cfg)
     assert nz.validate_store(clean) == cfg["version"]
     assert "ngff_gpu_progress" not in zarr.open_group(clean, mode="r")
     rng = np.random.default_rng(cfg["seed"])
-    write_s = t_done - t_ready
-    # Kill times spread over the write itself (from the 'ready' line), plus one during start-up.
-    # The first ~8% (creating the arrays and progress markers) is left to the deterministic
-    # tests below: kills there hit known bugs (test_resume_after_kill_while_creating_*).
-    delays = [(float(t_ready * rng.uniform(0.5, 1.0)), False)]
-    delays += [(float(d), True)
-               for d in np.sort(rng.uniform(0.08 * write_s, write_s * 1.05, cfg["kills"] - 1))]
+    # One kill during start-up (right after 'ready': planning, creating arrays and progress
+    # markers), the others at writes drawn over the whole run.
+    holds = [0, *sorted(int(k) for k in rng.integers(1, total + 1, cfg["kills"] - 1))]
     states = []
-    i = 0
-    while i < len(delays):
+    for i, hold_at in enumerate(holds):
         store = tmp_path / f"killed{i}.ome.zarr"
-        delay, after_ready = delays[i]
-        killed = _run_and_kill(store, cfg, delay, after_ready=after_ready)
-        states.append((round(delay, 2), after_ready, killed,
-                       _assert_consistent_after_kill(store, clean)))
+        killed = _run_and_kill(store, cfg, hold_at)
+        assert killed
+        states.append((hold_at, _assert_consistent_after_kill(store, clean)))
         _run(store, cfg, resume=True)
         _assert_same_store(store, clean)
         nz.validate_store(store)
-        i += 1
-        if i == len(delays) and not any(s[-1] == "partial" for s in states) and i < 2 * cfg["kills"]:
-            delays.append((write_s / 3, True))  # timing jitter: make sure one lands mid-write
-    # At least some kills really interrupted a write in progress.
-    assert sum(s[-1] == "partial" for s in states) >= 1, states
+    # Every kill at a write interrupted a write in progress: the store was partial.
+    assert all(state == "partial" for hold_at, state in states if hold_at), states
 
 
 @pytest.mark.slow
@@ -200,12 +202,13 @@ def test_repeated_kills_of_resumes(tmp_path):
     """Kill the first run and then its resumes, several times, before letting one finish."""
     cfg = CONFIGS["v05-many-bricks"]
     clean = tmp_path / "clean.ome.zarr"
-    t_ready, t_done = _run(clean, cfg)
+    total = _run(clean, cfg)
     rng = np.random.default_rng(7)
     store = tmp_path / "store.ome.zarr"
     for attempt in range(3):
-        delay = float(rng.uniform(0.1, 0.9) * (t_done - t_ready))
-        _run_and_kill(store, cfg, delay, resume=attempt > 0)
+        # Each run holds within the first quarter of a full run's writes: a resume has at
+        # least that many left after three such kills, so each of the three is a real kill.
+        assert _run_and_kill(store, cfg, int(rng.integers(1, total // 4)), resume=attempt > 0)
         _assert_consistent_after_kill(store, clean)
     _run(store, cfg, resume=True)
     _assert_same_store(store, clean)
