@@ -12,6 +12,16 @@ settings.register_profile("ngff_gpu", deadline=None, suppress_health_check=[Heal
 settings.load_profile("ngff_gpu")
 
 
+def pytest_configure(config):
+    """dask.distributed's connect and heartbeat timeouts (30 s) are clocks too: on a loaded
+    machine a worker process can take longer than that to start; give them room."""
+    import dask
+
+    dask.config.set({"distributed.comm.timeouts.connect": "300s",
+                     "distributed.comm.timeouts.tcp": "300s",
+                     "distributed.deploy.lost-worker-timeout": "300s"})
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip tests marked ``gpu`` unless CuPy imports and sees a CUDA device."""
     from ngff_gpu.compute.backends import cuda_available
