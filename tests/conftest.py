@@ -62,7 +62,9 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Print which reliability cases held (every run of the case passed)."""
+    """Print which reliability cases held (every run of the case passed), and the
+    table of the ngff-zarr compatibility run."""
+    pytest_terminal_summary_compat(terminalreporter)
     if not _RELIABILITY:
         return
     tr = terminalreporter
@@ -75,3 +77,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         held += state == "held"
         tr.write_line(f"{state:8} {case} ({len(runs)} run{'s' if len(runs) > 1 else ''})")
     tr.write_line(f"{held} of {len(_RELIABILITY)} reliability cases held")
+
+
+def pytest_terminal_summary_compat(terminalreporter):
+    """Print the table of the ngff-zarr compatibility run (tests/test_ngff_zarr_compat.py)."""
+    import sys
+
+    suite = sys.modules.get("tests.compat.suite")
+    for table in getattr(suite, "LAST_REPORT", []):
+        terminalreporter.section("ngff-zarr 0.50.0 test suite against ngff_gpu")
+        for line in table.splitlines():
+            terminalreporter.write_line(line)
