@@ -29,46 +29,82 @@ from ngff_gpu.errors import (
     StoreUnreachableError,
     UnsupportedDtypeError,
 )
-from ngff_gpu.io.reader import from_ngff_zarr
+from ngff_gpu.io.omero import compute_omero_from_multiscales
+from ngff_gpu.io.reader import from_ngff_zarr, from_ome_zarr
+from ngff_gpu.io.upgrade import upgrade_ome_zarr
 from ngff_gpu.io.validate import validate_store
-from ngff_gpu.io.writer import to_ngff_zarr
+from ngff_gpu.io.writer import to_ngff_zarr, to_ome_zarr
 from ngff_gpu.levels.array_api import downsample, pyramid
 from ngff_gpu.levels.build import to_multiscales
+from ngff_gpu.model.axes import LPS, RAS, AnatomicalOrientation, Axis, orientation_from_name
 from ngff_gpu.model.image import NgffImage, to_ngff_image
-from ngff_gpu.model.metadata import Axis, Dataset, Metadata, Scale, Translation
-from ngff_gpu.model.multiscales import Multiscales
+from ngff_gpu.model.metadata import (
+    SUPPORTED_VERSIONS,
+    CoordinateSystem,
+    Dataset,
+    Metadata,
+    Metadata06,
+)
+from ngff_gpu.model.multiscales import Multiscales, NgffMultiscales
+from ngff_gpu.model.omero import MethodMetadata, Omero, OmeroChannel, OmeroWindow
+from ngff_gpu.model.transforms import (
+    CoordinateSystemIdentifier,
+    Identity,
+    Scale,
+    TransformSequence,
+    Translation,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnatomicalOrientation",
     "ArgumentError",
     "ArgumentTypeError",
     "Axis",
     "BackendFallbackWarning",
     "BackendUnavailableError",
+    "CoordinateSystem",
+    "CoordinateSystemIdentifier",
     "Dataset",
     "DimsError",
     "DiskFullError",
+    "Identity",
     "InputFormatError",
     "InvalidStoreError",
     "KernelCompileError",
+    "LPS",
     "Metadata",
+    "Metadata06",
+    "MethodMetadata",
     "Methods",
     "Multiscales",
     "NgffGpuError",
     "NgffImage",
+    "NgffMultiscales",
+    "Omero",
+    "OmeroChannel",
+    "OmeroWindow",
+    "RAS",
+    "SUPPORTED_VERSIONS",
     "Scale",
     "ScaleFactorError",
     "StoreExistsError",
     "StoreLockedError",
     "StoreUnreachableError",
+    "TransformSequence",
     "Translation",
     "UnsupportedDtypeError",
+    "compute_omero_from_multiscales",
     "downsample",
     "from_ngff_zarr",
+    "from_ome_zarr",
+    "orientation_from_name",
     "pyramid",
     "to_multiscales",
     "to_ngff_image",
     "to_ngff_zarr",
+    "to_ome_zarr",
+    "upgrade_ome_zarr",
     "validate_store",
 ]

@@ -64,7 +64,7 @@ def pytest_runtest_makereport(item, call):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Print which reliability cases held (every run of the case passed), and the
     table of the ngff-zarr compatibility run."""
-    pytest_terminal_summary_compat(terminalreporter)
+    print_compat_table(terminalreporter)
     if not _RELIABILITY:
         return
     tr = terminalreporter
@@ -79,7 +79,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.write_line(f"{held} of {len(_RELIABILITY)} reliability cases held")
 
 
-def pytest_terminal_summary_compat(terminalreporter):
+def print_compat_table(terminalreporter):
     """Print the table of the ngff-zarr compatibility run (tests/test_ngff_zarr_compat.py)."""
     import sys
 

@@ -90,7 +90,7 @@ def store_info(store: str) -> StoreInfo:
         When ``store`` is not a Zarr group with OME multiscales metadata.
     """
     from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
-    from ngff_gpu.model.metadata import level_placement, metadata_from_json
+    from ngff_gpu.model.metadata_json import level_placement, metadata_from_json
 
     group = open_group(store)
     version, attrs = read_ome_attrs(group)

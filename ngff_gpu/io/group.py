@@ -30,8 +30,10 @@ def open_group(store: Any, mode: str = "r") -> zarr.Group:
         return store
     try:
         if is_ozx(store) and mode == "r":  # a zipped OME-Zarr (RFC-9), read-only
-            return zarr.open_group(open_zip_store(store), mode="r")
-        return zarr.open_group(store, mode=mode)
+            return zarr.open_group(open_zip_store(store), mode="r", use_consolidated=False)
+        # Consolidated metadata is written (as ngff-zarr does) but never trusted on
+        # read: the arrays' own metadata is what a damaged store gets checked against.
+        return zarr.open_group(store, mode=mode, use_consolidated=False)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError,
             KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile) as exc:
         # json.JSONDecodeError is a ValueError: a corrupt zarr.json or .zgroup lands here.

@@ -117,8 +117,8 @@ def image_label(version: str, colors: list[dict[str, Any]]) -> dict[str, Any]:
 
 def labels_group_attrs(version: str, names: Sequence[str]) -> dict[str, Any]:
     """Attributes of the ``labels`` group listing the label images."""
-    if version == "0.5":
-        return {"ome": {"version": "0.5", "labels": list(names)}}
+    if version != "0.4":
+        return {"ome": {"version": version, "labels": list(names)}}
     return {"labels": list(names)}
 
 

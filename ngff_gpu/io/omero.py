@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ngff_gpu.errors import ArgumentError
+from ngff_gpu.errors import ArgumentError, ArgumentTypeError
+from ngff_gpu.model.omero import Omero, OmeroChannel, OmeroWindow
 from ngff_gpu.namespace import to_host
 
 OMERO_MAX_SAMPLES = 4_000_000
@@ -40,7 +41,9 @@ def _subsample(data: Any, dims: Sequence[str], max_samples: int) -> np.ndarray:
 
 
 def omero_from_data(data: Any, dims: Sequence[str], labels: Sequence[str] | None = None,
-                    max_samples: int = OMERO_MAX_SAMPLES) -> dict[str, Any]:
+                    max_samples: int = OMERO_MAX_SAMPLES,
+                    quantiles: tuple[float, float] = (0.001, 0.999),
+                    colors: Sequence[str] | None = None) -> dict[str, Any]:
     """An OME-Zarr ``omero`` block with a display window per channel.
 
     ``start``/``end`` are the 0.1 % and 99.9 % quantiles of a strided
@@ -74,14 +77,16 @@ def omero_from_data(data: Any, dims: Sequence[str], labels: Sequence[str] | None
     n = per_channel.shape[0]
     if labels is not None and len(labels) != n:
         raise ArgumentError(f"labels: {len(labels)} channel labels for {n} channels")
-    colors = ["FFFFFF"] if n == 1 else list(_COLORS[:3]) if n == 3 else [
-        _COLORS[i % len(_COLORS)] for i in range(n)]
+    if colors is not None and len(colors) != n:
+        raise ArgumentError(f"colors: {len(colors)} colours for {n} channels")
+    colors = list(colors) if colors is not None else ["FFFFFF"] if n == 1 else list(
+        _COLORS[:3]) if n == 3 else [_COLORS[i % len(_COLORS)] for i in range(n)]
     channels = []
     for i in range(n):
         values = per_channel[i].astype(np.float64, copy=False).ravel()
         finite = values[np.isfinite(values)]
         if finite.size:
-            start, end = (float(v) for v in np.quantile(finite, [0.001, 0.999]))
+            start, end = (float(v) for v in np.quantile(finite, list(quantiles)))
             lo, hi = float(finite.min()), float(finite.max())
         else:
             start = end = lo = hi = 0.0
@@ -100,3 +105,45 @@ def omero_from_data(data: Any, dims: Sequence[str], labels: Sequence[str] | None
     if "z" in dims:
         rdefs["defaultZ"] = int(data.shape[dims.index("z")]) // 2
     return {"channels": channels, "rdefs": rdefs}
+
+
+def compute_omero_from_multiscales(multiscales: Any, quantiles: tuple[float, float] = (0.02, 0.98),
+                                   colors: Sequence[str] | None = None,
+                                   labels: Sequence[str] | None = None,
+                                   dense: bool = False) -> Omero:
+    """OMERO display metadata for a multiscales (ngff-zarr 0.50's signature).
+
+    The window of each channel is the ``quantiles`` of a strided subsample (at most
+    :data:`OMERO_MAX_SAMPLES` samples) of level 0, or, for more than a million
+    spatial pixels, of the coarsest level that keeps at least 256 x 256 of them.
+    ``colors``/``labels`` default to the images' ``channel_colors``/``channel_names``;
+    ``dense`` is accepted and has no effect (the subsample is exact over itself).
+
+    Raises
+    ------
+    ArgumentTypeError
+        When ``multiscales`` is not a Multiscales (a ``TypeError``).
+    """
+    from ngff_gpu.model.multiscales import Multiscales
+
+    if not isinstance(multiscales, Multiscales):
+        raise ArgumentTypeError(f"Expected a Multiscales, got {type(multiscales)}")
+    images = multiscales.images
+    if not images:
+        raise ArgumentError("multiscales has no images")
+
+    def spatial(im: Any) -> int:
+        return int(np.prod([n for d, n in zip(im.dims, im.data.shape) if d in "zyx"]))
+
+    chosen = images[0]
+    if spatial(chosen) > 1_000_000:
+        for im in images:
+            ys = [n for d, n in zip(im.dims, im.data.shape) if d in "yx"]
+            if all(n >= 256 for n in ys):
+                chosen = im
+    colors = colors if colors is not None else chosen.channel_colors
+    labels = labels if labels is not None else chosen.channel_names
+    block = omero_from_data(chosen.data, chosen.dims, labels=labels, quantiles=quantiles,
+                            colors=colors)
+    return Omero(channels=[OmeroChannel(color=c["color"], label=c["label"], window=OmeroWindow(
+        **c["window"])) for c in block["channels"]])

@@ -1,71 +1,121 @@
-"""Read an OME-Zarr store (0.4 or 0.5) back into a Multiscales of lazy dask arrays."""
+"""Read an OME-Zarr store (0.4, 0.5 or 0.6) back into a Multiscales of lazy dask arrays."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ngff_gpu.compute.methods import Methods
-from ngff_gpu.dims import SPATIAL_DIMS, check_dims
+from ngff_gpu.dims import SPATIAL_DIMS, axis_type, check_dims
 from ngff_gpu.errors import ArgumentError, InvalidStoreError
 from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
+from ngff_gpu.io.session import FINGERPRINT_ATTR, IN_PROGRESS_ATTR
 from ngff_gpu.model.image import NgffImage, source_view
-from ngff_gpu.model.metadata import Metadata, level_placement, metadata_from_json
+from ngff_gpu.model.metadata import Metadata
+from ngff_gpu.model.metadata_json import level_placement, metadata_from_json
 from ngff_gpu.model.multiscales import Multiscales
+from ngff_gpu.model.omero import omero_from_json
+
+#: Root attributes the OME-Zarr writer owns (not kept in ``Multiscales.root_attributes``).
+OME_KEYS = frozenset({"ome", "multiscales", "omero", "labels", "image-label", "plate", "well",
+                      "bioformats2raw.layout", FINGERPRINT_ATTR, IN_PROGRESS_ATTR})
 
 
-def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
-    """Open an OME-Zarr image as a :class:`Multiscales` with lazy dask arrays.
+def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = None,
+                   storage_options: dict | None = None, kind: str | None = None) -> Multiscales:
+    """Open an OME-Zarr image as a :class:`Multiscales` with lazy dask arrays
+    (ngff-zarr 0.50's signature).
 
     Parameters
     ----------
     store : str, pathlib.Path, zarr store, zarr.Group or fsspec URL
-        The OME-Zarr image group.
+        The OME-Zarr image group (0.4, 0.5 or 0.6).
     validate : bool
         Validate the store with ``ome-zarr-models`` first.
+    version : str, optional
+        The version the store must have (raises ``ValueError`` when it has another).
+    storage_options : dict, optional
+        Passed to fsspec for URL stores.
+    kind : {"multiscales", None}
+        What to read; ngff-zarr's "scene" and "transformation" are not supported.
+
+    Returns
+    -------
+    Multiscales
+        Arrays in native byte order (a big-endian store reads as native, lazily);
+        ``dims`` tuples; ``metadata.omero`` and ``root_attributes`` filled.
 
     Raises
     ------
     InvalidStoreError
-        If the store is not an OME-Zarr 0.4/0.5 image.
+        If the store is not an OME-Zarr 0.4/0.5/0.6 image, or not of ``version``.
     """
+    if kind not in (None, "multiscales"):
+        raise ArgumentError(f"kind={kind!r} is not supported by ngff_gpu (multiscales only)")
+    if storage_options is not None and isinstance(store, str) and "://" in store:
+        import zarr.storage
+
+        store = zarr.storage.FsspecStore.from_url(store, storage_options=storage_options,
+                                                  read_only=True)
     if validate:
         from ngff_gpu.io.validate import validate_store
 
         validate_store(store)
     group = open_group(store)
-    version, attrs = read_ome_attrs(group)
+    found, attrs = read_ome_attrs(group)
+    if version is not None and str(getattr(version, "value", version)) != found:
+        raise InvalidStoreError(f"{group.store}: an OME-Zarr {found} store, not {version}")
     entry = attrs["multiscales"][0]
-    meta: Metadata = metadata_from_json(entry, version)
-    dims = [a.name for a in meta.axes]
+    meta: Metadata = metadata_from_json(entry, found)
+    meta.omero = omero_from_json(attrs.get("omero"))
+    dims = tuple(a.name for a in meta.axes)
     try:
         check_dims(dims, len(dims))
     except ArgumentError as exc:
         raise InvalidStoreError(f"{group.store}: multiscales[0].axes: {exc}") from None
     units = {a.name: a.unit for a in meta.axes if a.unit} or None
+    orientations = {a.name: a.orientation for a in meta.axes if a.orientation} or None
+    types = {a.name: a.type for a in meta.axes if a.type != axis_type(a.name)} or None
+    names = [str(c.label) for c in meta.omero.channels] if meta.omero else None
+    colors = [str(c.color) for c in meta.omero.channels] if meta.omero else None
     images = []
     for i, ds in enumerate(meta.datasets):
         arr = open_dataset(group, ds.path, len(dims), f"multiscales[0].datasets[{i}]")
         scale, translation = level_placement(meta, i, with_global=False)
+        data = source_view(arr, arr.chunks)  # lazy; the writer reads ``arr`` directly
+        if not np.dtype(arr.dtype).isnative:  # as ngff-zarr: native byte order
+            data = data.astype(np.dtype(arr.dtype).newbyteorder("="))
         images.append(NgffImage(
-            data=source_view(arr, arr.chunks),  # lazy; the writer reads ``arr`` directly
-            dims=list(dims),
+            data=data,
+            dims=dims,
             scale={d: float(s) for d, s in zip(dims, scale) if d in SPATIAL_DIMS},
             translation={d: float(t) for d, t in zip(dims, translation) if d in SPATIAL_DIMS},
             name=meta.name,
             axes_units=units,
+            axes_orientations=orientations,
+            axes_types=types,
+            channel_names=names if names and "c" in dims else None,
+            channel_colors=colors if colors and "c" in dims else None,
             source=arr,
         ))
     base = images[0].scale
     factors = [{d: int(round(im.scale[d] / base[d])) for d in base} for im in images[1:]]
-    kind = entry.get("type")
+    kind_name = entry.get("type")
     try:
-        method = Methods(kind) if isinstance(kind, str) and kind else None
+        method = Methods(kind_name) if isinstance(kind_name, str) and kind_name else None
     except ValueError:
         method = None
+    root = {k: v for k, v in group.attrs.asdict().items() if k not in OME_KEYS}
     return Multiscales(
         images=images,
         metadata=meta,
         scale_factors=factors,
         method=method,
         chunks=dict(zip(dims, images[0].data.chunksize)),
+        root_attributes=root or None,
     )
+
+
+#: ngff-zarr 0.50's name of :func:`from_ngff_zarr`.
+from_ome_zarr = from_ngff_zarr

@@ -382,7 +382,7 @@ class StoreSession:
     # ------------------------------------------------------------------ finalize
 
     def finalize(self, groups: Sequence[tuple[str, dict[str, Any]]],
-                 root_attrs: dict[str, Any]) -> None:
+                 root_attrs: dict[str, Any], consolidate: bool = False) -> None:
         """Write the sub-groups' attributes (in order), drop the progress records, then
         the root's attributes (with the fingerprint) last; then :meth:`_commit`.
 
@@ -393,6 +393,9 @@ class StoreSession:
             image's ``multiscales`` and ``image-label`` together).
         root_attrs : dict
             The root's OME attributes.
+        consolidate : bool
+            Then write consolidated metadata (``.zmetadata`` in Zarr v2, the root
+            ``zarr.json``'s ``consolidated_metadata`` in v3), before the commit.
         """
         root = self._root()
         for path, attrs in groups:
@@ -400,5 +403,12 @@ class StoreSession:
         if PROGRESS_GROUP in root:
             del root[PROGRESS_GROUP]
         root.attrs.put({**root_attrs, FINGERPRINT_ATTR: self.fingerprint})
+        if consolidate:
+            import warnings
+
+            with warnings.catch_warnings():  # v3: "not part of the specification" notice
+                warnings.simplefilter("ignore")
+                zarr.consolidate_metadata(root.store, path=root.path or None,
+                                          zarr_format=self.zarr_format)
         self.complete = True
         self._commit()

@@ -6,7 +6,7 @@ from typing import Any
 
 from ngff_gpu.errors import InvalidStoreError
 from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
-from ngff_gpu.model.metadata import metadata_from_json
+from ngff_gpu.model.metadata_json import metadata_from_json
 
 
 def validate_store(store: Any) -> str:

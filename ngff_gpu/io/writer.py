@@ -60,8 +60,9 @@ from ngff_gpu.levels.plan import LevelPlan
 from ngff_gpu.levels.progress import make_progress
 from ngff_gpu.levels.schedule import plan_with_read_cache
 from ngff_gpu.levels.source import Grid, usable_grid
-from ngff_gpu.model.metadata import SUPPORTED_VERSIONS, metadata_to_json
+from ngff_gpu.model.metadata_json import metadata_to_json
 from ngff_gpu.model.multiscales import Multiscales
+from ngff_gpu.model.omero import omero_json
 from ngff_gpu.namespace import is_device_array
 
 DEFAULT_MEMORY_LIMIT = 1 << 30
@@ -239,42 +240,77 @@ def _ome_attrs(job: _Job, version: str, omero: dict | None,
             attrs["omero"] = {"version": "0.4", **omero}
         attrs.update(extra or {})
         return attrs
-    ome: dict[str, Any] = {"version": "0.5", "multiscales": [entry]}
+    ome: dict[str, Any] = {"version": version, "multiscales": [entry]}
     if omero:
         ome["omero"] = omero
     ome.update(extra or {})
     return {"ome": ome}
 
 
+#: The OME-Zarr versions :func:`to_ngff_zarr` writes (0.4 on Zarr v2, 0.5 and 0.6 on v3).
+WRITABLE_VERSIONS = ("0.4", "0.5", "0.6")
+
+
+def _check_chain(serializer: Any, filters: Any) -> None:
+    """ngff-zarr's rule: the chain is the ``bytes`` codec plus one compressor; filters
+    and another serializer (or big-endian bytes) raise ``ValueError``."""
+    if filters not in (None, (), []):
+        raise ArgumentError("filters: only a bytes serializer plus compressors are written; "
+                            "write the store with metadata_only=True and fill it with a "
+                            "writer that implements filters")
+    if serializer in (None, "auto"):
+        return
+    name = type(serializer).__name__.lower()
+    endian = str(getattr(serializer, "endian", "little"))
+    if "bytes" not in name or "big" in endian:
+        raise ArgumentError(f"serializer: {serializer!r} is not supported; only the "
+                            "little-endian bytes codec is written")
+
+
 def to_ngff_zarr(
     store: Any,
     multiscales: Multiscales,
-    version: str = "0.5",
+    version: str | None = "0.5",
     overwrite: bool | str = True,
+    use_tensorstore: bool = False,
+    chunk_store: Any = None,
+    progress: Any = False,
     chunks_per_shard: int | Mapping[str, int] | None = None,
+    scale_strategy: str = "pad",
+    metadata_only: bool = False,
+    start_level: int = 0,
+    consolidate_metadata: bool = True,
+    *,
+    compressor: Any = None,
+    compressors: Any = None,
+    serializer: Any = None,
+    filters: Any = None,
     codec: str = "zstd",
     codec_level: int | None = None,
     resume: bool = False,
     memory_limit: int | str | None = None,
     device: str = "auto",
-    progress: bool = False,
     omero: dict | bool | None = None,
     labels: Mapping[str, Any] | None = None,
     client: Any = None,
 ) -> None:
     """Compute and write every level of ``multiscales`` to an OME-Zarr store.
 
+    The positional parameters are ngff-zarr 0.50's, in its order; ours (``codec``
+    on) are keyword-only.
+
     Parameters
     ----------
     store : str, pathlib.Path, zarr store or fsspec URL
-        Where to write (anything ``zarr.open_group`` accepts).
+        Where to write (anything ``zarr.open_group`` accepts; ``.ozx``: a zip).
     multiscales : Multiscales
         From :func:`to_multiscales` or :func:`from_ngff_zarr`, possibly edited:
         each level is written as ``images[k].data`` holds it, with its dask
         chunks, at ``metadata.datasets[k].path``.
-    version : {"0.5", "0.4"}
-        OME-Zarr version: 0.5 writes Zarr v3 (``dimension_names``, optional
-        sharding), 0.4 writes Zarr v2.
+    version : {"0.5", "0.4", "0.6"}
+        OME-Zarr version: 0.5 (default; None means 0.5) and 0.6 write Zarr v3
+        (``dimension_names``, optional sharding; 0.6 with RFC-5 coordinate systems),
+        0.4 writes Zarr v2.
     overwrite : bool or "in-place"
         True: replace an existing store. A local store is replaced atomically:
         the new one is written beside it (``.<name>.ngff-gpu-tmp-<pid>``) and
@@ -282,10 +318,34 @@ def to_ngff_zarr(
         was. Stores without rename (``MemoryStore``, object stores) refuse to
         replace a complete OME-Zarr unless ``overwrite="in-place"`` (delete it,
         then write). False: an existing store raises :class:`StoreExistsError`.
+    use_tensorstore : bool
+        Accepted for ngff-zarr's signature (deprecated there); no effect here: chunks
+        are always encoded by the Rust ``zarrs`` pipeline or zarr-python.
+    chunk_store : None
+        Not supported (as in ngff-zarr 0.50): anything but None raises ``TypeError``.
+    progress : bool or object
+        Show a rich progress bar (any true value, e.g. ngff-zarr's progress object).
     chunks_per_shard : int or dict, optional
-        Chunks per shard along each spatial dim (0.5 only; labels too).
+        Chunks per shard along each spatial dim (0.5/0.6 only; labels too).
+    scale_strategy : {"pad", "exact"}
+        Accepted for ngff-zarr's signature; both write what "exact" means there: each
+        level has the shape the metadata describes (``floor(n / f)`` per step).
+    metadata_only : bool
+        Create every array (shape, dtype, chunks, shards, codecs) and write the OME
+        metadata, but compute and write no pixels.
+    start_level : int
+        Only 0 is supported (writing from a later level of an existing store is not;
+        see the README, "Differences from ngff-zarr").
+    consolidate_metadata : bool
+        Write consolidated metadata after the OME metadata (default True, as ngff-zarr).
+    compressor, compressors : codec, optional
+        Zarr v2 ``compressor`` / Zarr v3 ``compressors`` for every array (instead of
+        ``codec``/``codec_level``).
+    serializer, filters : optional
+        As ngff-zarr: only the little-endian ``bytes`` serializer and no filters are
+        accepted (others raise ``ValueError``).
     codec, codec_level : str, int
-        Compressor (see :mod:`ngff_gpu.io.codecs`).
+        Compressor by name (see :mod:`ngff_gpu.io.codecs`).
     resume : bool
         Continue an interrupted write of the same plan, skipping finished bricks.
     memory_limit : int or str, optional
@@ -293,10 +353,9 @@ def to_ngff_zarr(
         chunks that later bricks still need (default 1 GiB).
     device : {"auto", "cpu", "cuda"}
         Compute backend; device inputs always compute on the device.
-    progress : bool
-        Show a rich progress bar.
     omero : dict or True, optional
-        OME ``omero`` display metadata; True computes windows from the data.
+        OME ``omero`` display metadata; True computes windows from the data (default:
+        ``multiscales.metadata.omero`` when set).
     labels : dict, optional
         ``{name: array or NgffImage}`` integer label images of the image's level-0
         shape and dims, written under ``labels/`` (MODE), all checked first.
@@ -325,22 +384,47 @@ def to_ngff_zarr(
     StoreUnreachableError
         An in-process store (``MemoryStore``) with ``dask.distributed`` worker processes.
     """
+    import warnings
+
     from ngff_gpu.io.ozx import is_ozx, write_ozx
 
+    if use_tensorstore:
+        warnings.warn("use_tensorstore has no effect in ngff_gpu (chunks are encoded by "
+                      "zarrs or zarr-python)", DeprecationWarning, stacklevel=2)
+    if chunk_store is not None:
+        raise ArgumentTypeError("chunk_store is not supported: chunks and metadata are "
+                                "always written to store")
+    if scale_strategy not in ("pad", "exact"):
+        raise ArgumentError(f"scale_strategy must be 'pad' or 'exact', got {scale_strategy!r}")
+    if isinstance(start_level, bool) or not isinstance(start_level, int) or start_level < 0:
+        raise ArgumentTypeError(f"start_level must be a non-negative int, got {start_level!r}")
+    if start_level:
+        raise ArgumentError("start_level: writing from a later level of an existing store "
+                            "is not supported by ngff_gpu; write the whole pyramid "
+                            "(resume=True continues an interrupted write)")
+    _check_chain(serializer, filters)
+    version = "0.5" if version is None else str(getattr(version, "value", version))
+    given = compressors if compressors is not None else compressor
+    options = {"version": version, "chunks_per_shard": chunks_per_shard, "codec": codec,
+               "codec_level": codec_level, "memory_limit": memory_limit, "device": device,
+               "progress": bool(progress), "omero": omero, "labels": labels,
+               "client": client, "compressors": given, "metadata_only": bool(metadata_only),
+               "consolidate": bool(consolidate_metadata)}
     if is_ozx(store):  # RFC-9 zipped OME-Zarr: staged as a directory store, then zipped
         if resume:
             raise ArgumentError(f"{store}: a .ozx archive cannot be resumed; write a .ome.zarr "
                                 "directory to resume, or start again with overwrite")
-        write_ozx(store, lambda stage: write_multiscales(
-            stage, multiscales, version=version, overwrite=True,
-            chunks_per_shard=chunks_per_shard, codec=codec, codec_level=codec_level,
-            memory_limit=memory_limit, device=device, progress=progress, omero=omero,
-            labels=labels, client=client), overwrite=overwrite, version=version)
+        if metadata_only:
+            raise ArgumentError("metadata_only=True is not available for .ozx output")
+        write_ozx(store, lambda stage: write_multiscales(stage, multiscales, overwrite=True,
+                                                         **options),
+                  overwrite=overwrite, version=version)
         return
-    write_multiscales(store, multiscales, version=version, overwrite=overwrite,
-                      chunks_per_shard=chunks_per_shard, codec=codec, codec_level=codec_level,
-                      resume=resume, memory_limit=memory_limit, device=device,
-                      progress=progress, omero=omero, labels=labels, client=client)
+    write_multiscales(store, multiscales, overwrite=overwrite, resume=resume, **options)
+
+
+#: ngff-zarr 0.50's name of :func:`to_ngff_zarr`.
+to_ome_zarr = to_ngff_zarr
 
 
 def write_multiscales(
@@ -359,26 +443,30 @@ def write_multiscales(
     omero: dict | bool | None = None,
     labels: Mapping[str, Any] | None = None,
     client: Any = None,
+    compressors: Any = None,
+    metadata_only: bool = False,
+    consolidate: bool = False,
     seams: Seams | None = None,
 ) -> WriteReport:
     """:func:`to_ngff_zarr` with its :class:`Seams` and a :class:`WriteReport`.
 
-    Parameters are those of :func:`to_ngff_zarr`, plus ``seams`` (default
-    :class:`Seams`).
+    Parameters are those of :func:`to_ngff_zarr` (``compressors``: the codec(s) of
+    every array, or None for ``codec``; ``consolidate``: write consolidated metadata),
+    plus ``seams`` (default :class:`Seams`).
     """
     seams = seams or Seams()
     if not isinstance(multiscales, Multiscales):
         raise ArgumentTypeError(f"multiscales must be a Multiscales (from to_multiscales or "
                                 f"from_ngff_zarr), got {type(multiscales).__name__}")
-    if version not in SUPPORTED_VERSIONS:
-        raise ArgumentError(f"version: unsupported OME-Zarr version {version!r}; use '0.4' "
-                            "or '0.5'")
+    if version not in WRITABLE_VERSIONS:
+        raise ArgumentError(f"version: unsupported OME-Zarr version {version!r}; use one of "
+                            f"{WRITABLE_VERSIONS}")
     if chunks_per_shard is not None and version == "0.4":
         raise ArgumentError("chunks_per_shard: sharding needs OME-Zarr 0.5 (Zarr v3), "
                             "not version '0.4'")
     if not (isinstance(overwrite, bool) or overwrite == IN_PLACE):
         raise ArgumentError(f"overwrite: {overwrite!r} is not True, False or {IN_PLACE!r}")
-    zarr_format = 3 if version == "0.5" else 2
+    zarr_format = 2 if version == "0.4" else 3
     budget = parse_bytes(memory_limit)
     budget = seams.default_memory_limit if budget is None else budget
     if budget < 16 << 20:
@@ -396,15 +484,24 @@ def write_multiscales(
     if labels:
         for name, lms in label_pyramids(labels, multiscales, image.plans).items():
             jobs.append(_job(f"labels/{name}", lms, chunks_per_shard))
-    compressors = {job.group: compressors_for(codec, codec_level, zarr_format,
-                                              np.dtype(job.ms.images[0].data.dtype).itemsize)
+    given = compressors
+    compressors = {job.group: given if given is not None else compressors_for(
+        codec, codec_level, zarr_format, np.dtype(job.ms.images[0].data.dtype).itemsize)
                    for job in jobs}
+    if omero is None and multiscales.metadata.omero is not None:
+        omero = omero_json(multiscales.metadata.omero)
     if omero is True:
         from ngff_gpu.io.omero import omero_from_data
 
         omero = omero_from_data(multiscales.images[0].data, multiscales.images[0].dims)
     # The OME metadata is written last but made now: metadata JSON cannot hold fails first.
     image_attrs = _ome_attrs(image, version, omero if isinstance(omero, dict) else None)
+    if multiscales.root_attributes:
+        if not isinstance(multiscales.root_attributes, Mapping):
+            raise ArgumentTypeError("multiscales.root_attributes must be a dict, got "
+                                    f"{multiscales.root_attributes!r}")
+        image_attrs = {**{k: v for k, v in multiscales.root_attributes.items()
+                          if k not in image_attrs}, **image_attrs}
     fp = _fingerprint(jobs, version, codec, codec_level)
     on_device = is_device_array(image.segments[0].source)
     backend = get_backend("cuda" if on_device else device)
@@ -417,7 +514,8 @@ def write_multiscales(
     session = seams.session(store, zarr_format, overwrite=overwrite, resume=resume)
     try:
         return _write(session, report, jobs, image, fp, version, resume, compressors, budget,
-                      backend, on_device, device, progress, image_attrs, labels, client, seams)
+                      backend, on_device, device, progress, image_attrs, labels, client, seams,
+                      metadata_only, consolidate)
     except BaseException as exc:
         full = disk_full(exc, local_path(store) or store) if isinstance(exc, Exception) else None
         for e in (exc, full):
@@ -433,9 +531,11 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
            version: str, resume: bool, compressors: dict[str, Any], budget: int,
            backend: Backend, on_device: bool, device: str, progress: bool,
            image_attrs: dict[str, Any],
-           labels: Any, client: Any, seams: Seams) -> WriteReport:
+           labels: Any, client: Any, seams: Seams, metadata_only: bool = False,
+           consolidate: bool = False) -> WriteReport:
     """The write itself, in ``session`` (which chose the store, holds the lock and
-    swaps a replacement in when it is complete)."""
+    swaps a replacement in when it is complete); ``metadata_only`` creates the arrays
+    and writes no pixels."""
     with session:
         if not session.open(fp):
             report.already_complete = True
@@ -459,6 +559,8 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                     session.array(job.path(lv.index), lv.shape, lv.chunks, dtype,
                                   compressors[job.group], dims=dims, shards=shard, reuse=again)
                     for lv, shard in zip(job.plans, job.shards)]
+            if metadata_only:
+                return arrays
             runs: list[tuple[_Job, PlannedPass, int, int]] = []
             for job in jobs:
                 dtype = np.dtype(job.ms.images[0].data.dtype)
@@ -503,7 +605,7 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                                                  {"image-label": image_label(version, colors)})))
         if labels:
             groups.append(("labels", labels_group_attrs(version, [j.group[7:] for j in jobs[1:]])))
-        session.finalize(groups, image_attrs)
+        session.finalize(groups, image_attrs, consolidate=consolidate)
     return report
 
 

@@ -25,30 +25,46 @@ from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_region_array, to_c
 
 @dataclass(repr=False)
 class NgffImage(PrettyRepr):
-    """One scale of an OME-NGFF image.
+    """One scale of an OME-NGFF image (ngff-zarr 0.50's fields, in its order).
 
     Parameters
     ----------
     data : dask.array.Array
-        Lazy pixel data (chunk type NumPy or CuPy).
-    dims : list of str
-        Dim names, a subset of ``t, c, z, y, x`` in array order.
+        Lazy pixel data (chunk type NumPy or CuPy). Any other array is accepted and
+        wrapped where it is used (:func:`~ngff_gpu.to_multiscales`).
+    dims : sequence of str
+        Dim names, a subset of ``t, c, z, y, x`` in array order (kept as given: a
+        list stays a list, a tuple a tuple).
     scale, translation : dict
         Pixel spacing and position of the first pixel's centre, per spatial dim.
     name : str
         Image name.
     axes_units : dict, optional
         UDUNITS-2 unit per dim.
+    axes_orientations : dict, optional
+        RFC-4 anatomical orientation per spatial dim (``LPS``, ``RAS``...).
+    axes_types : dict, optional
+        Axis type per dim where it is not the dim's default (``space``, ``channel``,
+        ``time``), e.g. ``displacement``.
+    channel_names, channel_colors : list of str, optional
+        Per channel: a label and a colour (six hex digits), for ``omero``.
     computed_callbacks : list
         Callables run after the data are computed (kept for ngff-zarr parity).
+
+    The four optional fields after ``axes_units`` are left out of the repr, which the
+    seed's page pins (ngff-zarr 0.50 prints them).
     """
 
     data: Any
-    dims: list[str]
+    dims: Sequence[str]
     scale: dict[str, float]
     translation: dict[str, float]
     name: str = "image"
-    axes_units: dict[str, str] | None = None
+    axes_units: Mapping[str, str] | None = None
+    axes_orientations: Mapping[str, Any] | None = field(default=None, repr=False)
+    axes_types: Mapping[str, str] | None = field(default=None, repr=False)
+    channel_names: list[str] | None = field(default=None, repr=False)
+    channel_colors: list[str] | None = field(default=None, repr=False)
     computed_callbacks: list[Callable[..., Any]] = field(default_factory=list)
     #: The array ``data`` wraps (NumPy view, zarr array, CuPy array); None when ``data``
     #: came in as dask. Not plan state: the writer reads ``source`` directly only while
@@ -56,7 +72,8 @@ class NgffImage(PrettyRepr):
     source: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.dims = check_dims(self.dims, self.data.ndim)
+        checked = check_dims(self.dims, self.data.ndim)
+        self.dims = tuple(checked) if isinstance(self.dims, tuple) else checked
 
     def reads_source(self) -> bool:
         """True when ``data`` is still the lazy view of ``source`` (:func:`source_view`),
@@ -170,6 +187,32 @@ def check_name(name: Any, param: str = "name") -> str:
     return name
 
 
+#: ngff-zarr's default dims by number of dimensions: channels last for 4-D and 5-D
+#: (:func:`~ngff_gpu.to_multiscales` then puts them in canonical order).
+NGFF_ZARR_DEFAULT_DIMS = {1: ("x",), 2: ("y", "x"), 3: ("z", "y", "x"), 4: ("z", "y", "x", "c"),
+                          5: ("t", "z", "y", "x", "c")}
+
+
+def _per_dim_map(name: str, value: Any, dims: Sequence[str]) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ArgumentTypeError(f"{name} must be a dict {{dim: value}}, got {value!r}")
+    unknown = [k for k in value if k not in dims]
+    if unknown:
+        raise DimsError(f"{name} names dim(s) {unknown} that are not in dims {list(dims)}")
+    return dict(value)
+
+
+def _channel_list(name: str, value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence) or not all(
+            isinstance(v, str) for v in value):
+        raise ArgumentTypeError(f"{name} must be a list of strings, got {value!r}")
+    return list(value) or None
+
+
 def to_ngff_image(
     data: Any,
     dims: Sequence[str] | None = None,
@@ -177,21 +220,33 @@ def to_ngff_image(
     translation: Mapping[str, float] | Sequence[float] | None = None,
     name: str = "image",
     axes_units: Mapping[str, str] | None = None,
+    channel_names: Sequence[str] | None = None,
+    *,
+    axes_orientations: Mapping[str, Any] | None = None,
+    axes_types: Mapping[str, str] | None = None,
+    channel_colors: Sequence[str] | None = None,
 ) -> NgffImage:
-    """Wrap an array as an :class:`NgffImage`.
+    """Wrap an array as an :class:`NgffImage` (ngff-zarr's signature, plus keyword-only
+    ``axes_orientations``, ``axes_types`` and ``channel_colors``).
 
     Parameters
     ----------
     data : array-like
         NumPy, CuPy, torch, Dask, zarr or any Array API array.
     dims : sequence of str, optional
-        Dim names; default ``yx``, ``zyx``, ``czyx`` or ``tczyx`` by ``ndim``.
+        Dim names (kept as given); default, as ngff-zarr: ``("y", "x")``,
+        ``("z", "y", "x")``, ``("z", "y", "x", "c")`` or ``("t", "z", "y", "x", "c")``
+        by ``ndim`` (:func:`~ngff_gpu.to_multiscales` puts ``c`` before space).
     scale, translation : dict or sequence, optional
         Per spatial dim; defaults 1.0 and 0.0.
     name : str
         Image name.
     axes_units : dict, optional
         UDUNITS-2 unit per dim, e.g. ``{"z": "micrometer"}``.
+    channel_names : sequence of str, optional
+        One label per channel.
+    axes_orientations, axes_types, channel_colors : optional
+        See :class:`NgffImage`.
 
     Returns
     -------
@@ -203,11 +258,16 @@ def to_ngff_image(
         If ``dims`` do not fit the data or name unknown axes.
     ArgumentError, ArgumentTypeError
         On a scale or translation that is not a finite number (a scale <= 0), or a
-        bad ``name`` or ``axes_units``.
+        bad ``name``, ``axes_units`` or channel list.
     UnsupportedDtypeError
         For data that are not numbers (strings, objects).
     """
     arr, source = as_dask(data)
+    if dims is None:
+        if arr.ndim not in NGFF_ZARR_DEFAULT_DIMS:
+            raise DimsError(f"cannot choose default dims for a {arr.ndim}-D array; pass dims=")
+        dims = NGFF_ZARR_DEFAULT_DIMS[arr.ndim]
+    given = dims
     dims = dims_or_default(dims, arr.ndim)
     units = None
     if axes_units is not None:
@@ -215,16 +275,17 @@ def to_ngff_image(
                 isinstance(u, str) for u in axes_units.values()):
             raise ArgumentTypeError(f"axes_units must be a dict {{dim: unit name}}, "
                                     f"got {axes_units!r}")
-        unknown = [k for k in axes_units if k not in dims]
-        if unknown:
-            raise DimsError(f"axes_units names dim(s) {unknown} that are not in dims {dims}")
-        units = dict(axes_units)
+        units = _per_dim_map("axes_units", axes_units, dims)
     return NgffImage(
         data=arr,
-        dims=dims,
+        dims=tuple(dims) if isinstance(given, tuple) else dims,
         scale=per_dim("scale", scale, dims, 1.0, positive=True),
         translation=per_dim("translation", translation, dims, 0.0),
         name=check_name(name),
         axes_units=units,
+        axes_orientations=_per_dim_map("axes_orientations", axes_orientations, dims),
+        axes_types=_per_dim_map("axes_types", axes_types, dims),
+        channel_names=_channel_list("channel_names", channel_names),
+        channel_colors=_channel_list("channel_colors", channel_colors),
         source=source,
     )

@@ -1,286 +1,226 @@
-"""OME-NGFF multiscales metadata: the seed dataclasses and their 0.4 / 0.5 JSON.
+"""OME-NGFF multiscales metadata as dataclasses, in two forms.
 
 ``Metadata(axes=[Axis], datasets=[Dataset(path, [Scale, Translation])],
-coordinateTransformations, name, version)`` mirrors ngff-zarr's data model;
-:func:`metadata_to_json` and :func:`metadata_from_json` convert to and from the
-``multiscales`` entry of OME-Zarr 0.4 (``.zattrs``) and 0.5 (``zarr.json``
-attributes under ``ome``).
+coordinateTransformations, omero, name, version, type, metadata, extra)`` is the form
+:func:`~ngff_gpu.to_multiscales` returns and the seed's page prints (ngff-zarr's
+OME-Zarr 0.4/0.5 model). ``Metadata06`` is OME-Zarr 0.6 (RFC-5): ``coordinateSystems``
+(the ``intrinsic`` one holds the axes) and, per dataset, one ``TransformSequence``
+from the array (``input.path``) to the intrinsic system (``output.name``).
+``Metadata.to_version("0.6")`` and ``Metadata06.to_version("0.5")`` convert between
+them without loss for images (scale and translation per level);
+``Metadata.coordinateSystems`` reads the 0.6 view of the flat form.
+The JSON of both is in :mod:`ngff_gpu.model.metadata_json`.
 """
 
 from __future__ import annotations
 
-import math
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from ngff_gpu.dims import axis_type
-from ngff_gpu.errors import ArgumentError, InvalidStoreError
+from ngff_gpu.errors import ArgumentError
+from ngff_gpu.model.axes import Axis
+from ngff_gpu.model.omero import MethodMetadata, Omero
 from ngff_gpu.model.pretty import PrettyRepr
+from ngff_gpu.model.transforms import (
+    CoordinateSystemIdentifier,
+    Scale,
+    Transform,
+    TransformSequence,
+    Translation,
+    flatten,
+)
 
-SUPPORTED_VERSIONS = ("0.4", "0.5")
-
-
-@dataclass(repr=False)
-class Axis(PrettyRepr):
-    """One axis: ``name`` (t, c, z, y, x), ``type``, an optional UDUNITS ``unit`` and an
-    optional RFC-4 ``orientation`` (``{"type": "anatomical", "value": "left-to-right"}``)."""
-
-    name: str
-    type: str
-    unit: str | None = None
-    #: Not in the repr: the seed's printed metadata (ngff-zarr's page) has no orientation.
-    orientation: dict[str, str] | None = field(default=None, repr=False)
-
-
-@dataclass(repr=False)
-class Scale(PrettyRepr):
-    """A scale coordinate transformation."""
-
-    scale: list[float]
-    type: str = "scale"
+#: The OME-Zarr versions the model takes (``Metadata.version``, ``to_version``).
+SUPPORTED_VERSIONS = ("0.4", "0.5", "0.6")
+#: The name of the coordinate system a 0.6 multiscales maps its arrays to.
+INTRINSIC = "intrinsic"
 
 
-@dataclass(repr=False)
-class Translation(PrettyRepr):
-    """A translation coordinate transformation."""
+def check_version(version: Any, param: str = "version") -> str:
+    """``version`` as one of :data:`SUPPORTED_VERSIONS`.
 
-    translation: list[float]
-    type: str = "translation"
+    Raises
+    ------
+    ArgumentError
+        (a ``ValueError``, as ngff-zarr's ``NgffVersion(...)`` raises) otherwise.
+    """
+    value = str(getattr(version, "value", version))
+    if value not in SUPPORTED_VERSIONS:
+        raise ArgumentError(f"{param}: unsupported OME-Zarr version {version!r}; use one of "
+                            f"{SUPPORTED_VERSIONS}")
+    return value
 
 
 @dataclass(repr=False)
 class Dataset(PrettyRepr):
-    """One level of the pyramid: its array ``path`` and ``[Scale, Translation]``."""
+    """One level of the pyramid: its array ``path`` and its transformations
+    (``[Scale, Translation]``; in 0.6, one ``TransformSequence`` of them)."""
 
     path: str
-    coordinateTransformations: list[Scale | Translation]  # noqa: N815 - OME-NGFF name
+    coordinateTransformations: list[Any]  # noqa: N815 - OME-NGFF name
+
+
+@dataclass(repr=False)
+class CoordinateSystem(PrettyRepr):
+    """RFC-5 coordinate system: a ``name`` and its ``axes``."""
+
+    name: str
+    axes: list[Axis]
+
+
+def _hidden(default: Any = None, compare: bool = True) -> Any:
+    return field(default=default, repr=False, compare=compare)
 
 
 @dataclass(repr=False)
 class Metadata(PrettyRepr):
-    """The ``multiscales`` metadata of one image."""
+    """The ``multiscales`` metadata of one image (OME-Zarr 0.4/0.5 form).
+
+    ``omero``, ``type`` (the method name), ``metadata`` (:class:`MethodMetadata`) and
+    ``extra`` (keys of the stored entry this model does not know; never written back)
+    are ngff-zarr's fields; they are left out of the repr, which the seed's page pins,
+    and (but ``omero``) out of ``==``: provenance, not geometry.
+    """
 
     axes: list[Axis]
     datasets: list[Dataset]
-    coordinateTransformations: list[Scale | Translation] | None = None  # noqa: N815
+    coordinateTransformations: list[Transform] | None = None  # noqa: N815
+    omero: Omero | None = _hidden()
     name: str = "image"
     version: str = "0.5"
+    type: str | None = _hidden(compare=False)
+    metadata: MethodMetadata | None = _hidden(compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.version not in SUPPORTED_VERSIONS:
-            raise ArgumentError(
-                f"version: unsupported OME-Zarr version {self.version!r}; use one of "
-                f"{SUPPORTED_VERSIONS}"
-            )
+        self.version = check_version(self.version)
+
+    @property
+    def dimension_names(self) -> tuple[str, ...]:
+        """The axis names, in order."""
+        return tuple(a.name for a in self.axes)
+
+    @property
+    def coordinateSystems(self) -> list[CoordinateSystem]:  # noqa: N802 - OME-NGFF name
+        """The 0.6 view: one ``intrinsic`` coordinate system holding the axes."""
+        return [CoordinateSystem(name=INTRINSIC, axes=self.axes)]
+
+    @property
+    def intrinsic_coordinate_system(self) -> CoordinateSystem:
+        """The coordinate system the datasets map to (0.6 view)."""
+        return self.coordinateSystems[0]
+
+    def to_version(self, version: str) -> Metadata | Metadata06:
+        """This metadata for OME-Zarr ``version``: a copy with ``version`` set for
+        0.4/0.5, a :class:`Metadata06` for 0.6.
+
+        Raises
+        ------
+        ArgumentError
+            (a ``ValueError``) for a version not in :data:`SUPPORTED_VERSIONS`.
+        """
+        version = check_version(version)
+        if version == "0.6":
+            return Metadata06.from_flat(self)
+        out = copy.copy(self)
+        out.version = version
+        return out
 
 
-def _transform_json(t: Scale | Translation, where: str) -> dict[str, Any]:
-    kind = "scale" if isinstance(t, Scale) else "translation"
-    values = [float(v) for v in (t.scale if kind == "scale" else t.translation)]
-    if not all(math.isfinite(v) for v in values) or (kind == "scale" and min(values) <= 0):
-        need = "finite and positive" if kind == "scale" else "finite"
-        raise ArgumentError(f"multiscales.metadata.{where}.{kind} must be {need} "
-                            f"(JSON cannot hold NaN or infinity), got {values}")
-    return {"type": kind, kind: values}
-
-
-def _bad(where: str, what: str, value: Any) -> InvalidStoreError:
-    text = repr(value)
-    text = text if len(text) <= 60 else text[:57] + "..."
-    return InvalidStoreError(f"{where}: {what}, got {text}")
-
-
-def _numbers(value: Any, ndim: int, where: str) -> list[float]:
-    if not isinstance(value, list) or len(value) != ndim:
-        raise _bad(where, f"expected a list of {ndim} numbers", value)
-    out = []
-    for v in value:
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise _bad(where, "expected finite numbers", value)
-        out.append(float(v))
-    return out
-
-
-def transforms_from_json(items: Any, ndim: int, where: str) -> list[Scale | Translation]:
-    """Parse a ``coordinateTransformations`` list: the one parser of them.
-
-    Parameters
-    ----------
-    items : list
-        The JSON list.
-    ndim : int
-        Number of axes; every vector must have this length.
-    where : str
-        The key, for messages (``multiscales[0].datasets[1].coordinateTransformations``).
+@dataclass(repr=False)
+class Metadata06(PrettyRepr):
+    """OME-Zarr 0.6 multiscales metadata (RFC-5 coordinate systems).
 
     Raises
     ------
-    InvalidStoreError
-        Naming ``where`` when the list, a transformation or a vector is malformed
-        (transformations stored in a separate array, ``path``, are not supported).
+    ArgumentError
+        When the datasets do not all map to one coordinate system of
+        ``coordinateSystems`` (the intrinsic one).
     """
-    if not isinstance(items, list):
-        raise _bad(where, "expected a list of transformations", items)
-    out: list[Scale | Translation] = []
-    for j, t in enumerate(items):
-        key = f"{where}[{j}]"
-        if not isinstance(t, dict):
-            raise _bad(key, "expected an object", t)
-        kind = t.get("type")
-        if kind == "identity":
-            continue
-        if kind not in ("scale", "translation"):
-            raise _bad(f"{key}.type", "expected 'scale' or 'translation'", kind)
-        if kind not in t:
-            raise InvalidStoreError(f"{key}: a {kind} without its '{kind}' vector "
-                                    "(vectors in a separate array are not supported)")
-        values = _numbers(t[kind], ndim, f"{key}.{kind}")
-        if kind == "scale":
-            if any(v <= 0 for v in values):
-                raise _bad(f"{key}.scale", "expected positive numbers", t[kind])
-            out.append(Scale(scale=values))
-        else:
-            out.append(Translation(translation=values))
-    return out
+
+    coordinateSystems: list[CoordinateSystem]  # noqa: N815
+    datasets: list[Dataset]
+    coordinateTransformations: list[Any] | None = None  # noqa: N815
+    omero: Omero | None = None
+    name: str = "image"
+    type: str | None = None
+    metadata: MethodMetadata | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        _ = self.intrinsic_coordinate_system
+
+    version = "0.6"
+
+    @property
+    def intrinsic_coordinate_system(self) -> CoordinateSystem:
+        """The coordinate system every dataset's transformation outputs to."""
+        outputs = []
+        for i, ds in enumerate(self.datasets):
+            first = ds.coordinateTransformations[0] if ds.coordinateTransformations else None
+            out = getattr(first, "output", None)
+            if out is None or getattr(out, "name", None) is None:
+                raise ArgumentError(f"datasets[{i}]: its coordinateTransformations name no "
+                                    "output coordinate system")
+            outputs.append(out.name)
+        if len(set(outputs)) > 1:
+            raise ArgumentError(f"datasets map to different coordinate systems {outputs}; "
+                                "a 0.6 multiscales maps every level to one")
+        for cs in self.coordinateSystems:
+            if cs.name == outputs[0]:
+                return cs
+        raise ArgumentError(f"output coordinate system {outputs[0]!r} is not one of "
+                            f"{[cs.name for cs in self.coordinateSystems]}")
+
+    @property
+    def axes(self) -> list[Axis]:
+        """The intrinsic coordinate system's axes."""
+        return self.intrinsic_coordinate_system.axes
+
+    @property
+    def dimension_names(self) -> tuple[str, ...]:
+        """The axis names, in order."""
+        return tuple(a.name for a in self.axes)
+
+    @classmethod
+    def from_flat(cls, meta: Metadata) -> Metadata06:
+        """The 0.6 form of a 0.4/0.5 :class:`Metadata`: each dataset's transformations
+        become one sequence ``scale{k}_to_intrinsic`` from its path to ``intrinsic``."""
+        datasets = [
+            Dataset(path=ds.path, coordinateTransformations=[TransformSequence(
+                transformations=[copy.copy(t) for t in flatten(ds.coordinateTransformations)],
+                name=f"{_stem(ds.path, i)}_to_{INTRINSIC}",
+                input=CoordinateSystemIdentifier(path=ds.path),
+                output=CoordinateSystemIdentifier(name=INTRINSIC))])
+            for i, ds in enumerate(meta.datasets)]
+        return cls(coordinateSystems=[CoordinateSystem(name=INTRINSIC, axes=list(meta.axes))],
+                   datasets=datasets,
+                   coordinateTransformations=(list(meta.coordinateTransformations)
+                                              if meta.coordinateTransformations else None),
+                   omero=meta.omero, name=meta.name, type=meta.type,
+                   metadata=meta.metadata, extra=dict(meta.extra))
+
+    def to_flat(self, version: str = "0.5") -> Metadata:
+        """The 0.4/0.5 form: the intrinsic axes, and per dataset its scale and
+        translation (sequences opened)."""
+        datasets = []
+        for ds in self.datasets:
+            flat = flatten(ds.coordinateTransformations)
+            datasets.append(Dataset(path=ds.path, coordinateTransformations=[
+                Scale(scale=list(t.scale)) if t.type == "scale"
+                else Translation(translation=list(t.translation)) for t in flat]))
+        top = flatten(self.coordinateTransformations) or None
+        return Metadata(axes=list(self.axes), datasets=datasets, coordinateTransformations=top,
+                        omero=self.omero, name=self.name, version=version, type=self.type,
+                        metadata=self.metadata, extra=dict(self.extra))
+
+    def to_version(self, version: str) -> Metadata | Metadata06:
+        """This metadata for OME-Zarr ``version`` (0.4/0.5: :class:`Metadata`)."""
+        version = check_version(version)
+        return self if version == "0.6" else self.to_flat(version)
 
 
-def scale_translation(transforms: list[Scale | Translation] | None,
-                      ndim: int) -> tuple[list[float], list[float]]:
-    """The scale and translation vectors a list of transformations amounts to
-    (applied in order; identity when empty)."""
-    scale, translation = [1.0] * ndim, [0.0] * ndim
-    for t in transforms or []:
-        if isinstance(t, Scale):
-            scale = [a * b for a, b in zip(scale, t.scale)]
-            translation = [a * b for a, b in zip(translation, t.scale)]
-        else:
-            translation = [a + b for a, b in zip(translation, t.translation)]
-    return scale, translation
-
-
-def level_placement(meta: Metadata, index: int, with_global: bool = True
-                    ) -> tuple[list[float], list[float]]:
-    """Scale and translation of dataset ``index`` over all axes: its own transformations,
-    then (``with_global``) the multiscales-level ones."""
-    ndim = len(meta.axes)
-    own = meta.datasets[index].coordinateTransformations
-    return scale_translation(list(own) + (list(meta.coordinateTransformations or [])
-                                          if with_global else []), ndim)
-
-
-def metadata_to_json(meta: Metadata, version: str, method: str | None = None) -> dict[str, Any]:
-    """The ``multiscales[0]`` entry of OME-Zarr ``version`` for ``meta``.
-
-    Parameters
-    ----------
-    meta : Metadata
-        The metadata.
-    version : {"0.4", "0.5"}
-        0.4 carries ``version`` inside the entry; 0.5 carries it in the ``ome`` block.
-    method : str, optional
-        Recorded as the multiscales ``type`` and in ``metadata.method``.
-    """
-    axes = []
-    for ax in meta.axes:
-        entry: dict[str, Any] = {"name": ax.name, "type": ax.type}
-        if ax.unit:
-            entry["unit"] = ax.unit
-        if ax.orientation:
-            entry["orientation"] = dict(ax.orientation)
-        axes.append(entry)
-    out: dict[str, Any] = {}
-    if version == "0.4":
-        out["version"] = "0.4"
-    out["name"] = meta.name
-    out["axes"] = axes
-    out["datasets"] = [
-        {"path": d.path, "coordinateTransformations": [
-            _transform_json(t, f"datasets[{i}].coordinateTransformations[{j}]")
-            for j, t in enumerate(d.coordinateTransformations)]}
-        for i, d in enumerate(meta.datasets)
-    ]
-    if meta.coordinateTransformations:
-        out["coordinateTransformations"] = [
-            _transform_json(t, f"coordinateTransformations[{j}]")
-            for j, t in enumerate(meta.coordinateTransformations)]
-    if method is not None:
-        out["type"] = method
-        out["metadata"] = {"method": f"ngff_gpu.{method}", "version": _package_version()}
-    return out
-
-
-def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") -> Metadata:
-    """Parse one ``multiscales`` entry (0.4 or 0.5) into :class:`Metadata`.
-
-    Raises
-    ------
-    InvalidStoreError
-        Naming the key (``multiscales[0].datasets[2].path``...) when anything is
-        missing or of the wrong type.
-    """
-    if not isinstance(entry, dict):
-        raise _bad(where, "expected an object", entry)
-    if version not in SUPPORTED_VERSIONS:
-        raise InvalidStoreError(f"unsupported OME-Zarr version {version!r} (supported: "
-                                f"{', '.join(SUPPORTED_VERSIONS)})")
-    raw_axes = entry.get("axes")
-    if not isinstance(raw_axes, list) or not raw_axes:
-        raise _bad(f"{where}.axes", "expected a non-empty list of axes", raw_axes)
-    axes = []
-    for i, a in enumerate(raw_axes):
-        key = f"{where}.axes[{i}]"
-        if isinstance(a, str):  # OME-Zarr 0.3 style: a bare name
-            a = {"name": a}
-        if not isinstance(a, dict):
-            raise _bad(key, "expected an object", a)
-        name, kind, unit = a.get("name"), a.get("type", None), a.get("unit")
-        if not isinstance(name, str) or not name:
-            raise _bad(f"{key}.name", "expected a non-empty string", name)
-        if kind is not None and not isinstance(kind, str):
-            raise _bad(f"{key}.type", "expected a string", kind)
-        if unit is not None and not isinstance(unit, str):
-            raise _bad(f"{key}.unit", "expected a string", unit)
-        orientation = a.get("orientation")
-        axes.append(Axis(name=name, type=kind or axis_type(name), unit=unit,
-                         orientation=orientation if isinstance(orientation, dict) else None))
-    names = [a.name for a in axes]
-    if len(set(names)) != len(names):
-        raise _bad(f"{where}.axes", "axis names repeat", names)
-    ndim = len(axes)
-    raw_ds = entry.get("datasets")
-    if not isinstance(raw_ds, list) or not raw_ds:
-        raise _bad(f"{where}.datasets", "expected a non-empty list of datasets", raw_ds)
-    datasets = []
-    for i, d in enumerate(raw_ds):
-        key = f"{where}.datasets[{i}]"
-        if not isinstance(d, dict):
-            raise _bad(key, "expected an object", d)
-        path = d.get("path")
-        if not isinstance(path, str) or not path:
-            raise _bad(f"{key}.path", "expected a non-empty string", path)
-        if "coordinateTransformations" not in d:
-            raise InvalidStoreError(f"{key}: missing key 'coordinateTransformations'")
-        datasets.append(Dataset(path=path, coordinateTransformations=transforms_from_json(
-            d["coordinateTransformations"], ndim, f"{key}.coordinateTransformations")))
-    top = entry.get("coordinateTransformations")
-    name = entry.get("name", "image")
-    if not isinstance(name, str):
-        raise _bad(f"{where}.name", "expected a string", name)
-    return Metadata(
-        axes=axes,
-        datasets=datasets,
-        coordinateTransformations=transforms_from_json(
-            top, ndim, f"{where}.coordinateTransformations") or None if top is not None
-        else None,
-        name=name,
-        version=version,
-    )
-
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("ngff-gpu")
-    except PackageNotFoundError:
-        return "0+unknown"
+def _stem(path: str, index: int) -> str:
+    head = path.split("/")[0]
+    return head if head else f"scale{index}"

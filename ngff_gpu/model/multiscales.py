@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ngff_gpu.compute.methods import Methods
@@ -27,6 +27,11 @@ class Multiscales(PrettyRepr):
         Downsampling method.
     chunks : dict
         Chunk size per dim.
+    root_attributes : dict, optional
+        Root attributes beside the OME metadata (application metadata such as
+        provenance): :func:`~ngff_gpu.from_ngff_zarr` fills them with every root key
+        the OME-Zarr writer does not own, :func:`~ngff_gpu.to_ngff_zarr` writes them
+        back. Not in the repr (the seed's page pins it).
 
     Notes
     -----
@@ -43,3 +48,13 @@ class Multiscales(PrettyRepr):
     scale_factors: Any = None
     method: Methods | None = None
     chunks: dict[str, int] | None = None
+    root_attributes: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """The dims of level 0."""
+        return tuple(self.images[0].dims)
+
+
+#: ngff-zarr 0.50's name of :class:`Multiscales`.
+NgffMultiscales = Multiscales

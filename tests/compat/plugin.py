@@ -30,6 +30,7 @@ import json
 import os
 import signal
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -139,12 +140,14 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: Any) -> Any:
     timeout = float(os.environ.get("NGFF_COMPAT_TEST_TIMEOUT", "120"))
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
+    t0 = time.monotonic()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         _results[item.nodeid]["called"] = sorted(_current)
+        _results[item.nodeid]["seconds"] = round(time.monotonic() - t0, 3)
         _current = None
 
 

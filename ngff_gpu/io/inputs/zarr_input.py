@@ -57,7 +57,7 @@ def _orientation(axes: list[Any]) -> dict[str, str] | None:
 def _open_ome_zarr(group: Any, path: str, dims: Sequence[str] | None) -> InputImage:
     from ngff_gpu.errors import InvalidStoreError
     from ngff_gpu.io.group import open_dataset, read_ome_attrs
-    from ngff_gpu.model.metadata import level_placement, metadata_from_json
+    from ngff_gpu.model.metadata_json import level_placement, metadata_from_json
 
     try:
         version, attrs = read_ome_attrs(group)
