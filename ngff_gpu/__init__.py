@@ -26,6 +26,7 @@ from ngff_gpu.errors import (
     ScaleFactorError,
     StoreExistsError,
     StoreLockedError,
+    StoreNotFoundError,
     StoreUnreachableError,
     UnsupportedDtypeError,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "ScaleFactorError",
     "StoreExistsError",
     "StoreLockedError",
+    "StoreNotFoundError",
     "StoreUnreachableError",
     "TransformSequence",
     "Translation",

@@ -45,6 +45,10 @@ class InvalidStoreError(NgffGpuError, ValueError):
     the store and the key or path that is wrong."""
 
 
+class StoreNotFoundError(InvalidStoreError, FileNotFoundError):
+    """The store to read does not exist (a local path with nothing there)."""
+
+
 class InputFormatError(NgffGpuError, ValueError):
     """An input file cannot be read as an image."""
 

@@ -117,7 +117,7 @@ def test_convert_glob_stack(tmp_path, rng):
     res = cli("convert", str(tmp_path / "z*.png"), out, "--chunks", "8", "--scale-factors", "2,")
     assert res.returncode == 0, res.stderr
     ms = nz.from_ngff_zarr(str(out))
-    assert len(ms.images) == 2 and ms.images[0].dims == ["z", "y", "x"]
+    assert len(ms.images) == 2 and ms.images[0].dims == ("z", "y", "x")
     np.testing.assert_array_equal(ms.images[0].data.compute(), planes)
 
 

@@ -103,7 +103,7 @@ def test_labels_share_the_image_sharding(tmp_path):
 class _KilledBeforeRootMetadata(StoreSession):
     """A session double: killed after the sub-groups' metadata, before the root's."""
 
-    def finalize(self, groups, root_attrs):
+    def finalize(self, groups, root_attrs, **kwargs):
         root = self._root()
         for path, attrs in groups:
             root.require_group(path).attrs.put(attrs)

@@ -8,12 +8,13 @@ malformed (not a group, unreadable JSON, no or a malformed ``multiscales`` entry
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from typing import Any
 
 import zarr
 
-from ngff_gpu.errors import InvalidStoreError
+from ngff_gpu.errors import InvalidStoreError, StoreNotFoundError
 
 
 def open_group(store: Any, mode: str = "r") -> zarr.Group:
@@ -28,6 +29,11 @@ def open_group(store: Any, mode: str = "r") -> zarr.Group:
 
     if isinstance(store, zarr.Group):
         return store
+    from ngff_gpu.io.replace import local_path
+
+    path = local_path(store)
+    if mode == "r" and path is not None and not os.path.exists(path):
+        raise StoreNotFoundError(f"{store}: no such store (nothing at {path})")
     try:
         if is_ozx(store) and mode == "r":  # a zipped OME-Zarr (RFC-9), read-only
             return zarr.open_group(open_zip_store(store), mode="r", use_consolidated=False)
@@ -78,6 +84,8 @@ def read_ome_attrs(group: zarr.Group) -> tuple[str, dict[str, Any]]:
     if not isinstance(version, str):
         raise InvalidStoreError(f"{_where(group)}: the OME-Zarr version must be a string, "
                                 f"got {_short(version)}")
+    if version.startswith("0.6"):  # 0.6 pre-release tags (0.6rc0, 0.6.dev4) read as 0.6
+        version = "0.6"
     return version, holder
 
 

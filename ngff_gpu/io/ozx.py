@@ -8,7 +8,7 @@ chunks are compressed already and readers can seek into them); ZIP64; and the
 archive comment ``{"ome": {"version": "0.5", "zipFile": {"centralDirectory":
 {"jsonFirst": true}}}}``. The archive is written under a temporary name and
 renamed into place, so an interrupted write never leaves a partial ``.ozx``.
-RFC-9 requires Zarr v3, so ``.ozx`` is OME-Zarr 0.5 only.
+RFC-9 requires Zarr v3, so ``.ozx`` is OME-Zarr 0.5 or 0.6.
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ def write_ozx(path: str | Path, write: Callable[[str], None], overwrite: bool,
     StoreExistsError
         When ``path`` exists and ``overwrite`` is False, or is not a file.
     ArgumentError
-        For a version other than 0.5.
+        For a version on Zarr v2 (0.4).
     """
-    if version != "0.5":
-        raise ArgumentError(f"version: .ozx (RFC-9) needs OME-Zarr 0.5 (Zarr v3); got version {version}")
+    if version not in ("0.5", "0.6"):
+        raise ArgumentError(f"version: .ozx (RFC-9) requires OME-Zarr 0.5 or later (Zarr v3); "
+                            f"got version {version}")
     path = Path(path)
     if path.exists() and (path.is_dir() or not overwrite):
         raise StoreExistsError(f"{path} already exists; pass --overwrite to replace it"

@@ -58,7 +58,8 @@ def upgrade_ome_zarr(input: Any, output: Any = None, *, version: str = "0.6",  #
         from_ngff_zarr(input, validate=True, storage_options=storage_options)
     group = open_group(input, mode="r+")
     found, holder = read_ome_attrs(group)
-    if found == version:
+    tag = (group.attrs.asdict().get("ome") or {}).get("version", found)
+    if found == version and tag == version:
         return
     if "0.4" in (found, version):
         raise ArgumentError(f"{input}: OME-Zarr {found} -> {version} changes the Zarr format "

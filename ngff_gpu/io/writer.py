@@ -260,8 +260,12 @@ def _check_chain(serializer: Any, filters: Any) -> None:
                             "writer that implements filters")
     if serializer in (None, "auto"):
         return
-    name = type(serializer).__name__.lower()
-    endian = str(getattr(serializer, "endian", "little"))
+    if isinstance(serializer, Mapping):
+        name = str(serializer.get("name", ""))
+        endian = str((serializer.get("configuration") or {}).get("endian", "little"))
+    else:
+        name = type(serializer).__name__.lower()
+        endian = str(getattr(serializer, "endian", "little"))
     if "bytes" not in name or "big" in endian:
         raise ArgumentError(f"serializer: {serializer!r} is not supported; only the "
                             "little-endian bytes codec is written")
@@ -403,7 +407,9 @@ def to_ngff_zarr(
                             "is not supported by ngff_gpu; write the whole pyramid "
                             "(resume=True continues an interrupted write)")
     _check_chain(serializer, filters)
-    version = "0.5" if version is None else str(getattr(version, "value", version))
+    version = "0.5" if version is None else getattr(version, "value", version)
+    if not isinstance(version, str):
+        raise ArgumentError(f"version must be a string such as '0.5', got {version!r}")
     given = compressors if compressors is not None else compressor
     options = {"version": version, "chunks_per_shard": chunks_per_shard, "codec": codec,
                "codec_level": codec_level, "memory_limit": memory_limit, "device": device,
@@ -455,9 +461,7 @@ def write_multiscales(
     plus ``seams`` (default :class:`Seams`).
     """
     seams = seams or Seams()
-    if not isinstance(multiscales, Multiscales):
-        raise ArgumentTypeError(f"multiscales must be a Multiscales (from to_multiscales or "
-                                f"from_ngff_zarr), got {type(multiscales).__name__}")
+    multiscales = Multiscales.adopt(multiscales)
     if version not in WRITABLE_VERSIONS:
         raise ArgumentError(f"version: unsupported OME-Zarr version {version!r}; use one of "
                             f"{WRITABLE_VERSIONS}")

@@ -21,6 +21,7 @@ from ngff_gpu.levels.plan import LevelPlan, ScaleFactors, plan_levels
 from ngff_gpu.model.axes import axes_for, orientation_from_name
 from ngff_gpu.model.image import NgffImage, as_dask, per_dim, source_view, to_ngff_image
 from ngff_gpu.model.metadata import Dataset, Metadata
+from ngff_gpu.model.metadata_json import method_metadata
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.model.transforms import Scale, Translation
 from ngff_gpu.namespace import is_dask
@@ -101,7 +102,8 @@ def build_metadata(dims: Sequence[str], levels: Sequence[LevelPlan], name: str,
     ]
     return Metadata(axes=axes_for(dims, units, orientations, types), datasets=datasets,
                     name=name, version=version,
-                    type=method.value if method is not None else None)
+                    type=method.value if method is not None else None,
+                    metadata=method_metadata(method) if method is not None else None)
 
 
 def _canonical(image: NgffImage) -> NgffImage:

@@ -105,6 +105,41 @@ def source_view(source: Any, chunks: Any = "auto") -> da.Array:
                          name=_view_name(source, chunks), **kwargs)
 
 
+def _open_stored(data: Any) -> Any:
+    """A path, URL or zarr store (as ngff-zarr takes them) opened as its zarr array; a
+    zarr group gives the array of its first multiscales dataset, or its largest array.
+
+    Raises
+    ------
+    ArgumentError
+        For a path or store that holds no zarr array.
+    """
+    import os
+    from collections.abc import MutableMapping
+
+    import zarr
+
+    if isinstance(data, str | os.PathLike) or isinstance(data, MutableMapping) or hasattr(
+            data, "supports_writes"):
+        try:
+            data = zarr.open(data, mode="r")
+        except Exception as exc:  # noqa: BLE001 - zarr raises many kinds here
+            raise ArgumentError(f"data: {data!r} is not a readable zarr array or group "
+                                f"({exc})") from exc
+    if isinstance(data, zarr.Group):
+        ms = data.attrs.get("multiscales") or (data.attrs.get("ome") or {}).get("multiscales")
+        path = None
+        if isinstance(ms, list) and ms and isinstance(ms[0], dict):
+            path = (ms[0].get("datasets") or [{}])[0].get("path")
+        arrays = dict(data.arrays())
+        if path is None or path not in arrays:
+            if not arrays:
+                raise ArgumentError("data: the zarr group holds no array; pass an array")
+            path = max(arrays, key=lambda k: math.prod(arrays[k].shape))
+        data = arrays[path]
+    return data
+
+
 def as_dask(data: Any) -> tuple[da.Array, Any]:
     """Wrap ``data`` in a lazy dask array without copying it.
 
@@ -119,6 +154,12 @@ def as_dask(data: Any) -> tuple[da.Array, Any]:
     """
     if is_dask(data):
         return data, None
+    data = _open_stored(data)
+    if not is_region_array(data) and callable(getattr(data, "to_dask", None)):
+        return data.to_dask(), None  # ngff-zarr's own lazy array handles
+    if type(data).__module__.split(".")[0] in ("ngff_zarr", "zarrista") and hasattr(
+            data, "shape") and hasattr(data, "dtype"):  # their array nodes: read lazily
+        return da.from_array(data, chunks=getattr(data, "chunks", "auto")), None
     if is_region_array(data):
         return source_view(data), data
     arr = to_compute(data)

@@ -21,7 +21,7 @@ from ngff_gpu.model.metadata import (
     Metadata,
     Metadata06,
 )
-from ngff_gpu.model.omero import method_from_json, method_json
+from ngff_gpu.model.omero import MethodMetadata, method_from_json, method_json
 from ngff_gpu.model.transforms import bad, scale_translation, transform_json, transforms_from_json
 
 #: Keys of a multiscales entry that the model reads; any other goes to ``Metadata.extra``.
@@ -46,6 +46,25 @@ def _package_version() -> str:
         return version("ngff-gpu")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+#: What each method does, for the multiscales ``metadata.description``.
+DESCRIPTIONS = {
+    "gaussian": "Discrete Gaussian blur (ITK's kernel) and linear interpolation at the block "
+                "centre, fused into one weight vector per axis (ngff_gpu, docs/design.md 2.3)",
+    "mean": "Mean of each block (exact integer rounding for integer data)",
+    "nearest": "The sample at the block's lower centre",
+    "mode": "Most frequent value of each block, ties to the smallest (label images)",
+    "min": "Minimum of each block",
+    "max": "Maximum of each block",
+}
+
+
+def method_metadata(method: Any) -> MethodMetadata:
+    """The multiscales ``metadata`` object for a method (a :class:`Methods` or its name)."""
+    name = str(getattr(method, "value", method))
+    return MethodMetadata(description=DESCRIPTIONS.get(name, name),
+                          method=f"ngff_gpu.{name}", version=_package_version())
 
 
 def metadata_to_json(meta: Metadata | Metadata06, version: str,
@@ -92,7 +111,7 @@ def metadata_to_json(meta: Metadata | Metadata06, version: str,
         out["name"] = form.name
     if method is not None:
         out["type"] = method
-        out["metadata"] = {"method": f"ngff_gpu.{method}", "version": _package_version()}
+        out["metadata"] = method_json(method_metadata(method))
     else:
         if form.type is not None:
             out["type"] = str(form.type)

@@ -6,9 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ngff_gpu.compute.methods import Methods
-from ngff_gpu.model.image import NgffImage
-from ngff_gpu.model.metadata import Metadata
+from ngff_gpu.errors import ArgumentTypeError
+from ngff_gpu.model.axes import Axis
+from ngff_gpu.model.image import NgffImage, as_dask
+from ngff_gpu.model.metadata import Dataset, Metadata
+from ngff_gpu.model.omero import omero_from_json, omero_json
 from ngff_gpu.model.pretty import PrettyRepr
+from ngff_gpu.model.transforms import Scale, Translation
 
 
 @dataclass(repr=False)
@@ -49,6 +53,54 @@ class Multiscales(PrettyRepr):
     method: Methods | None = None
     chunks: dict[str, int] | None = None
     root_attributes: dict[str, Any] | None = field(default=None, repr=False)
+    #: ngff-zarr's record of each generated level's dask key. Ours is not needed (a
+    #: level knows whether it is still the downsample of the one before it, see
+    #: :mod:`ngff_gpu.levels.derive`): accepted, kept, never read.
+    generated_data_keys: list[str] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def adopt(cls, other: Any) -> Multiscales:
+        """A Multiscales with the images and metadata of ``other``, a multiscales of
+        another library with ngff-zarr's fields (``images`` with ``data``, ``dims``,
+        ``scale``, ``translation``; ``metadata`` with ``axes``, ``datasets`` and
+        ``name``); ``other`` itself when it is one of ours.
+
+        Raises
+        ------
+        ArgumentTypeError
+            When ``other`` has no ``images`` and ``metadata``.
+        """
+        if isinstance(other, Multiscales):
+            return other
+        images, meta = getattr(other, "images", None), getattr(other, "metadata", None)
+        if not images or meta is None:
+            raise ArgumentTypeError(f"multiscales must be a Multiscales (from to_multiscales "
+                                    f"or from_ngff_zarr), got {type(other).__name__}")
+        ours = []
+        for im in images:
+            data, source = as_dask(im.data)
+            ours.append(NgffImage(
+                data=data, dims=tuple(im.dims), scale=dict(im.scale or {}),
+                translation=dict(im.translation or {}), name=getattr(im, "name", "image"),
+                axes_units=getattr(im, "axes_units", None),
+                axes_orientations=getattr(im, "axes_orientations", None),
+                axes_types=getattr(im, "axes_types", None),
+                channel_names=getattr(im, "channel_names", None),
+                channel_colors=getattr(im, "channel_colors", None), source=source))
+        dims = ours[0].dims
+        axes = [Axis(name=a.name, type=getattr(a, "type", None), unit=getattr(a, "unit", None),
+                     orientation=getattr(a, "orientation", None)) for a in meta.axes]
+        datasets = [Dataset(path=ds.path, coordinateTransformations=[
+            Scale(scale=[float(im.scale.get(d, 1.0)) for d in dims]),
+            Translation(translation=[float(im.translation.get(d, 0.0)) for d in dims])])
+            for ds, im in zip(meta.datasets, ours)]
+        kind = getattr(meta, "type", None)
+        metadata = Metadata(axes=axes, datasets=datasets, name=getattr(meta, "name", "image"),
+                            omero=omero_from_json(omero_json(getattr(meta, "omero", None))),
+                            type=str(kind) if kind is not None else None)
+        return cls(images=ours, metadata=metadata, scale_factors=getattr(other, "scale_factors",
+                                                                          None),
+                   chunks=None, root_attributes=getattr(other, "root_attributes", None))
 
     @property
     def dims(self) -> tuple[str, ...]:

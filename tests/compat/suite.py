@@ -48,6 +48,25 @@ SKIPPED_FILES = {
     "ome_zarr_to_nifti.py": "helper script",
 }
 
+#: Tests deselected from both runs because the control alone takes more than 10 s on
+#: each (measured on the 2-core CI machine, 2026-12: 5 to 67 s each, 580 s together,
+#: most of the whole control run); the harness must fit CI's budget. Every other
+#: test that takes longer than ``TEST_TIMEOUT`` fails in that run.
+SLOW_TESTS = (
+    "test/test_slab_slices_fix.py",
+    "test/test_large_image_chunking.py",
+    "test/test_to_ngff_zarr_zarrista.py::test_zarrista_zero_chunk_validation",
+    "test/test_to_ngff_zarr_zarrista.py::test_zarrista_regional_write_large_image",
+    "test/test_to_ngff_zarr_zarrista.py::test_zarrista_chunk_shape_consistency",
+    "test/test_to_ngff_zarr_zarrista.py::test_zarrista_chunk_shape_consistency_with_sharding",
+    "test/test_degenerate_chunk_regression.py::test_large_path_multiscale_reads_back",
+    "test/test_region_write_coverage.py::test_large_array_region_write_covers_whole_array",
+    "test/test_to_multiscales.py::test_to_multiscales_metadata_synced_with_data",
+    "test/test_ngff_image_scale_factors.py::test_scale_factors_with_chunk_shape",
+)
+#: Seconds one test may take in either run before it counts as failed.
+TEST_TIMEOUT = 30.0
+
 
 def cache_dir() -> Path:
     """Where the sdist and its unpacked tests are kept."""
@@ -119,10 +138,11 @@ def _start(mode: str, test_dir: Path, files: list[str], work: Path,
         "DASK_NUM_WORKERS": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     })
+    deselect = [a for t in SLOW_TESTS for a in ("--deselect", t)]
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest",
            "-p", "tests.compat.plugin", "--continue-on-collection-errors",
            "-c", str(run_dir / "pytest.ini"), "--rootdir", str(run_dir),
-           "-W", "ignore::DeprecationWarning",
+           "-W", "ignore::DeprecationWarning", *deselect,
            *[f"test/{f}" for f in files]]
     with open(log, "w") as logf:
         proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdout=logf,
@@ -142,7 +162,7 @@ class RunResult:
 
 
 def run_both(test_dir: Path, work: Path, files: list[str] | None = None,
-             test_timeout: float = 120.0, total_timeout: float = 3000.0
+             test_timeout: float = TEST_TIMEOUT, total_timeout: float = 2400.0
              ) -> tuple[RunResult, RunResult]:
     """Run the control and ours side by side; both results (node id -> record)."""
     files = files if files is not None else test_files(test_dir)
