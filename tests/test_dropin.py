@@ -1,0 +1,193 @@
+"""ngff-zarr 0.50's API as a drop-in: the two bugs of issue 19 (channel axis not first;
+an ``NgffImage`` built around a NumPy array) and the names, parameters and store
+behaviour added for it, each checked against ngff-zarr itself where it can be."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+
+import ngff_gpu as nz
+
+nzr = pytest.importorskip("ngff_zarr")
+
+
+@pytest.mark.parametrize("dims", ["zyxc", "yxc", "tzycx"])
+def test_channel_axis_not_first_is_put_in_canonical_order(tmp_path, dims):
+    """Regression (issue 19): a channel axis after space was kept in place, so the store
+    had an order OME-Zarr forbids and validate_store refused it."""
+    rng = np.random.default_rng(0)
+    shape = {"t": 2, "z": 6, "y": 12, "x": 10, "c": 3}
+    data = rng.integers(0, 255, [shape[d] for d in dims], dtype=np.uint8)
+    ms = nz.to_multiscales(nz.to_ngff_image(data, dims=list(dims)), scale_factors=[2])
+    canonical = tuple(d for d in "tczyx" if d in dims)
+    assert ms.images[0].dims == canonical
+    assert [a.name for a in ms.metadata.axes] == list(canonical)
+    order = [dims.index(d) for d in canonical]
+    np.testing.assert_array_equal(ms.images[0].data.compute(), np.transpose(data, order))
+    out = tmp_path / "img.ome.zarr"
+    nz.to_ngff_zarr(out, ms)
+    assert nz.validate_store(out) == "0.5"
+    theirs = nzr.to_multiscales(nzr.to_ngff_image(data, dims=tuple(dims)), scale_factors=[2])
+    assert tuple(theirs.images[0].dims) == canonical
+    back = nz.from_ngff_zarr(out)
+    np.testing.assert_array_equal(back.images[1].data.compute().shape,
+                                  theirs.images[1].data.shape)
+
+
+def test_default_dims_are_ngff_zarrs():
+    assert nz.to_ngff_image(np.zeros((2, 3, 4, 5))).dims == ("z", "y", "x", "c")
+    ms = nz.to_multiscales(np.zeros((4, 8, 8, 2), np.uint8), scale_factors=[2])
+    assert ms.images[0].dims == ("c", "z", "y", "x")
+
+
+def test_ngff_image_built_around_numpy_data():
+    """Regression (issue 19): NgffImage(data=<numpy array>) made to_multiscales crash."""
+    data = np.arange(32 * 48, dtype=np.uint16).reshape(32, 48)
+    image = nz.NgffImage(data=data, dims=("y", "x"), scale={"y": 1.0, "x": 2.0},
+                         translation={"y": 0.0, "x": 0.0})
+    ms = nz.to_multiscales(image, scale_factors=[2, 4])
+    ref = nz.to_multiscales(nz.to_ngff_image(data, dims=("y", "x"), scale={"y": 1.0, "x": 2.0}),
+                            scale_factors=[2, 4])
+    for a, b in zip(ms.images, ref.images):
+        np.testing.assert_array_equal(a.data.compute(), b.data.compute())
+    assert image.data is data  # the caller's image is not changed
+
+
+def test_ngff_zarr_names_and_parameters(tmp_path):
+    data = np.random.default_rng(1).integers(0, 4000, (16, 32, 32), dtype=np.uint16)
+    image = nz.to_ngff_image(data, dims=("z", "y", "x"), axes_units={"z": "micrometer"},
+                             channel_names=None)
+    ms = nz.to_multiscales(data=image, scale_factors=[2], method=nz.Methods.ITKWASM_GAUSSIAN,
+                           chunks=16, cache=False, orientation="LPS", axis_order="canonical")
+    assert ms.metadata.axes[0].orientation.value == "inferior-to-superior"
+    assert ms.metadata.type == "gaussian" and ms.metadata.metadata.method == "ngff_gpu.gaussian"
+    with pytest.raises(ValueError):
+        nz.to_multiscales(image, axis_order="sideways")
+    out = tmp_path / "a.ome.zarr"
+    with pytest.warns(DeprecationWarning):
+        nz.to_ome_zarr(out, ms, use_tensorstore=True, consolidate_metadata=True)
+    root = json.loads((out / "zarr.json").read_text())
+    assert "consolidated_metadata" in root  # as ngff-zarr writes it
+    back = nz.from_ome_zarr(out, version="0.5")
+    assert back.images[0].axes_orientations["x"].value == "right-to-left"
+    with pytest.raises(ValueError):
+        nz.from_ngff_zarr(out, version="0.4")
+    with pytest.raises(TypeError):
+        nz.to_ngff_zarr(tmp_path / "b.ome.zarr", ms, chunk_store={})
+    with pytest.raises(ValueError):
+        nz.to_ngff_zarr(tmp_path / "b.ome.zarr", ms, filters=[object()])
+    with pytest.raises(FileNotFoundError):
+        nz.from_ngff_zarr(tmp_path / "missing.ome.zarr")
+    # ngff-zarr reads what we wrote.
+    theirs = nzr.from_ngff_zarr(str(out))
+    np.testing.assert_array_equal(np.asarray(theirs.images[1].data),
+                                  ms.images[1].data.compute())
+
+
+def test_metadata_only_creates_the_arrays_without_pixels(tmp_path):
+    ms = nz.to_multiscales(np.ones((32, 32), np.uint8), scale_factors=[2], chunks=16)
+    out = tmp_path / "m.ome.zarr"
+    nz.to_ngff_zarr(out, ms, metadata_only=True)
+    group = zarr.open_group(out, mode="r")
+    assert group["scale1/image"].shape == (16, 16)
+    assert not any((out / "scale0" / "image" / "c").rglob("*"))  # no chunk written
+    assert nz.from_ngff_zarr(out).metadata.datasets[1].path == "scale1/image"
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_big_endian_store_reads_in_native_order(tmp_path, version):
+    data = np.arange(64, dtype=">u2").reshape(8, 8)
+    ms = nz.to_multiscales(nz.to_ngff_image(data), scale_factors=[2])
+    out = tmp_path / "be.ome.zarr"
+    nzr.to_ngff_zarr(str(out), nzr.to_multiscales(nzr.to_ngff_image(data), scale_factors=[2]),
+                     version=version)
+    back = nz.from_ngff_zarr(out)
+    assert back.images[0].data.dtype.isnative
+    np.testing.assert_array_equal(back.images[0].data.compute(), data.astype("=u2"))
+    assert ms.images[0].data.dtype == data.dtype
+
+
+def test_version_06_written_validated_and_read_back_by_both(tmp_path):
+    data = np.random.default_rng(2).integers(0, 255, (3, 16, 24, 24), dtype=np.uint8)
+    ms = nz.to_multiscales(nz.to_ngff_image(data, dims=("c", "z", "y", "x"),
+                                            scale={"z": 2.0, "y": 0.5, "x": 0.5}),
+                           scale_factors=[2, 4], orientation="RAS")
+    out = tmp_path / "v06.ome.zarr"
+    nz.to_ngff_zarr(out, ms, version="0.6")
+    attrs = json.loads((out / "zarr.json").read_text())["attributes"]
+    assert attrs["ome"]["version"] == "0.6"
+    from ngff_zarr.validate import validate  # its bundled copy of the official 0.6 schema
+
+    validate(attrs, version="0.6")
+    entry = attrs["ome"]["multiscales"][0]
+    seq = entry["datasets"][1]["coordinateTransformations"][0]
+    assert seq["type"] == "sequence" and seq["output"] == {"name": "intrinsic"}
+    theirs = nzr.from_ngff_zarr(str(out))
+    cs = theirs.metadata.coordinateSystems[0]
+    assert [a.name for a in cs.axes] == ["c", "z", "y", "x"]
+    ours = nz.from_ngff_zarr(out)
+    assert ours.metadata.version == "0.6"
+    for a, b in zip(ours.images, ms.images):
+        assert a.scale == b.scale and a.translation == b.translation
+        np.testing.assert_array_equal(a.data.compute(), b.data.compute())
+    assert nz.validate_store(out) == "0.6"
+
+
+def test_metadata_forms_convert_both_ways():
+    ms = nz.to_multiscales(np.zeros((16, 16), np.uint8), scale_factors=[2, 4])
+    m06 = ms.metadata.to_version("0.6")
+    assert isinstance(m06, nz.Metadata06)
+    assert m06.intrinsic_coordinate_system.name == "intrinsic"
+    seq = m06.datasets[2].coordinateTransformations[0]
+    assert [t.type for t in seq.transformations] == ["scale", "translation"]
+    back = m06.to_version("0.5")
+    assert back == ms.metadata
+    assert ms.metadata.coordinateSystems[0].axes == ms.metadata.axes
+    with pytest.raises(ValueError):
+        ms.metadata.to_version("0.7")
+
+
+def test_upgrade_in_place_between_05_and_06_keeps_chunks(tmp_path):
+    ms = nz.to_multiscales(np.arange(1024, dtype=np.uint16).reshape(32, 32), scale_factors=[2])
+    out = tmp_path / "u.ome.zarr"
+    nz.to_ngff_zarr(out, ms)
+    chunks = {p: p.read_bytes() for p in out.rglob("c/**/*") if p.is_file()}
+    nz.upgrade_ome_zarr(out, version="0.6")
+    assert nz.from_ngff_zarr(out).metadata.version == "0.6"
+    assert {p: p.read_bytes() for p in out.rglob("c/**/*") if p.is_file()} == chunks
+    nz.upgrade_ome_zarr(out, version="0.5")
+    assert nz.validate_store(out) == "0.5"
+    copy = tmp_path / "u04.ome.zarr"
+    nz.upgrade_ome_zarr(out, copy, version="0.4")
+    assert nz.validate_store(copy) == "0.4"
+
+
+def test_compute_omero_and_root_attributes(tmp_path):
+    data = np.random.default_rng(3).integers(0, 1000, (2, 32, 32), dtype=np.uint16)
+    ms = nz.to_multiscales(nz.to_ngff_image(data, dims=("c", "y", "x"),
+                                            channel_names=["a", "b"]), scale_factors=[2])
+    omero = nz.compute_omero_from_multiscales(ms)
+    assert [c.label for c in omero.channels] == ["a", "b"]
+    lo, hi = np.quantile(data[0], [0.02, 0.98])
+    assert abs(omero.channels[0].window.start - lo) < 50 and abs(omero.channels[0].window.end - hi) < 50
+    ms.metadata.omero = omero
+    ms.root_attributes = {"provenance": {"tool": "test"}}
+    out = tmp_path / "o.ome.zarr"
+    nz.to_ngff_zarr(out, ms)
+    back = nz.from_ngff_zarr(out)
+    assert back.root_attributes == {"provenance": {"tool": "test"}}
+    assert [c.label for c in back.metadata.omero.channels] == ["a", "b"]
+    assert back.images[0].channel_names == ["a", "b"]
+
+
+def test_a_multiscales_of_ngff_zarr_is_written(tmp_path):
+    theirs = nzr.to_multiscales(nzr.to_ngff_image(np.arange(256, dtype=np.uint8).reshape(16, 16)),
+                                scale_factors=[2])
+    out = tmp_path / "t.ome.zarr"
+    nz.to_ngff_zarr(out, theirs)
+    back = nz.from_ngff_zarr(out)
+    np.testing.assert_array_equal(back.images[1].data.compute(), np.asarray(theirs.images[1].data))
