@@ -71,8 +71,10 @@ def add_parser(sub: Any) -> None:
                    help="shard the arrays: chunks per shard, '4', 'z=2,y=4,x=4' or '2 4 4' "
                         "(0.5 only)")
     o = p.add_argument_group("output")
-    o.add_argument("--version", "--ome-zarr-version", dest="version", choices=("0.4", "0.5"),
-                   default="0.5", help="OME-Zarr version: 0.5 (Zarr v3, default) or 0.4 (Zarr v2)")
+    o.add_argument("--version", "--ome-zarr-version", dest="version",
+                   choices=("0.4", "0.5", "0.6"), default="0.5",
+                   help="OME-Zarr version: 0.5 (Zarr v3, default), 0.6 (Zarr v3, RFC-5 "
+                        "coordinate systems) or 0.4 (Zarr v2)")
     o.add_argument("--codec", type=c.codec_name, choices=CODEC_NAMES, default="zstd",
                    metavar="CODEC", help=f"compressor: {', '.join(CODEC_NAMES)} (default zstd; "
                                          "blosc:zstd is blosc-zstd)")
