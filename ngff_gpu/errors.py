@@ -36,8 +36,9 @@ class DimsError(ArgumentError):
     """``dims``, ``scale``, ``translation`` or ``chunks`` do not fit the data."""
 
 
-class StoreExistsError(NgffGpuError, FileExistsError):
-    """The output store already holds data and ``overwrite`` is False."""
+class StoreExistsError(NgffGpuError, FileExistsError, ValueError):
+    """The output store already holds data and ``overwrite`` is False (also a
+    ``ValueError``, which ngff-zarr raises in that case)."""
 
 
 class InvalidStoreError(NgffGpuError, ValueError):

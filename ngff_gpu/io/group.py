@@ -32,7 +32,7 @@ def open_group(store: Any, mode: str = "r") -> zarr.Group:
     from ngff_gpu.io.replace import local_path
 
     path = local_path(store)
-    if mode == "r" and path is not None and not os.path.exists(path):
+    if mode in ("r", "r+") and path is not None and not os.path.exists(path):
         raise StoreNotFoundError(f"{store}: no such store (nothing at {path})")
     try:
         if is_ozx(store) and mode == "r":  # a zipped OME-Zarr (RFC-9), read-only

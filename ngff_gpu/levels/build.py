@@ -176,6 +176,9 @@ def to_multiscales(
         raise ArgumentError(f"axis_order must be 'canonical' or 'preserve'; got {axis_order!r}")
     if cache is not None and not isinstance(cache, bool):
         raise ArgumentTypeError(f"cache must be True, False or None, got {cache!r}")
+    if not isinstance(data, NgffImage) and all(
+            hasattr(data, k) for k in ("data", "dims", "scale", "translation")):
+        data = NgffImage.adopt(data)  # ngff-zarr's own NgffImage (from its readers)
     if not isinstance(data, NgffImage):
         image = to_ngff_image(data)
     else:

@@ -75,6 +75,20 @@ class NgffImage(PrettyRepr):
         checked = check_dims(self.dims, self.data.ndim)
         self.dims = tuple(checked) if isinstance(self.dims, tuple) else checked
 
+    @classmethod
+    def adopt(cls, other: Any) -> NgffImage:
+        """An NgffImage with the fields of ``other``, an image of another library with
+        ngff-zarr's fields (``data``, ``dims``, ``scale``, ``translation``...)."""
+        data, source = as_dask(other.data)
+        return cls(data=data, dims=tuple(other.dims), scale=dict(other.scale or {}),
+                   translation=dict(other.translation or {}),
+                   name=getattr(other, "name", "image"),
+                   axes_units=getattr(other, "axes_units", None),
+                   axes_orientations=getattr(other, "axes_orientations", None),
+                   axes_types=getattr(other, "axes_types", None),
+                   channel_names=getattr(other, "channel_names", None),
+                   channel_colors=getattr(other, "channel_colors", None), source=source)
+
     def reads_source(self) -> bool:
         """True when ``data`` is still the lazy view of ``source`` (:func:`source_view`),
         so reading ``source`` gives the same pixels without going through dask.
@@ -126,12 +140,20 @@ def _open_stored(data: Any) -> Any:
         except Exception as exc:  # noqa: BLE001 - zarr raises many kinds here
             raise ArgumentError(f"data: {data!r} is not a readable zarr array or group "
                                 f"({exc})") from exc
-    if isinstance(data, zarr.Group):
-        ms = data.attrs.get("multiscales") or (data.attrs.get("ome") or {}).get("multiscales")
+    foreign_group = (type(data).__module__.split(".")[0] in ("ngff_zarr", "zarrista")
+                     and hasattr(data, "attrs") and hasattr(data, "keys")
+                     and not hasattr(data, "shape"))  # ngff-zarr's own group nodes
+    if isinstance(data, zarr.Group) or foreign_group:
+        attrs = dict(data.attrs)
+        ms = attrs.get("multiscales") or (attrs.get("ome") or {}).get("multiscales")
         path = None
         if isinstance(ms, list) and ms and isinstance(ms[0], dict):
             path = (ms[0].get("datasets") or [{}])[0].get("path")
-        arrays = dict(data.arrays())
+        if foreign_group:
+            nodes = {k: data[k] for k in data.keys()}
+            arrays = {k: v for k, v in nodes.items() if hasattr(v, "shape")}
+        else:
+            arrays = dict(data.arrays())
         if path is None or path not in arrays:
             if not arrays:
                 raise ArgumentError("data: the zarr group holds no array; pass an array")

@@ -8,7 +8,7 @@ from typing import Any
 from ngff_gpu.compute.methods import Methods
 from ngff_gpu.errors import ArgumentTypeError
 from ngff_gpu.model.axes import Axis
-from ngff_gpu.model.image import NgffImage, as_dask
+from ngff_gpu.model.image import NgffImage
 from ngff_gpu.model.metadata import Dataset, Metadata
 from ngff_gpu.model.omero import omero_from_json, omero_json
 from ngff_gpu.model.pretty import PrettyRepr
@@ -76,17 +76,7 @@ class Multiscales(PrettyRepr):
         if not images or meta is None:
             raise ArgumentTypeError(f"multiscales must be a Multiscales (from to_multiscales "
                                     f"or from_ngff_zarr), got {type(other).__name__}")
-        ours = []
-        for im in images:
-            data, source = as_dask(im.data)
-            ours.append(NgffImage(
-                data=data, dims=tuple(im.dims), scale=dict(im.scale or {}),
-                translation=dict(im.translation or {}), name=getattr(im, "name", "image"),
-                axes_units=getattr(im, "axes_units", None),
-                axes_orientations=getattr(im, "axes_orientations", None),
-                axes_types=getattr(im, "axes_types", None),
-                channel_names=getattr(im, "channel_names", None),
-                channel_colors=getattr(im, "channel_colors", None), source=source))
+        ours = [im if isinstance(im, NgffImage) else NgffImage.adopt(im) for im in images]
         dims = ours[0].dims
         axes = [Axis(name=a.name, type=getattr(a, "type", None), unit=getattr(a, "unit", None),
                      orientation=getattr(a, "orientation", None)) for a in meta.axes]

@@ -84,9 +84,11 @@ def omero_from_json(value: Any) -> Omero | None:
         if not isinstance(ch, Mapping) or not isinstance(ch.get("window"), Mapping):
             return None
         w = ch["window"]
+        # Older stores carry only min/max or only start/end: each pair stands in for the other.
+        lo, hi = w.get("min", w.get("start", 0.0)), w.get("max", w.get("end", 0.0))
         try:
-            window = OmeroWindow(min=float(w.get("min", 0.0)), max=float(w.get("max", 0.0)),
-                                 start=float(w.get("start", 0.0)), end=float(w.get("end", 0.0)))
+            window = OmeroWindow(min=float(lo), max=float(hi), start=float(w.get("start", lo)),
+                                 end=float(w.get("end", hi)))
         except (TypeError, ValueError):
             return None
         channels.append(OmeroChannel(color=str(ch.get("color", "FFFFFF")), window=window,
