@@ -191,3 +191,28 @@ def test_a_multiscales_of_ngff_zarr_is_written(tmp_path):
     nz.to_ngff_zarr(out, theirs)
     back = nz.from_ngff_zarr(out)
     np.testing.assert_array_equal(back.images[1].data.compute(), np.asarray(theirs.images[1].data))
+
+
+@pytest.mark.parametrize("codec", ["zstd", "blosc-lz4", "gzip", "none"])
+@pytest.mark.parametrize("target", ["0.5", "0.6"])
+def test_upgrade_04_in_place_keeps_every_chunk_file(tmp_path, codec, target):
+    data = np.random.default_rng(4).integers(0, 60000, (2, 20, 24), dtype=np.uint16)
+    ms = nz.to_multiscales(nz.to_ngff_image(data, dims=("c", "y", "x")), scale_factors=[2],
+                           chunks=8)
+    out = tmp_path / "v04.ome.zarr"
+    nz.to_ngff_zarr(out, ms, version="0.4", codec=codec)
+    chunks = {p.relative_to(out): p.read_bytes() for p in out.rglob("*")
+              if p.is_file() and not p.name.startswith((".z", "zarr.json"))}
+    nz.upgrade_ome_zarr(out, version=target)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*")
+             if p.is_file() and not p.name.startswith((".z", "zarr.json"))}
+    assert after == chunks and chunks
+    assert not list(out.rglob(".z*"))
+    assert nz.validate_store(out) == target
+    back = nz.from_ngff_zarr(out)
+    for a, b in zip(back.images, ms.images):
+        np.testing.assert_array_equal(a.data.compute(), b.data.compute())
+    theirs = nzr.from_ngff_zarr(str(out))
+    np.testing.assert_array_equal(np.asarray(theirs.images[1].data), ms.images[1].data.compute())
+    with pytest.raises(ValueError):
+        nz.upgrade_ome_zarr(out, version="0.4")
