@@ -112,7 +112,7 @@ def test_errors_name_the_problem():
     with pytest.raises(nz.ScaleFactorError, match="levels 0 -> 1"):
         nz.downsample(x, 16)
     with pytest.raises(nz.ScaleFactorError, match="levels 1 -> 2"):
-        nz.pyramid(x, [2, 3])
+        nz.pyramid(x, [2, 16])  # 8 samples: level 1 has 4, shorter than its factor 8
     with pytest.raises(nz.DimsError, match="2"):
         nz.to_ngff_image(x, dims=["z", "y", "x"])
     with pytest.raises(nz.DimsError, match="unknown"):

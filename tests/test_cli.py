@@ -200,9 +200,6 @@ def test_existing_output_needs_overwrite(tmp_path, volume):
 def test_bad_scale_factors(tmp_path, volume):
     np.save(tmp_path / "v.npy", volume)
     out = tmp_path / "o.ome.zarr"
-    assert_fails(cli("convert", tmp_path / "v.npy", out, "--scale-factors", "2,3", "-q",
-                     "--chunks", "8"), "not an integer multiple")
-    assert_no_ome(out)
     assert_fails(cli("convert", tmp_path / "v.npy", out, "--scale-factors", "2.5"),
                  "not an integer", code=2)
     assert_fails(cli("convert", tmp_path / "v.npy", out, "--method", "bicubic"),

@@ -216,3 +216,32 @@ def test_upgrade_04_in_place_keeps_every_chunk_file(tmp_path, codec, target):
     np.testing.assert_array_equal(np.asarray(theirs.images[1].data), ms.images[1].data.compute())
     with pytest.raises(ValueError):
         nz.upgrade_ome_zarr(out, version="0.4")
+
+
+@pytest.mark.parametrize("factors", [[2, 3], [2, 3, 6], [3, 4], [{"y": 2, "x": 3}, {"y": 3, "x": 4}]])
+def test_non_integer_relative_factors_as_ngff_zarr(tmp_path, factors):
+    """A level whose factors are not multiples of the previous level's is computed from
+    the nearest earlier level whose factors divide its own; shapes, scale and
+    translation equal ngff-zarr's (metadata exact)."""
+    x = np.random.default_rng(5).integers(0, 255, (72, 60), dtype=np.uint8)
+    ms = nz.to_multiscales(nz.to_ngff_image(x, dims=("y", "x")), scale_factors=factors)
+    theirs = nzr.to_multiscales(nzr.to_ngff_image(x, dims=("y", "x")), scale_factors=factors)
+    assert [im.data.shape for im in ms.images] == [im.data.shape for im in theirs.images]
+    for a, b in zip(ms.images, theirs.images):
+        assert a.scale == pytest.approx(dict(b.scale)) and a.translation == pytest.approx(
+            dict(b.translation))
+    # Each level is the downsample of its source level (the nearest one that divides it).
+    levels = [np.asarray(im.data.compute()) for im in ms.images]
+    absolute = [{"y": 1, "x": 1}] + [f if isinstance(f, dict) else {"y": f, "x": f}
+                                     for f in factors]
+    for k in range(1, len(levels)):
+        j = max(i for i in range(k) if all(absolute[k][d] % absolute[i][d] == 0 for d in "yx"))
+        rel = [absolute[k][d] // absolute[j][d] for d in "yx"]
+        np.testing.assert_array_equal(levels[k], nz.downsample(levels[j], rel))
+    out = tmp_path / "f.ome.zarr"
+    nz.to_ngff_zarr(out, ms)
+    assert nz.validate_store(out) == "0.5"
+    back = nz.from_ngff_zarr(out)
+    for a, b in zip(back.images, levels):
+        np.testing.assert_array_equal(a.data.compute(), b)
+    np.testing.assert_array_equal(nz.pyramid(x, factors)[-1], levels[-1])

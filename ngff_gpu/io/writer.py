@@ -451,7 +451,7 @@ def write_multiscales(
     client: Any = None,
     compressors: Any = None,
     metadata_only: bool = False,
-    consolidate: bool = False,
+    consolidate: bool = True,
     seams: Seams | None = None,
 ) -> WriteReport:
     """:func:`to_ngff_zarr` with its :class:`Seams` and a :class:`WriteReport`.

@@ -99,15 +99,16 @@ def _pyramid(x: Any, scale_factors: ScaleFactors, method: Methods | str | None,
     levels = _levels(arr, scale_factors, method, dims, param)
     out = [x]
     if is_dask(arr):
-        cur = arr
+        done = [arr]
         for lv in levels[1:]:
-            cur = downsample_lazy(cur, lv.step, cur.chunksize)
-            out.append(cur)
-        return out
+            src = done[lv.source_index]
+            done.append(downsample_lazy(src, lv.step, src.chunksize))
+        return out + done[1:]
     backend = backend_for(arr)
-    cur = backend.asarray(arr)
+    done = [backend.asarray(arr)]
     for lv in levels[1:]:
+        src = done[lv.source_index]
         region = tuple((0, n) for n in lv.shape)
-        cur = backend.reduce_region(cur, lv.step, (0,) * cur.ndim, cur.shape, region)
-        out.append(from_compute(cur, like=x))
+        done.append(backend.reduce_region(src, lv.step, (0,) * src.ndim, src.shape, region))
+        out.append(from_compute(done[-1], like=x))
     return out

@@ -216,7 +216,8 @@ def to_multiscales(
     for lv in levels:
         level_data = level0
         if lv.step is not None:
-            level_data = PendingLevel(images[-1], lv.step, lv.chunks, lv.shape, image.data.dtype)
+            level_data = PendingLevel(images[lv.source_index], lv.step, lv.chunks, lv.shape,
+                                      image.data.dtype)
         images.append(LevelImage(
             data=level_data,
             dims=dims,

@@ -39,6 +39,10 @@ class LevelPlan:
         Chunk shape.
     scale, translation : dict
         Physical placement per spatial dim.
+    source : int or None
+        The level ``step`` applies to: None for the level before this one, else the
+        nearest earlier level whose factors divide this level's (a relative factor
+        that is not an integer, docs/design.md 2.1).
     """
 
     index: int
@@ -48,6 +52,12 @@ class LevelPlan:
     chunks: tuple[int, ...]
     scale: dict[str, float]
     translation: dict[str, float]
+    source: int | None = None
+
+    @property
+    def source_index(self) -> int:
+        """Index of the level this one is computed from."""
+        return self.index - 1 if self.source is None else self.source
 
 
 def spatial_chunk_default(dims: Sequence[str]) -> int:
@@ -206,39 +216,35 @@ def plan_levels(
 ) -> list[LevelPlan]:
     """Every level of the pyramid, level 0 first.
 
+    A level whose factors are not integer multiples of the previous level's (ngff-zarr
+    accepts ``[2, 3]``) is computed from the nearest earlier level whose factors divide
+    its own (level 0 at worst), so its samples and metadata are exact; ``source`` says
+    which (None: the level before).
+
     Raises
     ------
     ScaleFactorError
-        When a relative factor ``F_k / F_{k-1}`` is not a positive integer or a
-        dim is smaller than its relative factor; the message names both levels.
+        When a dim is smaller than its relative factor; the message names both levels.
     """
     dims = list(dims)
     method = as_method(method)
     chunk_map = normalize_chunks(chunks, dims, shape)
     absolute = normalize_scale_factors(scale_factors, dims, shape, chunk_map, param)
     shape0 = tuple(int(n) for n in shape)
-    prev_f = {d: 1 for d in dims if d in SPATIAL_DIMS}
+    prev_f = {d: 1 for d in dims if d in SPATIAL_DIMS}  # the spatial dims, factor 1
     levels = [LevelPlan(0, shape0, dict(prev_f), None, tuple(chunk_map[d] for d in dims),
                         dict(scale), dict(translation))]
     for k, level in enumerate(absolute, start=1):
-        prev = levels[-1]
-        rel = []
-        for d in dims:
-            if d not in SPATIAL_DIMS:
-                rel.append(1)
-                continue
-            f, p = level[d], prev_f[d]
-            if f % p:
-                raise ScaleFactorError(
-                    f"levels {k - 1} -> {k}: factor of dim {d!r} goes from {p} to {f}, "
-                    f"not an integer multiple ({f}/{p})"
-                )
-            rel.append(f // p)
+        # The nearest earlier level whose factors divide this level's (level 0 always does).
+        j = next(i for i in range(k - 1, -1, -1)
+                 if all(level[d] % levels[i].factors[d] == 0 for d in prev_f))
+        prev = levels[j]
+        rel = [level[d] // prev.factors[d] if d in SPATIAL_DIMS else 1 for d in dims]
         step = LevelStep(tuple(rel), method)
         try:
             out_shape = step.out_shape(prev.shape)
         except ScaleFactorError as exc:
-            raise ScaleFactorError(f"levels {k - 1} -> {k}: {exc}") from None
+            raise ScaleFactorError(f"levels {j} -> {k}: {exc}") from None
         sc, tr = dict(prev.scale), dict(prev.translation)
         for axis, d in enumerate(dims):
             if d not in SPATIAL_DIMS:
@@ -247,6 +253,6 @@ def plan_levels(
             sc[d] = s_prev * rel[axis]
             tr[d] = prev.translation.get(d, 0.0) + step.sample_offset(axis) * s_prev
         chunk = tuple(min(chunk_map[d], n) for d, n in zip(dims, out_shape))
-        levels.append(LevelPlan(k, out_shape, dict(level), step, chunk, sc, tr))
-        prev_f = level
+        levels.append(LevelPlan(k, out_shape, dict(level), step, chunk, sc, tr,
+                                None if j == k - 1 else j))
     return levels

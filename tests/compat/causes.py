@@ -63,8 +63,6 @@ CAUSES: tuple[Cause, ...] = (
     Cause("v0.9-msg", "OME-Zarr 0.9.dev1 and RFC-3 axes",
           messages=(r"0\.9\.dev1", r"unknown axis name")),
     Cause("start-level", "`start_level`", messages=(r"start_level",)),
-    Cause("non-integer-factors", "Non-integer relative factors",
-          messages=(r"not an integer multiple",)),
     Cause("upgrade-in-place", "In-place upgrade across Zarr formats",
           tests=(r"test/test_upgrade_ome_zarr\.py::test_in_place_retags",
                  r"test/test_cli_upgrade\.py::test_in_place_retags"),
