@@ -24,8 +24,8 @@ class ArgumentTypeError(NgffGpuError, TypeError):
 
 
 class ScaleFactorError(ArgumentError):
-    """A scale factor is not a positive integer multiple of the previous level's,
-    or a dim is smaller than its factor."""
+    """A scale factor is not a positive integer, or a dim is smaller than its
+    relative factor."""
 
 
 class UnsupportedDtypeError(ArgumentTypeError):
