@@ -34,7 +34,7 @@ from ngff_gpu.io.omero import compute_omero_from_multiscales
 from ngff_gpu.io.reader import from_ngff_zarr, from_ome_zarr
 from ngff_gpu.io.upgrade import upgrade_ome_zarr
 from ngff_gpu.io.validate import validate_store
-from ngff_gpu.io.writer import to_ngff_zarr, to_ome_zarr
+from ngff_gpu.io.write_api import to_ngff_zarr, to_ome_zarr
 from ngff_gpu.levels.array_api import downsample, pyramid
 from ngff_gpu.levels.build import to_multiscales
 from ngff_gpu.model.axes import LPS, RAS, AnatomicalOrientation, Axis, orientation_from_name

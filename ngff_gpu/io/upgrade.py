@@ -16,7 +16,8 @@ from ngff_gpu.errors import ArgumentError
 from ngff_gpu.io.group import open_group, read_ome_attrs
 from ngff_gpu.io.reader import from_ngff_zarr
 from ngff_gpu.io.replace import local_path
-from ngff_gpu.io.writer import WRITABLE_VERSIONS, to_ngff_zarr
+from ngff_gpu.io.write_api import to_ngff_zarr
+from ngff_gpu.io.writer import WRITABLE_VERSIONS
 from ngff_gpu.model.metadata_json import metadata_from_json, metadata_to_json
 
 

@@ -1,0 +1,195 @@
+"""ngff-zarr's writing names, :func:`to_ngff_zarr` and :func:`to_ome_zarr`: its
+parameters in its order, checked, then handed to
+:func:`~ngff_gpu.io.writer.write_multiscales` (our parameters keyword-only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ngff_gpu.errors import ArgumentError, ArgumentTypeError
+from ngff_gpu.io.writer import write_multiscales
+from ngff_gpu.model.multiscales import Multiscales
+
+
+def _check_chain(serializer: Any, filters: Any) -> None:
+    """ngff-zarr's rule: the chain is the ``bytes`` codec plus one compressor; filters
+    and another serializer (or big-endian bytes) raise ``ValueError``."""
+    if filters not in (None, (), []):
+        raise ArgumentError("filters: only a bytes serializer plus compressors are written; "
+                            "write the store with metadata_only=True and fill it with a "
+                            "writer that implements filters")
+    if serializer in (None, "auto"):
+        return
+    if isinstance(serializer, Mapping):
+        name = str(serializer.get("name", ""))
+        endian = str((serializer.get("configuration") or {}).get("endian", "little"))
+    else:
+        name = type(serializer).__name__.lower()
+        endian = str(getattr(serializer, "endian", "little"))
+    if "bytes" not in name or "big" in endian:
+        raise ArgumentError(f"serializer: {serializer!r} is not supported; only the "
+                            "little-endian bytes codec is written")
+
+
+def to_ngff_zarr(
+    store: Any,
+    multiscales: Multiscales,
+    version: str | None = "0.5",
+    overwrite: bool | str = True,
+    use_tensorstore: bool = False,
+    chunk_store: Any = None,
+    progress: Any = False,
+    chunks_per_shard: int | Mapping[str, int] | None = None,
+    scale_strategy: str = "pad",
+    metadata_only: bool = False,
+    start_level: int = 0,
+    consolidate_metadata: bool = True,
+    *,
+    compressor: Any = None,
+    compressors: Any = None,
+    serializer: Any = None,
+    filters: Any = None,
+    codec: str = "zstd",
+    codec_level: int | None = None,
+    resume: bool = False,
+    memory_limit: int | str | None = None,
+    device: str = "auto",
+    omero: dict | bool | None = None,
+    labels: Mapping[str, Any] | None = None,
+    client: Any = None,
+) -> None:
+    """Compute and write every level of ``multiscales`` to an OME-Zarr store.
+
+    The positional parameters are ngff-zarr 0.50's, in its order; ours (``codec``
+    on) are keyword-only.
+
+    Parameters
+    ----------
+    store : str, pathlib.Path, zarr store or fsspec URL
+        Where to write (anything ``zarr.open_group`` accepts; ``.ozx``: a zip).
+    multiscales : Multiscales
+        From :func:`to_multiscales` or :func:`from_ngff_zarr`, possibly edited:
+        each level is written as ``images[k].data`` holds it, with its dask
+        chunks, at ``metadata.datasets[k].path``.
+    version : {"0.5", "0.4", "0.6"}
+        OME-Zarr version: 0.5 (default; None means 0.5) and 0.6 write Zarr v3
+        (``dimension_names``, optional sharding; 0.6 with RFC-5 coordinate systems),
+        0.4 writes Zarr v2.
+    overwrite : bool or "in-place"
+        True: replace an existing store. A local store is replaced atomically:
+        the new one is written beside it (``.<name>.ngff-gpu-tmp-<pid>``) and
+        swapped in only when complete, so a failure leaves the old one as it
+        was. Stores without rename (``MemoryStore``, object stores) refuse to
+        replace a complete OME-Zarr unless ``overwrite="in-place"`` (delete it,
+        then write). False: an existing store raises :class:`StoreExistsError`.
+    use_tensorstore : bool
+        Accepted for ngff-zarr's signature (deprecated there); no effect here: chunks
+        are always encoded by the Rust ``zarrs`` pipeline or zarr-python.
+    chunk_store : None
+        Not supported (as in ngff-zarr 0.50): anything but None raises ``TypeError``.
+    progress : bool or object
+        Show a rich progress bar (any true value, e.g. ngff-zarr's progress object).
+    chunks_per_shard : int or dict, optional
+        Chunks per shard along each spatial dim (0.5/0.6 only; labels too).
+    scale_strategy : {"pad", "exact"}
+        Accepted for ngff-zarr's signature; both write what "exact" means there: each
+        level has the shape the metadata describes (``floor(n / f)`` per step).
+    metadata_only : bool
+        Create every array (shape, dtype, chunks, shards, codecs) and write the OME
+        metadata, but compute and write no pixels.
+    start_level : int
+        Only 0 is supported (writing from a later level of an existing store is not;
+        see the README, "Differences from ngff-zarr").
+    consolidate_metadata : bool
+        Write consolidated metadata after the OME metadata (default True, as ngff-zarr).
+    compressor, compressors : codec, optional
+        Zarr v2 ``compressor`` / Zarr v3 ``compressors`` for every array (instead of
+        ``codec``/``codec_level``).
+    serializer, filters : optional
+        As ngff-zarr: only the little-endian ``bytes`` serializer and no filters are
+        accepted (others raise ``ValueError``).
+    codec, codec_level : str, int
+        Compressor by name (see :mod:`ngff_gpu.io.codecs`).
+    resume : bool
+        Continue an interrupted write of the same plan, skipping finished bricks.
+    memory_limit : int or str, optional
+        Host bytes for bricks in flight and the read cache of decoded source
+        chunks that later bricks still need (default 1 GiB).
+    device : {"auto", "cpu", "cuda"}
+        Compute backend; device inputs always compute on the device.
+    omero : dict or True, optional
+        OME ``omero`` display metadata; True computes windows from the data (default:
+        ``multiscales.metadata.omero`` when set).
+    labels : dict, optional
+        ``{name: array or NgffImage}`` integer label images of the image's level-0
+        shape and dims, written under ``labels/`` (MODE), all checked first.
+    client : distributed.Client or False, optional
+        Run bricks as tasks on this client (default: the active client, if any;
+        False: compute in this process even when a client is active). An
+        in-process store with worker processes raises :class:`StoreUnreachableError`.
+
+    Raises
+    ------
+    StoreExistsError, InvalidStoreError
+        On an existing store without ``overwrite``/``resume``, or a plan that does
+        not match the store being resumed.
+    ArgumentError, ArgumentTypeError
+        On a bad argument (also ``ValueError``/``TypeError``), before anything is written;
+        among them a label image of another shape or dims (``DimsError``) or not of an
+        integer dtype (``UnsupportedDtypeError``).
+    KernelCompileError, BackendUnavailableError
+        With ``device="cuda"`` when the CUDA backend fails (``"auto"`` falls back to
+        NumPy with one :class:`~ngff_gpu.errors.BackendFallbackWarning`).
+    StoreLockedError
+        Another live process is writing the same local store (named in the message).
+    DiskFullError
+        The file system filled up ("no space left on device", with the path); a
+        replacement's temporary is deleted and the old store is as it was.
+    StoreUnreachableError
+        An in-process store (``MemoryStore``) with ``dask.distributed`` worker processes.
+    """
+    import warnings
+
+    from ngff_gpu.io.ozx import is_ozx, write_ozx
+
+    if use_tensorstore:
+        warnings.warn("use_tensorstore has no effect in ngff_gpu (chunks are encoded by "
+                      "zarrs or zarr-python)", DeprecationWarning, stacklevel=2)
+    if chunk_store is not None:
+        raise ArgumentTypeError("chunk_store is not supported: chunks and metadata are "
+                                "always written to store")
+    if scale_strategy not in ("pad", "exact"):
+        raise ArgumentError(f"scale_strategy must be 'pad' or 'exact', got {scale_strategy!r}")
+    if isinstance(start_level, bool) or not isinstance(start_level, int) or start_level < 0:
+        raise ArgumentTypeError(f"start_level must be a non-negative int, got {start_level!r}")
+    if start_level:
+        raise ArgumentError("start_level: writing from a later level of an existing store "
+                            "is not supported by ngff_gpu; write the whole pyramid "
+                            "(resume=True continues an interrupted write)")
+    _check_chain(serializer, filters)
+    version = "0.5" if version is None else getattr(version, "value", version)
+    if not isinstance(version, str):
+        raise ArgumentError(f"version must be a string such as '0.5', got {version!r}")
+    given = compressors if compressors is not None else compressor
+    options = {"version": version, "chunks_per_shard": chunks_per_shard, "codec": codec,
+               "codec_level": codec_level, "memory_limit": memory_limit, "device": device,
+               "progress": bool(progress), "omero": omero, "labels": labels,
+               "client": client, "compressors": given, "metadata_only": bool(metadata_only),
+               "consolidate": bool(consolidate_metadata)}
+    if is_ozx(store):  # RFC-9 zipped OME-Zarr: staged as a directory store, then zipped
+        if resume:
+            raise ArgumentError(f"{store}: a .ozx archive cannot be resumed; write a .ome.zarr "
+                                "directory to resume, or start again with overwrite")
+        if metadata_only:
+            raise ArgumentError("metadata_only=True is not available for .ozx output")
+        write_ozx(store, lambda stage: write_multiscales(stage, multiscales, overwrite=True,
+                                                         **options),
+                  overwrite=overwrite, version=version)
+        return
+    write_multiscales(store, multiscales, overwrite=overwrite, resume=resume, **options)
+
+
+#: ngff-zarr 0.50's name of :func:`to_ngff_zarr`.
+to_ome_zarr = to_ngff_zarr
