@@ -29,6 +29,8 @@ from ngff_gpu.errors import (
     StoreUnreachableError,
     UnsupportedDtypeError,
 )
+from ngff_gpu.io.hcs import HCSPlateWriter, to_hcs_zarr, write_hcs_well_image
+from ngff_gpu.io.hcs_read import HCSPlate, HCSWell, from_hcs_zarr
 from ngff_gpu.io.reader import from_ngff_zarr
 from ngff_gpu.io.validate import validate_store
 from ngff_gpu.io.writer import to_ngff_zarr
@@ -37,6 +39,15 @@ from ngff_gpu.levels.build import to_multiscales
 from ngff_gpu.model.image import NgffImage, to_ngff_image
 from ngff_gpu.model.metadata import Axis, Dataset, Metadata, Scale, Translation
 from ngff_gpu.model.multiscales import Multiscales
+from ngff_gpu.model.plate import (
+    Plate,
+    PlateAcquisition,
+    PlateColumn,
+    PlateRow,
+    PlateWell,
+    Well,
+    WellImage,
+)
 
 __version__ = "0.1.0"
 
@@ -49,6 +60,9 @@ __all__ = [
     "Dataset",
     "DimsError",
     "DiskFullError",
+    "HCSPlate",
+    "HCSPlateWriter",
+    "HCSWell",
     "InputFormatError",
     "InvalidStoreError",
     "KernelCompileError",
@@ -57,6 +71,11 @@ __all__ = [
     "Multiscales",
     "NgffGpuError",
     "NgffImage",
+    "Plate",
+    "PlateAcquisition",
+    "PlateColumn",
+    "PlateRow",
+    "PlateWell",
     "Scale",
     "ScaleFactorError",
     "StoreExistsError",
@@ -64,11 +83,16 @@ __all__ = [
     "StoreUnreachableError",
     "Translation",
     "UnsupportedDtypeError",
+    "Well",
+    "WellImage",
     "downsample",
+    "from_hcs_zarr",
     "from_ngff_zarr",
     "pyramid",
+    "to_hcs_zarr",
     "to_multiscales",
     "to_ngff_image",
     "to_ngff_zarr",
     "validate_store",
+    "write_hcs_well_image",
 ]
