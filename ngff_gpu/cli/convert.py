@@ -19,7 +19,8 @@ EPILOG = f"""examples:
   {PROG} convert slices/ stack.ome.zarr                 # a directory of 2-D slices
   {PROG} convert brain.nii.gz brain.ome.zarr           # NIfTI, NRRD, MetaImage, DICOM...
   {PROG} convert dicom_series/ ct.ozx                   # a zipped OME-Zarr (RFC-9)
-  {PROG} convert two_series.ome.tif out.ome.zarr --series all
+  {PROG} convert two_series.ome.tif out.ome.zarr --series all    # one container: out.ome.zarr/0, /1
+  {PROG} convert two_series.ome.tif out.ome.zarr --series each   # out_NAME.ome.zarr per series
   {PROG} convert -i a.npy -o a.ome.zarr -d z y x -s z 4.0 y 1.0 x 1.0 -c 64   # ngff-zarr style
 
 An existing OUTPUT is an error unless --overwrite (replace it) or --resume
@@ -79,9 +80,11 @@ def add_parser(sub: Any) -> None:
     o.add_argument("--level", "--compression-level", dest="level", type=int, default=None,
                    help="compression level (codec default)")
     o.add_argument("-n", "--name", default=None, help="image name (default: from the input)")
-    o.add_argument("--series", type=c.series_value, default=None, metavar="N|all",
-                   help="the series of a multi-series TIFF; 'all' writes each series to its "
-                        "own store OUTPUT-base_SERIESNAME.ome.zarr")
+    o.add_argument("--series", type=c.series_value, default=None, metavar="N|all|each",
+                   help="the series of a multi-series TIFF; 'all' writes every series into "
+                        "one bioformats2raw.layout container (OUTPUT/0, OUTPUT/1, ... and "
+                        "OUTPUT/OME); 'each' writes each series to its own store "
+                        "OUTPUT-base_SERIESNAME.ome.zarr")
     o.add_argument("--labels", action="append", default=[], metavar="[NAME=]PATH",
                    help="a label image of the same shape, written with MODE under "
                         "labels/NAME (repeatable)")
@@ -254,7 +257,7 @@ def series_outputs(output: str, names: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Convert the inputs to OUTPUT (one store per series with ``--series all``)."""
+    """Convert the inputs to OUTPUT (every series with ``--series all`` or ``each``)."""
     from ngff_gpu.errors import InputFormatError
     from ngff_gpu.io.inputs import list_series, open_input
 
@@ -262,10 +265,12 @@ def run(args: argparse.Namespace) -> int:
     inputs, output = inputs_and_output(args)
     args.overwrite_mode = "in-place" if args.overwrite_in_place else args.overwrite
     device = c.describe_backend(args.device)  # fails before anything is created
-    if args.series == "all":
+    if args.series in ("all", "each"):
         if len(inputs) != 1:
-            raise InputFormatError("--series all needs one TIFF file as INPUT")
+            raise InputFormatError(f"--series {args.series} needs one TIFF file as INPUT")
         infos = list_series(inputs[0])
+        if args.series == "all":
+            return convert_container(inputs, output, infos, args, device, t0)
         outputs = series_outputs(output, [s.name for s in infos])
         for out in outputs:
             check_output(out, inputs, bool(args.overwrite_mode), args.resume)
@@ -276,6 +281,39 @@ def run(args: argparse.Namespace) -> int:
     check_output(output, inputs, bool(args.overwrite_mode), args.resume)
     src = open_input(inputs, dims=args.dims, series=args.series)
     convert_one(src, output, args, device, t0)
+    return 0
+
+
+def convert_container(inputs: list[str], output: str, infos: list[Any],
+                      args: argparse.Namespace, device: str, t0: float) -> int:
+    """Every series of the input into one ``bioformats2raw.layout`` container at OUTPUT:
+    series ``i`` at ``OUTPUT/i``, then ``OUTPUT/OME`` and the root's layout last."""
+    from ngff_gpu.io.bioformats2raw import SeriesContainerWriter
+    from ngff_gpu.io.inputs import open_input
+    from ngff_gpu.io.ozx import is_ozx
+
+    if is_ozx(output):
+        raise ArgumentError(f"{output}: --series all writes a container directory; use "
+                            ".ome.zarr (or --series each for one .ozx per series)")
+    if args.labels:
+        raise ArgumentError("--labels needs a single image; not with --series all")
+    check_output(output, inputs, bool(args.overwrite_mode), args.resume)
+    args.writing = output
+    writer = SeriesContainerWriter(output, version=args.version,
+                                   overwrite=args.overwrite_mode, resume=args.resume)
+    try:
+        with writer:
+            for i, info in enumerate(infos):
+                src = open_input(inputs, dims=args.dims, series=info.index)
+                convert_one(src, writer.series_store(i), args, device, t0,
+                            shown=f"{output}/{i}", summary=False)
+    except BaseException as exc:
+        exc.ngff_gpu_replacing = writer.replacing  # type: ignore[attr-defined]
+        raise
+    args.writing = None
+    if not args.quiet:
+        print(f"wrote {output} ({len(infos)} series: {output}/0 .. {output}/{len(infos) - 1}) "
+              f"in {time.perf_counter() - t0:.2f} s on {device}")
     return 0
 
 
@@ -341,8 +379,10 @@ def from_reader(exc: BaseException) -> bool:
     return False
 
 
-def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0: float) -> None:
-    """Convert one opened input to ``output``."""
+def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0: float,
+                shown: str | None = None, summary: bool = True) -> None:
+    """Convert one opened input to ``output`` (named ``shown`` in messages; ``summary``:
+    print the written store's levels)."""
     import ngff_gpu as nz
     from ngff_gpu.dims import default_dims
     from ngff_gpu.errors import InputFormatError, NgffGpuError
@@ -385,7 +425,8 @@ def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0
     if isinstance(shards, tuple):
         shards = _per_dim(list(shards), dims, "--chunks-per-shard")
         shards = {d: v for d, v in shards.items() if d in c.SPATIAL_DIMS}
-    args.writing = output  # main() names the unfinished store if this fails
+    if summary:
+        args.writing = output  # main() names the unfinished store if this fails
     try:
         nz.to_ngff_zarr(output, ms, version=args.version, overwrite=args.overwrite_mode,
                         chunks_per_shard=shards, codec=args.codec,
@@ -398,6 +439,10 @@ def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise InputFormatError(f"cannot decode {src.paths[0] if src.paths else 'the input'}: "
                                f"{detail}") from exc
+    if not summary:
+        if not args.quiet:
+            print(f"wrote {shown or output}")
+        return
     args.writing = None
     if not args.quiet:
         from ngff_gpu.cli.info import print_info, store_info

@@ -7,7 +7,8 @@ from typing import Any
 from ngff_gpu.compute.methods import Methods
 from ngff_gpu.dims import SPATIAL_DIMS, check_dims
 from ngff_gpu.errors import ArgumentError, InvalidStoreError
-from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
+from ngff_gpu.io.containers import open_image_group
+from ngff_gpu.io.group import open_dataset, read_ome_attrs
 from ngff_gpu.model.image import NgffImage, source_view
 from ngff_gpu.model.metadata import Metadata, level_placement, metadata_from_json
 from ngff_gpu.model.multiscales import Multiscales
@@ -19,7 +20,9 @@ def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
     Parameters
     ----------
     store : str, pathlib.Path, zarr store, zarr.Group or fsspec URL
-        The OME-Zarr image group.
+        The OME-Zarr image group; a path below a store (``plate.ome.zarr/A/1/0``,
+        also inside a ``.ozx``), or a ``bioformats2raw.layout`` container of one
+        series (see :func:`~ngff_gpu.io.containers.open_image_group`).
     validate : bool
         Validate the store with ``ome-zarr-models`` first.
 
@@ -27,12 +30,15 @@ def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
     ------
     InvalidStoreError
         If the store is not an OME-Zarr 0.4/0.5 image.
+    ArgumentError
+        For a plate's root or a container of several series (the message names the
+        paths to open).
     """
+    group = open_image_group(store)
     if validate:
         from ngff_gpu.io.validate import validate_store
 
-        validate_store(store)
-    group = open_group(store)
+        validate_store(group)
     version, attrs = read_ome_attrs(group)
     entry = attrs["multiscales"][0]
     meta: Metadata = metadata_from_json(entry, version)
