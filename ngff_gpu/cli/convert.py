@@ -36,9 +36,6 @@ _ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 
 def add_parser(sub: Any) -> None:
     """Register ``convert``."""
-    from ngff_gpu.compute.methods import METHOD_NAMES
-    from ngff_gpu.io.codecs import CODEC_NAMES
-
     p = sub.add_parser(
         "convert", help="convert images (TIFF, NIfTI, NRRD, DICOM, PNG, Zarr, ...) to OME-Zarr",
         description="Convert an image file, a stack of files (several paths, a glob pattern or "
@@ -53,6 +50,26 @@ def add_parser(sub: Any) -> None:
                    help="input(s), ngff-zarr's spelling (then OUTPUT is -o or the last path)")
     p.add_argument("-o", "--output", default=None, metavar="OUTPUT",
                    help="the store to write, ngff-zarr's spelling")
+    add_image_options(p)
+    o = p.add_argument_group("convert")
+    o.add_argument("-n", "--name", default=None, help="image name (default: from the input)")
+    o.add_argument("--series", type=c.series_value, default=None, metavar="N|all|each",
+                   help="the series of a multi-series TIFF; 'all' writes every series into "
+                        "one bioformats2raw.layout container (OUTPUT/0, OUTPUT/1, ... and "
+                        "OUTPUT/OME); 'each' writes each series to its own store "
+                        "OUTPUT-base_SERIESNAME.ome.zarr")
+    o.add_argument("--labels", action="append", default=[], metavar="[NAME=]PATH",
+                   help="a label image of the same shape, written with MODE under "
+                        "labels/NAME (repeatable)")
+    p.set_defaults(func=run)
+
+
+def add_image_options(p: Any) -> None:
+    """The options of the pyramid, the output, the axes and the run (``convert`` and
+    ``plate``)."""
+    from ngff_gpu.compute.methods import METHOD_NAMES
+    from ngff_gpu.io.codecs import CODEC_NAMES
+
     g = p.add_argument_group("pyramid")
     g.add_argument("-m", "--method", type=c.method_name, choices=METHOD_NAMES, default=None,
                    metavar="METHOD",
@@ -79,15 +96,6 @@ def add_parser(sub: Any) -> None:
                                          "blosc:zstd is blosc-zstd)")
     o.add_argument("--level", "--compression-level", dest="level", type=int, default=None,
                    help="compression level (codec default)")
-    o.add_argument("-n", "--name", default=None, help="image name (default: from the input)")
-    o.add_argument("--series", type=c.series_value, default=None, metavar="N|all|each",
-                   help="the series of a multi-series TIFF; 'all' writes every series into "
-                        "one bioformats2raw.layout container (OUTPUT/0, OUTPUT/1, ... and "
-                        "OUTPUT/OME); 'each' writes each series to its own store "
-                        "OUTPUT-base_SERIESNAME.ome.zarr")
-    o.add_argument("--labels", action="append", default=[], metavar="[NAME=]PATH",
-                   help="a label image of the same shape, written with MODE under "
-                        "labels/NAME (repeatable)")
     o.add_argument("--no-omero", action="store_true",
                    help="do not compute omero display windows")
     mode = o.add_mutually_exclusive_group()
@@ -126,7 +134,6 @@ def add_parser(sub: Any) -> None:
                    default=None, metavar="BYTES",
                    help="host memory for data in flight, e.g. 2GiB or 512MB (default 1GiB)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress, no summary")
-    p.set_defaults(func=run)
 
 
 def is_zarr_dir(path: str) -> bool:
@@ -379,13 +386,12 @@ def from_reader(exc: BaseException) -> bool:
     return False
 
 
-def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0: float,
-                shown: str | None = None, summary: bool = True) -> None:
-    """Convert one opened input to ``output`` (named ``shown`` in messages; ``summary``:
-    print the written store's levels)."""
+def prepare(src: Any, args: argparse.Namespace, device: str,
+            name: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The pyramid of one opened input and the keyword arguments of its write
+    (``to_ngff_zarr``'s, without the store and the version)."""
     import ngff_gpu as nz
     from ngff_gpu.dims import default_dims
-    from ngff_gpu.errors import InputFormatError, NgffGpuError
     from ngff_gpu.io.inputs import safe_name
 
     dims = src.dims or default_dims(src.data.ndim)
@@ -401,7 +407,8 @@ def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0
     orientation = {} if args.no_orientation else dict(src.orientation or {})
     orientation.update(args.orientation or {})
     orientation = {d: v for d, v in orientation.items() if d in dims}
-    name = args.name if args.name is not None else (src.name or "image")
+    if name is None:
+        name = args.name if args.name is not None else (src.name or "image")
     if safe_name(name) != name:
         raise ArgumentError(f"--name {name!r}: use letters, digits, '_', '-' and '.' only")
     method = args.method
@@ -419,26 +426,45 @@ def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0
     for ax in ms.metadata.axes:
         if ax.name in orientation:
             ax.orientation = {"type": "anatomical", "value": orientation[ax.name]}
-    labels = _labels(args.labels, tuple(src.data.shape), dims) if args.labels else None
+    labels = _labels(args.labels, tuple(src.data.shape), dims) if getattr(args, "labels",
+                                                                          None) else None
     omero = None if (args.no_omero or src.is_label_hint) else _omero(src, image, dims)
     shards = args.chunks_per_shard
     if isinstance(shards, tuple):
         shards = _per_dim(list(shards), dims, "--chunks-per-shard")
         shards = {d: v for d, v in shards.items() if d in c.SPATIAL_DIMS}
-    if summary:
-        args.writing = output  # main() names the unfinished store if this fails
+    return ms, {"chunks_per_shard": shards, "codec": args.codec, "codec_level": args.level,
+                "memory_limit": args.memory_limit, "device": args.device,
+                "progress": not args.quiet, "omero": omero, "labels": labels}
+
+
+def decoding(src: Any, write: Any) -> None:
+    """Run ``write()``; a failure inside an input reader or a codec's decode becomes an
+    :class:`InputFormatError` naming the input."""
+    from ngff_gpu.errors import InputFormatError, NgffGpuError
+
     try:
-        nz.to_ngff_zarr(output, ms, version=args.version, overwrite=args.overwrite_mode,
-                        chunks_per_shard=shards, codec=args.codec,
-                        codec_level=args.level, resume=args.resume,
-                        memory_limit=args.memory_limit, device=args.device,
-                        progress=not args.quiet, omero=omero, labels=labels)
+        write()
     except Exception as exc:
         if isinstance(exc, NgffGpuError | OSError | MemoryError) or not from_reader(exc):
             raise
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise InputFormatError(f"cannot decode {src.paths[0] if src.paths else 'the input'}: "
                                f"{detail}") from exc
+
+
+def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0: float,
+                shown: str | None = None, summary: bool = True) -> None:
+    """Convert one opened input to ``output`` (named ``shown`` in messages; ``summary``:
+    print the written store's levels)."""
+    import ngff_gpu as nz
+
+    ms, kwargs = prepare(src, args, device)
+    if summary:
+        args.writing = output  # main() names the unfinished store if this fails
+    decoding(src, lambda: nz.to_ngff_zarr(output, ms, version=args.version,
+                                          overwrite=args.overwrite_mode, resume=args.resume,
+                                          **kwargs))
     if not summary:
         if not args.quiet:
             print(f"wrote {shown or output}")

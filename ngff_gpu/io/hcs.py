@@ -272,10 +272,10 @@ class HCSPlateWriter:
         The plate's layout.
     version : str, optional
         Default: the plate's version; when given, it must be the plate's.
-    overwrite : bool
+    overwrite : bool or "in-place"
         True: replace an existing plate (atomically: the old one stays until the new
-        one is complete). False: keep what is there and add to it; each field
-        written replaces that field.
+        one is complete; ``"in-place"`` deletes it first). False: keep what is there
+        and add to it; each field written replaces that field.
     resume : bool
         Keyword-only: continue an interrupted plate: a field complete for the same
         plan is kept (not rewritten), a partial one continues from its finished bricks.
@@ -291,7 +291,7 @@ class HCSPlateWriter:
     """
 
     def __init__(self, store: Any, plate_metadata: Any, version: str | None = None,
-                 overwrite: bool = True, *, resume: bool = False,
+                 overwrite: bool | str = True, *, resume: bool = False,
                  on_field: Callable[[str], None] | None = None) -> None:
         if version is None:
             version = getattr(plate_metadata, "version", None)
@@ -313,6 +313,8 @@ class HCSPlateWriter:
                                 ".ome.zarr directory to resume")
         if not self.is_ozx:
             local_directory(store, "HCS plates")
+        #: True once open when an existing plate is replaced through a temporary.
+        self.replacing = False
         self._session: CollectionSession | None = None
         self._stage: str | None = None
         self._root: str | None = None
@@ -335,6 +337,7 @@ class HCSPlateWriter:
         except BaseException:
             self._drop_stage()
             raise
+        self.replacing = self._session.replacing
         return self
 
     @property
