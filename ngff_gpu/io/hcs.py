@@ -137,7 +137,8 @@ def _require_groups(root: str, well_path: str, zarr_format: int) -> None:
 
 def _list_field(root: str, well_path: str, field: str, acquisition_id: int | None,
                 well_metadata: Any, version: str) -> None:
-    """Add (or update) ``field`` in the well's ``images``, under the well's lock."""
+    """Add (or update) ``field`` in the well's ``images`` (kept in field order), under
+    the well's lock."""
     zarr_format = zarr_format_of(version)
     with _lock(root, well_path):
         if well_metadata is None:
@@ -151,6 +152,9 @@ def _list_field(root: str, well_path: str, field: str, acquisition_id: int | Non
                 break
         else:
             well_metadata.images.append(WellImage(path=field, acquisition=acquisition_id))
+            # fields in order of their index, whichever thread finished first
+            well_metadata.images.sort(key=lambda im: (not im.path.isdigit(),
+                                                      int(im.path) if im.path.isdigit() else 0))
         group = zarr.open_group(os.path.join(root, well_path), mode="r+",
                                 zarr_format=zarr_format)
         group.attrs.put(well_to_json(well_metadata.images, version))
