@@ -264,17 +264,23 @@ def run(args: argparse.Namespace) -> int:
     args.overwrite_mode = "in-place" if args.overwrite_in_place else args.overwrite
     device = c.describe_backend(args.device)
     check_output(output, [f.path for f in fields], bool(args.overwrite_mode), args.resume)
-    # Every input is opened (and so checked) before the plate is created.
-    sources = [open_input([f.path], dims=args.dims) for f in fields]
+    if args.chunks_per_shard is not None and args.version == "0.4":
+        raise ArgumentError("--chunks-per-shard: sharding needs OME-Zarr 0.5 (Zarr v3), not "
+                            "--version 0.4")
     total = parse_bytes(args.memory_limit) or (1 << 30)
     args.memory_limit = max(16 << 20, total // jobs)
     field_args = argparse.Namespace(**{**vars(args), "quiet": True})
-
-    def write(item: tuple[FieldFile, Any]) -> None:
-        f, src = item
-        ms, kwargs = prepare(src, field_args, device, name=os.path.splitext(
-            os.path.basename(f.path))[0].replace(" ", "_"))
+    # Every input is opened and its pyramid planned before the plate is created.
+    planned = []
+    for f in fields:
+        src = open_input([f.path], dims=args.dims)
+        name = os.path.splitext(os.path.basename(f.path))[0]
+        ms, kwargs = prepare(src, field_args, device, name=re.sub(r"[^A-Za-z0-9_.-]", "_", name))
         kwargs.pop("labels", None)
+        planned.append((f, src, ms, kwargs))
+
+    def write(item: tuple[FieldFile, Any, Any, dict[str, Any]]) -> None:
+        f, src, ms, kwargs = item
         decoding(src, lambda: writer.write_well_image(
             ms, f.row, f.col, field_index=f.field,
             acquisition_id=f.acquisition if f.acquisition is not None else 0, **kwargs))
@@ -287,11 +293,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         with writer:
             if jobs == 1:
-                for item in zip(fields, sources):
+                for item in planned:
                     write(item)
             else:
                 with ThreadPoolExecutor(jobs, thread_name_prefix="ngff-gpu-field") as pool:
-                    list(pool.map(write, zip(fields, sources)))
+                    list(pool.map(write, planned))
     except BaseException as exc:
         exc.ngff_gpu_replacing = writer.replacing  # type: ignore[attr-defined]
         raise

@@ -27,9 +27,13 @@ from typing import Any
 import numpy as np
 import zarr
 
-from ngff_gpu.errors import ArgumentError, ArgumentTypeError
+from ngff_gpu.errors import ArgumentError, ArgumentTypeError, InvalidStoreError
 from ngff_gpu.io.collection import CONTAINER, CollectionSession
+from ngff_gpu.io.containers import series_paths
+from ngff_gpu.io.group import open_group
 from ngff_gpu.io.reader import from_ngff_zarr
+from ngff_gpu.io.session import IN_PROGRESS_ATTR
+from ngff_gpu.io.validate import validate_store
 from ngff_gpu.io.writer import to_ngff_zarr
 from ngff_gpu.model.metadata import SUPPORTED_VERSIONS
 from ngff_gpu.model.multiscales import Multiscales
@@ -224,3 +228,49 @@ def to_bioformats2raw_zarr(store: Any, images: Sequence[Multiscales], *, version
                                resume=resume) as writer:
         for i, ms in enumerate(images):
             writer.write_series(i, ms, **kwargs)
+
+
+def validate_container(store: Any) -> tuple[str, list[str]]:
+    """Check that ``store`` is a complete, valid ``bioformats2raw.layout`` container.
+
+    The layout with ``ome-zarr-models`` (0.4, 0.5), then every series as an image
+    (:func:`~ngff_gpu.validate_store`).
+
+    Returns
+    -------
+    str, list of str
+        The OME-Zarr version and the series paths.
+
+    Raises
+    ------
+    InvalidStoreError
+        With the reason.
+    """
+    group = open_group(store)
+    attrs = group.attrs.asdict()
+    ome = attrs.get("ome") if isinstance(attrs.get("ome"), dict) else {}
+    if attrs.get(IN_PROGRESS_ATTR) == CONTAINER:
+        raise InvalidStoreError(f"{store}: an unfinished container (resume continues it)")
+    if ome.get("bioformats2raw.layout", attrs.get("bioformats2raw.layout")) != LAYOUT:
+        raise InvalidStoreError(f"{store}: no bioformats2raw.layout {LAYOUT} attribute")
+    version = ome.get("version", "0.4") if ome else "0.4"
+    try:
+        if version == "0.4":
+            from ome_zarr_models.v04.bioformats2raw import BioFormats2Raw
+        else:
+            from ome_zarr_models.v05.bioformats2raw import BioFormats2Raw
+        BioFormats2Raw.from_zarr(group)
+    except ImportError as exc:  # pragma: no cover - the validate extra
+        raise InvalidStoreError("validation needs ome-zarr-models") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure is an invalid container
+        msg = " ".join(str(exc).strip().splitlines()[:6])
+        raise InvalidStoreError(f"OME-Zarr {version} container validation failed: {msg}") from exc
+    series = series_paths(group)
+    if not series:
+        raise InvalidStoreError(f"{store}: the container holds no series")
+    for s in series:
+        try:
+            validate_store(group[s])
+        except KeyError:
+            raise InvalidStoreError(f"{store}: series {s!r} is missing") from None
+    return version, series
