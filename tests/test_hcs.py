@@ -393,3 +393,30 @@ def test_refusals(tmp_path, rng):
                                    wells=[], version="0.5"))
     with pytest.raises(TypeError, match="local directories"):
         nz.HCSPlateWriter(zarr.storage.MemoryStore(), plate)
+    # a directory that is not a Zarr store is never written into, let alone deleted
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "cat.jpg").write_bytes(b"x")
+    for call in (lambda: nz.to_hcs_zarr(nz.HCSPlate(None, plate), str(foreign)),
+                 lambda: nz.write_hcs_well_image(str(foreign), field(rng), plate, "A", "1",
+                                                 version="0.5"),
+                 lambda: nz.HCSPlateWriter(str(foreign), plate).__enter__()):
+        with pytest.raises(StoreExistsError, match="not a Zarr store"):
+            call()
+    assert sorted(p.name for p in foreign.iterdir()) == ["cat.jpg"]
+
+
+def test_parallel_writes_leave_zarrs_config_as_it_was(tmp_path):
+    """Sessions in several threads (sharded and not) change zarr's global config only under
+    one lock: before it, an overlap left ``codec_pipeline.path`` and
+    ``threading.max_workers=1`` of one session in force for the whole process."""
+    before = (zarr.config.get("codec_pipeline.path"), zarr.config.get("threading.max_workers"))
+    plate = plate_layout(rows="A", cols=("1",), version="0.5")
+    ms = nz.to_multiscales(nz.to_ngff_image(np.zeros((64, 64), np.uint8)), [2], chunks=16)
+    with nz.HCSPlateWriter(str(tmp_path / "p.ome.zarr"), plate) as writer:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda f: writer.write_well_image(
+                ms, "A", "1", field_index=f, chunks_per_shard=2 if f % 2 else None), range(16)))
+    after = (zarr.config.get("codec_pipeline.path"), zarr.config.get("threading.max_workers"))
+    assert after == before
+    assert len(well_paths(tmp_path / "p.ome.zarr" / "A" / "1")) == 16

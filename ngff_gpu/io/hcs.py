@@ -41,7 +41,7 @@ from ngff_gpu.errors import ArgumentError, ArgumentTypeError, StoreExistsError
 from ngff_gpu.io.collection import PLATE, CollectionSession, local_directory
 from ngff_gpu.io.ozx import is_ozx, zip_store
 from ngff_gpu.io.replace import WriteTarget
-from ngff_gpu.io.session import IN_PROGRESS_ATTR
+from ngff_gpu.io.session import IN_PROGRESS_ATTR, refuse_foreign_directory
 from ngff_gpu.io.writer import to_ngff_zarr
 from ngff_gpu.model.metadata import SUPPORTED_VERSIONS
 from ngff_gpu.model.plate import (
@@ -212,6 +212,7 @@ def write_hcs_well_image(
     _check_field(plate_metadata, field_index, acquisition_id)
     well = find_well(plate_metadata, row_name, column_name)
     root = local_directory(store, "HCS plates")
+    refuse_foreign_directory(root)
     zarr_format = zarr_format_of(version)
     _require_groups(root, well.path, zarr_format)
     kwargs.setdefault("overwrite", True)
@@ -242,6 +243,7 @@ def to_hcs_zarr(plate: Any, store: Any, overwrite: bool = True) -> None:
     check_hcs_version(meta.version)
     check_plate(meta)
     path = local_directory(store, "HCS plates")
+    refuse_foreign_directory(path)
     attrs = plate_to_json(meta, meta.version)
     zarr_format = zarr_format_of(meta.version)
     if not overwrite and os.path.isdir(path):
