@@ -155,6 +155,7 @@ class HCSPlate:
         self.image_cache_size = image_cache_size
         self._validate = validate
         self._wells = LRUCache(well_cache_size or WELL_CACHE_SIZE)
+        self._group: zarr.Group | None = store if isinstance(store, zarr.Group) else None
 
     @property
     def name(self) -> str | None:
@@ -195,7 +196,9 @@ class HCSPlate:
         if path not in self._wells:
             if self.store is None:
                 raise InvalidStoreError("this HCSPlate holds metadata only (no store)")
-            self._wells[path] = HCSWell.from_store(self.store, path, listed,
+            if self._group is None:
+                self._group = _root(self.store)
+            self._wells[path] = HCSWell.from_store(self._group, path, listed,
                                                    self.image_cache_size)
         return self._wells[path]
 
@@ -270,5 +273,7 @@ def from_hcs_zarr(store: Any, validate: bool = False, well_cache_size: int | Non
         raise InvalidStoreError(f"{store}: No plate metadata found in store")
     if validate:
         validate_plate(root, version or "0.4")
-    plate = plate_from_json(doc, version or "0.4", str(store))
-    return HCSPlate(root, plate, well_cache_size, image_cache_size, validate=validate)
+    plate = HCSPlate(store, plate_from_json(doc, version or "0.4", str(store)), well_cache_size,
+                     image_cache_size, validate=validate)
+    plate._group = root  # opened once (an .ozx archive too)
+    return plate
