@@ -294,7 +294,7 @@ def run_validate(args: argparse.Namespace) -> int:
             from ngff_gpu.io.hcs_read import from_hcs_zarr
 
             plate = from_hcs_zarr(args.store, validate=True)
-            fields = sum(len(plate.get_well(*w.path.split("/")).images) for w in plate.wells)
+            fields = sum(len(_well_fields(plate, w.path)) for w in plate.wells)
             print(f"valid: {args.store} is a complete OME-Zarr {plate.metadata.version} plate "
                   f"({len(plate.wells)} wells, {fields} fields)")
             return 0
@@ -325,6 +325,18 @@ def _kind(store: str) -> str | None:
         return None
 
 
+def _well_fields(plate: Any, path: str) -> list[str]:
+    """The field paths a well lists; none for a listed well whose group is missing (a plate
+    document written first, as ngff-zarr's ``to_hcs_zarr`` does, lists declared wells)."""
+    from ngff_gpu.errors import InvalidStoreError
+
+    try:
+        well = plate.get_well(*path.split("/"))
+    except InvalidStoreError:
+        return []
+    return [im.path for im in well.images] if well is not None else []
+
+
 def collection_info(store: str) -> bool:
     """Print a plate's wells or a container's series; False for an image."""
     kind = _kind(store)
@@ -336,10 +348,10 @@ def collection_info(store: str) -> bool:
         plate = from_hcs_zarr(store)
         print(f"{store}: OME-Zarr {plate.metadata.version} plate {plate.name or ''}".rstrip())
         print(f"  {len(plate.rows)} rows x {len(plate.columns)} columns, "
-              f"{len(plate.wells)} wells with images")
+              f"{len(plate.wells)} wells listed")
         for w in plate.wells:
-            well = plate.get_well(*w.path.split("/"))
-            print(f"  {w.path}: fields {', '.join(im.path for im in well.images)}")
+            fields = _well_fields(plate, w.path)
+            print(f"  {w.path}: " + (f"fields {', '.join(fields)}" if fields else "no fields"))
         return True
     from ngff_gpu.io.containers import series_paths
     from ngff_gpu.io.group import open_group
