@@ -30,6 +30,8 @@ from ngff_gpu.errors import (
     StoreUnreachableError,
     UnsupportedDtypeError,
 )
+from ngff_gpu.io.hcs import HCSPlateWriter, to_hcs_zarr, write_hcs_well_image
+from ngff_gpu.io.hcs_read import HCSPlate, HCSWell, from_hcs_zarr
 from ngff_gpu.io.omero import compute_omero_from_multiscales
 from ngff_gpu.io.reader import from_ngff_zarr, from_ome_zarr
 from ngff_gpu.io.upgrade import upgrade_ome_zarr
@@ -48,6 +50,15 @@ from ngff_gpu.model.metadata import (
 )
 from ngff_gpu.model.multiscales import Multiscales, NgffMultiscales
 from ngff_gpu.model.omero import MethodMetadata, Omero, OmeroChannel, OmeroWindow
+from ngff_gpu.model.plate import (
+    Plate,
+    PlateAcquisition,
+    PlateColumn,
+    PlateRow,
+    PlateWell,
+    Well,
+    WellImage,
+)
 from ngff_gpu.model.transforms import (
     CoordinateSystemIdentifier,
     Identity,
@@ -70,6 +81,9 @@ __all__ = [
     "Dataset",
     "DimsError",
     "DiskFullError",
+    "HCSPlate",
+    "HCSPlateWriter",
+    "HCSWell",
     "Identity",
     "InputFormatError",
     "InvalidStoreError",
@@ -86,6 +100,11 @@ __all__ = [
     "Omero",
     "OmeroChannel",
     "OmeroWindow",
+    "Plate",
+    "PlateAcquisition",
+    "PlateColumn",
+    "PlateRow",
+    "PlateWell",
     "RAS",
     "SUPPORTED_VERSIONS",
     "Scale",
@@ -97,16 +116,21 @@ __all__ = [
     "TransformSequence",
     "Translation",
     "UnsupportedDtypeError",
+    "Well",
+    "WellImage",
     "compute_omero_from_multiscales",
     "downsample",
+    "from_hcs_zarr",
     "from_ngff_zarr",
     "from_ome_zarr",
     "orientation_from_name",
     "pyramid",
+    "to_hcs_zarr",
     "to_multiscales",
     "to_ngff_image",
     "to_ngff_zarr",
     "to_ome_zarr",
     "upgrade_ome_zarr",
     "validate_store",
+    "write_hcs_well_image",
 ]

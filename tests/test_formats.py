@@ -318,11 +318,16 @@ def test_tiff_series(tmp_path, rng):
     pixels, _, _ = level0(out)
     np.testing.assert_array_equal(pixels, b)
     assert [ch["label"] for ch in ome(out)["omero"]["channels"]] == ["DAPI", "GFP"]
-    res = ok(cli("convert", path, tmp_path / "all.ome.zarr", "--series", "all", "-q"))
+    # --series each: one store per series, named after it
+    ok(cli("convert", path, tmp_path / "all.ome.zarr", "--series", "each", "-q"))
     first, second = tmp_path / "all_first.ome.zarr", tmp_path / "all_second.ome.zarr"
     np.testing.assert_array_equal(level0(first)[0], a)
     np.testing.assert_array_equal(level0(second)[0], b)
     assert ome(second)["multiscales"][0]["name"] == "second"
+    # --series all: one bioformats2raw.layout container (tests/test_bioformats2raw.py)
+    ok(cli("convert", path, tmp_path / "one.ome.zarr", "--series", "all", "-q"))
+    np.testing.assert_array_equal(level0(tmp_path / "one.ome.zarr" / "0")[0], a)
+    np.testing.assert_array_equal(level0(tmp_path / "one.ome.zarr" / "1")[0], b)
     assert_fails(cli("convert", path, tmp_path / "x.ome.zarr", "--series", "2"),
                  "--series 2 does not exist")
 

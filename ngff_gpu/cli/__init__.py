@@ -1,4 +1,4 @@
-"""The ``ngff-gpu`` command line: ``convert``, ``info``, ``validate`` and ``demo``.
+"""The ``ngff-gpu`` command line: ``convert``, ``plate``, ``info``, ``validate`` and ``demo``.
 
 Every failure is one line on stderr, ``ngff-gpu: error: <message>``, with exit
 status 1 (2 for usage errors, 130 when interrupted); no traceback unless the
@@ -23,6 +23,7 @@ Run 'ngff-gpu COMMAND --help' for the options of a command."""
 EPILOG = f"""examples:
   {PROG} demo
   {PROG} convert volume.tif volume.ome.zarr
+  {PROG} plate plate.ome.zarr --pattern '{{row}}{{col}}_f{{field}}.tif' images/*.tif
   {PROG} info volume.ome.zarr
   {PROG} validate volume.ome.zarr
 """
@@ -30,7 +31,7 @@ EPILOG = f"""examples:
 
 def build_parser() -> Parser:
     """The argument parser with every subcommand."""
-    from ngff_gpu.cli import convert, demo, info
+    from ngff_gpu.cli import convert, demo, info, plate
 
     parser = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                     formatter_class=HelpFormatter)
@@ -38,6 +39,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                 parser_class=Parser)
     convert.add_parser(sub)
+    plate.add_parser(sub)
     info.add_info_parser(sub)
     info.add_validate_parser(sub)
     demo.add_parser(sub)
@@ -79,7 +81,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ngff_gpu.cli._common import regroup
 
         argv = list(sys.argv[1:] if argv is None else argv)
-        args = build_parser().parse_args(regroup(argv) if argv[:1] == ["convert"] else argv)
+        parser = build_parser()
+        if argv[:1] == ["plate"]:
+            # ``plate OUTPUT --pattern P FILE...``: FILEs after an option are positionals too
+            args, extra = parser.parse_known_args(regroup(argv))
+            if any(e.startswith("-") for e in extra):
+                parser.parse_args(regroup(argv))  # the usual usage error
+            args.files = list(args.files) + extra
+        else:
+            args = parser.parse_args(regroup(argv) if argv[:1] == ["convert"] else argv)
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -346,12 +346,12 @@ def orientation_tokens(tokens: list[str]) -> dict[str, str]:
 
 
 def series_value(text: str) -> int | str:
-    """``N`` (a series index) or ``all``."""
-    if text.strip().lower() == "all":
-        return "all"
+    """``N`` (a series index), ``all`` or ``each``."""
+    if text.strip().lower() in ("all", "each"):
+        return text.strip().lower()
     value = _int(text.strip(), "--series")
     if value < 0:
-        raise argparse.ArgumentTypeError(f"--series {value}: must be 0 or more, or 'all'")
+        raise argparse.ArgumentTypeError(f"--series {value}: must be 0 or more, 'all' or 'each'")
     return value
 
 

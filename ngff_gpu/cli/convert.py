@@ -19,7 +19,8 @@ EPILOG = f"""examples:
   {PROG} convert slices/ stack.ome.zarr                 # a directory of 2-D slices
   {PROG} convert brain.nii.gz brain.ome.zarr           # NIfTI, NRRD, MetaImage, DICOM...
   {PROG} convert dicom_series/ ct.ozx                   # a zipped OME-Zarr (RFC-9)
-  {PROG} convert two_series.ome.tif out.ome.zarr --series all
+  {PROG} convert two_series.ome.tif out.ome.zarr --series all    # one container: out.ome.zarr/0, /1
+  {PROG} convert two_series.ome.tif out.ome.zarr --series each   # out_NAME.ome.zarr per series
   {PROG} convert -i a.npy -o a.ome.zarr -d z y x -s z 4.0 y 1.0 x 1.0 -c 64   # ngff-zarr style
 
 An existing OUTPUT is an error unless --overwrite (replace it) or --resume
@@ -35,9 +36,6 @@ _ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray", ".zattrs")
 
 def add_parser(sub: Any) -> None:
     """Register ``convert``."""
-    from ngff_gpu.compute.methods import METHOD_NAMES
-    from ngff_gpu.io.codecs import CODEC_NAMES
-
     p = sub.add_parser(
         "convert", help="convert images (TIFF, NIfTI, NRRD, DICOM, PNG, Zarr, ...) to OME-Zarr",
         description="Convert an image file, a stack of files (several paths, a glob pattern or "
@@ -52,6 +50,26 @@ def add_parser(sub: Any) -> None:
                    help="input(s), ngff-zarr's spelling (then OUTPUT is -o or the last path)")
     p.add_argument("-o", "--output", default=None, metavar="OUTPUT",
                    help="the store to write, ngff-zarr's spelling")
+    add_image_options(p)
+    o = p.add_argument_group("convert")
+    o.add_argument("-n", "--name", default=None, help="image name (default: from the input)")
+    o.add_argument("--series", type=c.series_value, default=None, metavar="N|all|each",
+                   help="the series of a multi-series TIFF; 'all' writes every series into "
+                        "one bioformats2raw.layout container (OUTPUT/0, OUTPUT/1, ... and "
+                        "OUTPUT/OME); 'each' writes each series to its own store "
+                        "OUTPUT-base_SERIESNAME.ome.zarr")
+    o.add_argument("--labels", action="append", default=[], metavar="[NAME=]PATH",
+                   help="a label image of the same shape, written with MODE under "
+                        "labels/NAME (repeatable)")
+    p.set_defaults(func=run)
+
+
+def add_image_options(p: Any) -> None:
+    """The options of the pyramid, the output, the axes and the run (``convert`` and
+    ``plate``)."""
+    from ngff_gpu.compute.methods import METHOD_NAMES
+    from ngff_gpu.io.codecs import CODEC_NAMES
+
     g = p.add_argument_group("pyramid")
     g.add_argument("-m", "--method", type=c.method_name, choices=METHOD_NAMES, default=None,
                    metavar="METHOD",
@@ -80,13 +98,6 @@ def add_parser(sub: Any) -> None:
                                          "blosc:zstd is blosc-zstd)")
     o.add_argument("--level", "--compression-level", dest="level", type=int, default=None,
                    help="compression level (codec default)")
-    o.add_argument("-n", "--name", default=None, help="image name (default: from the input)")
-    o.add_argument("--series", type=c.series_value, default=None, metavar="N|all",
-                   help="the series of a multi-series TIFF; 'all' writes each series to its "
-                        "own store OUTPUT-base_SERIESNAME.ome.zarr")
-    o.add_argument("--labels", action="append", default=[], metavar="[NAME=]PATH",
-                   help="a label image of the same shape, written with MODE under "
-                        "labels/NAME (repeatable)")
     o.add_argument("--no-omero", action="store_true",
                    help="do not compute omero display windows")
     mode = o.add_mutually_exclusive_group()
@@ -125,7 +136,6 @@ def add_parser(sub: Any) -> None:
                    default=None, metavar="BYTES",
                    help="host memory for data in flight, e.g. 2GiB or 512MB (default 1GiB)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress, no summary")
-    p.set_defaults(func=run)
 
 
 def is_zarr_dir(path: str) -> bool:
@@ -256,7 +266,7 @@ def series_outputs(output: str, names: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Convert the inputs to OUTPUT (one store per series with ``--series all``)."""
+    """Convert the inputs to OUTPUT (every series with ``--series all`` or ``each``)."""
     from ngff_gpu.errors import InputFormatError
     from ngff_gpu.io.inputs import list_series, open_input
 
@@ -264,10 +274,12 @@ def run(args: argparse.Namespace) -> int:
     inputs, output = inputs_and_output(args)
     args.overwrite_mode = "in-place" if args.overwrite_in_place else args.overwrite
     device = c.describe_backend(args.device)  # fails before anything is created
-    if args.series == "all":
+    if args.series in ("all", "each"):
         if len(inputs) != 1:
-            raise InputFormatError("--series all needs one TIFF file as INPUT")
+            raise InputFormatError(f"--series {args.series} needs one TIFF file as INPUT")
         infos = list_series(inputs[0])
+        if args.series == "all":
+            return convert_container(inputs, output, infos, args, device, t0)
         outputs = series_outputs(output, [s.name for s in infos])
         for out in outputs:
             check_output(out, inputs, bool(args.overwrite_mode), args.resume)
@@ -278,6 +290,39 @@ def run(args: argparse.Namespace) -> int:
     check_output(output, inputs, bool(args.overwrite_mode), args.resume)
     src = open_input(inputs, dims=args.dims, series=args.series)
     convert_one(src, output, args, device, t0)
+    return 0
+
+
+def convert_container(inputs: list[str], output: str, infos: list[Any],
+                      args: argparse.Namespace, device: str, t0: float) -> int:
+    """Every series of the input into one ``bioformats2raw.layout`` container at OUTPUT:
+    series ``i`` at ``OUTPUT/i``, then ``OUTPUT/OME`` and the root's layout last."""
+    from ngff_gpu.io.bioformats2raw import SeriesContainerWriter
+    from ngff_gpu.io.inputs import open_input
+    from ngff_gpu.io.ozx import is_ozx
+
+    if is_ozx(output):
+        raise ArgumentError(f"{output}: --series all writes a container directory; use "
+                            ".ome.zarr (or --series each for one .ozx per series)")
+    if args.labels:
+        raise ArgumentError("--labels needs a single image; not with --series all")
+    check_output(output, inputs, bool(args.overwrite_mode), args.resume)
+    args.writing = output
+    writer = SeriesContainerWriter(output, version=args.version,
+                                   overwrite=args.overwrite_mode, resume=args.resume)
+    try:
+        with writer:
+            for i, info in enumerate(infos):
+                src = open_input(inputs, dims=args.dims, series=info.index)
+                convert_one(src, writer.series_store(i), args, device, t0,
+                            shown=f"{output}/{i}", summary=False)
+    except BaseException as exc:
+        exc.ngff_gpu_replacing = writer.replacing  # type: ignore[attr-defined]
+        raise
+    args.writing = None
+    if not args.quiet:
+        print(f"wrote {output} ({len(infos)} series: {output}/0 .. {output}/{len(infos) - 1}) "
+              f"in {time.perf_counter() - t0:.2f} s on {device}")
     return 0
 
 
@@ -343,11 +388,12 @@ def from_reader(exc: BaseException) -> bool:
     return False
 
 
-def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0: float) -> None:
-    """Convert one opened input to ``output``."""
+def prepare(src: Any, args: argparse.Namespace, device: str,
+            name: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The pyramid of one opened input and the keyword arguments of its write
+    (``to_ngff_zarr``'s, without the store and the version)."""
     import ngff_gpu as nz
     from ngff_gpu.dims import default_dims
-    from ngff_gpu.errors import InputFormatError, NgffGpuError
     from ngff_gpu.io.inputs import safe_name
 
     dims = src.dims or default_dims(src.data.ndim)
@@ -363,7 +409,8 @@ def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0
     orientation = {} if args.no_orientation else dict(src.orientation or {})
     orientation.update(args.orientation or {})
     orientation = {d: v for d, v in orientation.items() if d in dims}
-    name = args.name if args.name is not None else (src.name or "image")
+    if name is None:
+        name = args.name if args.name is not None else (src.name or "image")
     if safe_name(name) != name:
         raise ArgumentError(f"--name {name!r}: use letters, digits, '_', '-' and '.' only")
     method = args.method
@@ -381,25 +428,49 @@ def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0
     for ax in ms.metadata.axes:
         if ax.name in orientation:
             ax.orientation = {"type": "anatomical", "value": orientation[ax.name]}
-    labels = _labels(args.labels, tuple(src.data.shape), dims) if args.labels else None
+    labels = _labels(args.labels, tuple(src.data.shape), dims) if getattr(args, "labels",
+                                                                          None) else None
     omero = None if (args.no_omero or src.is_label_hint) else _omero(src, image, dims)
     shards = args.chunks_per_shard
     if isinstance(shards, tuple):
         shards = _per_dim(list(shards), dims, "--chunks-per-shard")
         shards = {d: v for d, v in shards.items() if d in c.SPATIAL_DIMS}
-    args.writing = output  # main() names the unfinished store if this fails
+    return ms, {"chunks_per_shard": shards, "codec": args.codec, "codec_level": args.level,
+                "memory_limit": args.memory_limit, "device": args.device,
+                "progress": not args.quiet, "omero": omero, "labels": labels}
+
+
+def decoding(src: Any, write: Any) -> None:
+    """Run ``write()``; a failure inside an input reader or a codec's decode becomes an
+    :class:`InputFormatError` naming the input."""
+    from ngff_gpu.errors import InputFormatError, NgffGpuError
+
     try:
-        nz.to_ngff_zarr(output, ms, version=args.version, overwrite=args.overwrite_mode,
-                        chunks_per_shard=shards, codec=args.codec,
-                        codec_level=args.level, resume=args.resume,
-                        memory_limit=args.memory_limit, device=args.device,
-                        progress=not args.quiet, omero=omero, labels=labels)
+        write()
     except Exception as exc:
         if isinstance(exc, NgffGpuError | OSError | MemoryError) or not from_reader(exc):
             raise
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise InputFormatError(f"cannot decode {src.paths[0] if src.paths else 'the input'}: "
                                f"{detail}") from exc
+
+
+def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0: float,
+                shown: str | None = None, summary: bool = True) -> None:
+    """Convert one opened input to ``output`` (named ``shown`` in messages; ``summary``:
+    print the written store's levels)."""
+    import ngff_gpu as nz
+
+    ms, kwargs = prepare(src, args, device)
+    if summary:
+        args.writing = output  # main() names the unfinished store if this fails
+    decoding(src, lambda: nz.to_ngff_zarr(output, ms, version=args.version,
+                                          overwrite=args.overwrite_mode, resume=args.resume,
+                                          **kwargs))
+    if not summary:
+        if not args.quiet:
+            print(f"wrote {shown or output}")
+        return
     args.writing = None
     if not args.quiet:
         from ngff_gpu.cli.info import print_info, store_info

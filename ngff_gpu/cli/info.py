@@ -273,6 +273,8 @@ def add_validate_parser(sub: Any) -> None:
 
 def run_info(args: argparse.Namespace) -> int:
     """Print ``info`` of ``args.store``."""
+    if collection_info(args.store):
+        return 0
     info = store_info(args.store)
     if args.json:
         print(json.dumps(asdict(info), indent=2))
@@ -287,9 +289,84 @@ def run_validate(args: argparse.Namespace) -> int:
     from ngff_gpu.io.validate import validate_store
 
     try:
+        kind = _kind(args.store)
+        if kind == "plate":
+            from ngff_gpu.io.hcs_read import from_hcs_zarr
+
+            plate = from_hcs_zarr(args.store, validate=True)
+            fields = sum(len(_well_fields(plate, w.path)) for w in plate.wells)
+            print(f"valid: {args.store} is a complete OME-Zarr {plate.metadata.version} plate "
+                  f"({len(plate.wells)} wells, {fields} fields)")
+            return 0
+        if kind == "bioformats2raw":
+            from ngff_gpu.io.bioformats2raw import validate_container
+
+            version, series = validate_container(args.store)
+            print(f"valid: {args.store} is a complete OME-Zarr {version} bioformats2raw "
+                  f"container ({len(series)} series)")
+            return 0
         version = validate_store(args.store)
         n = len(store_info(args.store).levels)
     except InvalidStoreError as exc:
         raise InvalidStoreError(f"invalid: {args.store}: {exc}") from None
     print(f"valid: {args.store} is a complete OME-Zarr {version} image ({n} levels)")
     return 0
+
+
+def _kind(store: str) -> str | None:
+    """``"plate"``, ``"bioformats2raw"`` (complete or not) or None for an image."""
+    from ngff_gpu.errors import InvalidStoreError
+    from ngff_gpu.io.collection import collection_kind
+    from ngff_gpu.io.group import open_group
+
+    try:
+        return collection_kind(open_group(store).attrs.asdict())
+    except (InvalidStoreError, ValueError, TypeError):
+        return None
+
+
+def _well_fields(plate: Any, path: str) -> list[str]:
+    """The field paths a well lists; none for a listed well whose group is missing (a plate
+    document written first, as ngff-zarr's ``to_hcs_zarr`` does, lists declared wells)."""
+    from ngff_gpu.errors import InvalidStoreError
+
+    try:
+        well = plate.get_well(*path.split("/"))
+    except InvalidStoreError:
+        return []
+    return [im.path for im in well.images] if well is not None else []
+
+
+def collection_info(store: str) -> bool:
+    """Print a plate's wells or a container's series; False for an image."""
+    kind = _kind(store)
+    if kind is None:
+        return False
+    if kind == "plate":
+        from ngff_gpu.io.hcs_read import from_hcs_zarr
+
+        plate = from_hcs_zarr(store)
+        print(f"{store}: OME-Zarr {plate.metadata.version} plate {plate.name or ''}".rstrip())
+        print(f"  {len(plate.rows)} rows x {len(plate.columns)} columns, "
+              f"{len(plate.wells)} wells listed")
+        for w in plate.wells:
+            fields = _well_fields(plate, w.path)
+            print(f"  {w.path}: " + (f"fields {', '.join(fields)}" if fields else "no fields"))
+        return True
+    from ngff_gpu.io.containers import series_paths
+    from ngff_gpu.io.group import open_group
+
+    group = open_group(store)
+    if "bioformats2raw.layout" not in str(group.attrs.asdict()):
+        from ngff_gpu.errors import InvalidStoreError
+
+        raise InvalidStoreError(f"{store}: an unfinished container ('convert --resume' "
+                                "continues it)")
+    series = series_paths(group)
+    print(f"{store}: bioformats2raw container of {len(series)} series")
+    for s in series:
+        info = store_info(f"{store}/{s}")
+        level0 = info.levels[0]
+        print(f"  {s}: {info.name} {'x'.join(map(str, level0.shape))} {level0.dtype}, "
+              f"{len(info.levels)} levels")
+    return True

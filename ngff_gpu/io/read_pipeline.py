@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
+
+#: Held around every change of zarr's global config (``zarr.config.set``) and while arrays
+#: are opened under it: such a context restores, on exit, the values it found on entry, so
+#: two overlapping contexts in two threads (fields of a plate written in parallel) would
+#: leave one's setting in force for everyone after both end.
+ZARR_CONFIG_LOCK = threading.RLock()
 
 
 def parallel_source(source: Any) -> Any:
@@ -25,7 +32,7 @@ def parallel_source(source: Any) -> Any:
     if type(source.async_array.codec_pipeline).__name__ == name:
         return source
     try:
-        with zarr.config.set({"codec_pipeline.path": f"zarrs.{name}"}):
+        with ZARR_CONFIG_LOCK, zarr.config.set({"codec_pipeline.path": f"zarrs.{name}"}):
             reopened = zarr.open_array(source.store, path=source.path, mode="r")
     except Exception:  # noqa: BLE001 - any failure keeps the array as it was opened
         return source

@@ -9,7 +9,8 @@ import numpy as np
 from ngff_gpu.compute.methods import Methods
 from ngff_gpu.dims import SPATIAL_DIMS, axis_type, check_dims
 from ngff_gpu.errors import ArgumentError, InvalidStoreError
-from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
+from ngff_gpu.io.containers import open_image_group
+from ngff_gpu.io.group import open_dataset, read_ome_attrs
 from ngff_gpu.io.session import FINGERPRINT_ATTR, IN_PROGRESS_ATTR
 from ngff_gpu.model.image import NgffImage, source_view
 from ngff_gpu.model.metadata import Metadata
@@ -30,7 +31,10 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
     Parameters
     ----------
     store : str, pathlib.Path, zarr store, zarr.Group or fsspec URL
-        The OME-Zarr image group (0.4, 0.5 or 0.6).
+        The OME-Zarr image group (0.4, 0.5 or 0.6); a path below a store
+        (``plate.ome.zarr/A/1/0``, also inside a ``.ozx``), or a
+        ``bioformats2raw.layout`` container of one series (see
+        :func:`~ngff_gpu.io.containers.open_image_group`).
     validate : bool
         Validate the store with ``ome-zarr-models`` first.
     version : str, optional
@@ -50,6 +54,9 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
     ------
     InvalidStoreError
         If the store is not an OME-Zarr 0.4/0.5/0.6 image, or not of ``version``.
+    ArgumentError
+        For a plate's root or a container of several series (the message names the
+        paths to open).
     """
     if kind not in (None, "multiscales"):
         raise ArgumentError(f"kind={kind!r} is not supported by ngff_gpu (multiscales only)")
@@ -58,11 +65,11 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
 
         store = zarr.storage.FsspecStore.from_url(store, storage_options=storage_options,
                                                   read_only=True)
+    group = open_image_group(store)
     if validate:
         from ngff_gpu.io.validate import validate_store
 
-        validate_store(store)
-    group = open_group(store)
+        validate_store(group)
     found, attrs = read_ome_attrs(group)
     if version is not None and str(getattr(version, "value", version)) != found:
         raise InvalidStoreError(f"{group.store}: an OME-Zarr {found} store, not {version}")

@@ -42,6 +42,7 @@ import numpy as np
 import zarr
 
 from ngff_gpu.errors import ArgumentError, InvalidStoreError, StoreExistsError
+from ngff_gpu.io.read_pipeline import ZARR_CONFIG_LOCK
 from ngff_gpu.io.replace import WriteTarget, local_path, refuse_replacing_valid
 
 PROGRESS_GROUP = "ngff_gpu_progress"
@@ -304,7 +305,8 @@ class StoreSession:
         if pipeline is not None and not _utf8_path(self._root().store):
             pipeline = None
         if pipeline is None:
-            yield
+            with ZARR_CONFIG_LOCK:  # no other session's setting is in force meanwhile
+                yield
             return
         cfg: dict[str, Any] = {"codec_pipeline.path": pipeline}
         if sharded:
@@ -314,7 +316,7 @@ class StoreSession:
 
             _get_executor()
             cfg["threading.max_workers"] = 1
-        with zarr.config.set(cfg):
+        with ZARR_CONFIG_LOCK, zarr.config.set(cfg):
             yield
 
     def array(self, path: str, shape: Sequence[int], chunks: Sequence[int], dtype: Any,
