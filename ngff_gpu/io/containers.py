@@ -19,7 +19,7 @@ from typing import Any
 
 import zarr
 
-from ngff_gpu.errors import ArgumentError, InvalidStoreError
+from ngff_gpu.errors import ArgumentError, InvalidStoreError, StoreNotFoundError
 from ngff_gpu.io.group import open_group
 from ngff_gpu.model.plate import ome_document
 
@@ -83,7 +83,7 @@ def open_image_group(store: Any) -> zarr.Group:
                 raise InvalidStoreError(f"{store}: sub-path {inner[1]!r} not found in "
                                         f"{inner[0]}") from None
         if not os.path.exists(path):
-            raise InvalidStoreError(f"{store}: not found")
+            raise StoreNotFoundError(f"{store}: not found")
     group = open_group(store)
     try:
         attrs = group.attrs.asdict()
