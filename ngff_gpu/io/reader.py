@@ -14,7 +14,8 @@ from ngff_gpu.model.metadata import Metadata, level_placement, metadata_from_jso
 from ngff_gpu.model.multiscales import Multiscales
 
 
-def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
+def from_ngff_zarr(store: Any, validate: bool = False, *,
+                   storage_options: dict[str, Any] | None = None) -> Multiscales:
     """Open an OME-Zarr image as a :class:`Multiscales` with lazy dask arrays.
 
     Parameters
@@ -25,6 +26,10 @@ def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
         series (see :func:`~ngff_gpu.io.containers.open_image_group`).
     validate : bool
         Validate the store with ``ome-zarr-models`` first.
+    storage_options : dict, optional
+        fsspec options for a URL store (``{"anon": True}``...) plus ``"retry"``, our
+        retry policy (docs/design.md, "Remote stores"); the lazy arrays read through
+        it. Ignored for other stores, as ngff-zarr does.
 
     Raises
     ------
@@ -33,8 +38,11 @@ def from_ngff_zarr(store: Any, validate: bool = False) -> Multiscales:
     ArgumentError
         For a plate's root or a container of several series (the message names the
         paths to open).
+    RemoteStoreError
+        When a remote store keeps failing (:class:`StoreThrottledError`,
+        :class:`StoreUnavailableError`) or denies access (:class:`StoreAccessDeniedError`).
     """
-    group = open_image_group(store)
+    group = open_image_group(store, storage_options=storage_options)
     if validate:
         from ngff_gpu.io.validate import validate_store
 

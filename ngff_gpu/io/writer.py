@@ -45,6 +45,7 @@ from ngff_gpu.io.labels import (
     unique_values,
 )
 from ngff_gpu.io.read_pipeline import parallel_source
+from ngff_gpu.io.remote import is_remote_url, open_url_store, split_storage_options
 from ngff_gpu.io.replace import IN_PLACE, local_path
 from ngff_gpu.io.session import (  # noqa: F401 - re-exported names
     IN_PROGRESS_ATTR,
@@ -261,6 +262,8 @@ def to_ngff_zarr(
     omero: dict | bool | None = None,
     labels: Mapping[str, Any] | None = None,
     client: Any = None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Compute and write every level of ``multiscales`` to an OME-Zarr store.
 
@@ -304,6 +307,12 @@ def to_ngff_zarr(
         Run bricks as tasks on this client (default: the active client, if any;
         False: compute in this process even when a client is active). An
         in-process store with worker processes raises :class:`StoreUnreachableError`.
+    storage_options : dict, optional
+        For a URL store (``s3://``, ``gs://``...): fsspec's options (``{"anon": False,
+        "client_kwargs": {...}}``...) plus ``"retry"``, our retry policy (``attempts``,
+        ``backoff``, ``max_backoff``, ``timeout``; docs/design.md, "Remote stores").
+        Every write and read of the store is retried by that policy. Ignored for
+        local paths and store objects.
 
     Raises
     ------
@@ -324,10 +333,15 @@ def to_ngff_zarr(
         replacement's temporary is deleted and the old store is as it was.
     StoreUnreachableError
         An in-process store (``MemoryStore``) with ``dask.distributed`` worker processes.
+    StoreThrottledError, StoreUnavailableError, StoreAccessDeniedError, RemoteStoreError
+        A remote store kept throttling or failing through every attempt of the retry
+        policy, denied access, or rejected a request; the message names the store and
+        the key. What was written stays: ``resume=True`` continues it.
     """
     from ngff_gpu.io.ozx import is_ozx, write_ozx
 
     if is_ozx(store):  # RFC-9 zipped OME-Zarr: staged as a directory store, then zipped
+        split_storage_options(storage_options)  # checked, unused: a local file
         if resume:
             raise ArgumentError(f"{store}: a .ozx archive cannot be resumed; write a .ome.zarr "
                                 "directory to resume, or start again with overwrite")
@@ -340,7 +354,8 @@ def to_ngff_zarr(
     write_multiscales(store, multiscales, version=version, overwrite=overwrite,
                       chunks_per_shard=chunks_per_shard, codec=codec, codec_level=codec_level,
                       resume=resume, memory_limit=memory_limit, device=device,
-                      progress=progress, omero=omero, labels=labels, client=client)
+                      progress=progress, omero=omero, labels=labels, client=client,
+                      storage_options=storage_options)
 
 
 def write_multiscales(
@@ -359,6 +374,7 @@ def write_multiscales(
     omero: dict | bool | None = None,
     labels: Mapping[str, Any] | None = None,
     client: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
     seams: Seams | None = None,
 ) -> WriteReport:
     """:func:`to_ngff_zarr` with its :class:`Seams` and a :class:`WriteReport`.
@@ -388,6 +404,10 @@ def write_multiscales(
         raise ArgumentTypeError(f"omero must be a dict, True or None, got {omero!r}")
     if labels is not None and not isinstance(labels, Mapping):
         raise ArgumentTypeError(f"labels must be a dict {{name: array}}, got {labels!r}")
+    if is_remote_url(store):  # every operation through our retry policy
+        store = open_url_store(store, storage_options)
+    else:
+        split_storage_options(storage_options)  # checked, unused (as ngff-zarr does)
     report = WriteReport(memory_limit=budget)
 
     # Everything is planned and checked before the store is touched.
