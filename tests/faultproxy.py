@@ -77,11 +77,12 @@ _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te
 class Entry:
     """One request as the proxy saw it."""
 
-    seq: int
+    seq: int  # event number when the request arrived (its body read)
     method: str
     path: str
     fault: str | None
     status: int | None = None  # upstream status of a forwarded request
+    done: int | None = None  # event number when the upstream answered
     body: bytes = b""  # request body (uploads)
 
     @property
@@ -94,10 +95,12 @@ class Entry:
 @dataclass
 class _Burst:
     kind: str
-    after: int
-    requests: int | None  # None: until restore() (or ``until``)
-    until: float | None = None  # monotonic deadline of a timed burst (benchmarks)
-    seconds: float | None = None
+    after: int  # matching requests let through first
+    requests: int | None  # matching requests faulted then (None: until restore())
+    seconds: float | None = None  # a timed burst (benchmarks): from its first fault
+    method: str | None = None  # only requests with this method match (None: all)
+    seen: int = 0
+    until: float | None = None
 
 
 @dataclass
@@ -145,6 +148,7 @@ class FaultProxy:
         self.set_rates(rates or {})
         self.injected: Counter[str] = Counter()
         self.requests = 0
+        self._events = 0
         self.log: list[Entry] = []
         self._seen: Counter[tuple[str, str]] = Counter()
         self._streak: Counter[tuple[str, str]] = Counter()
@@ -207,17 +211,20 @@ class FaultProxy:
             self.seed = seed
 
     def burst(self, kind: str, requests: int | None = None, after: int = 0,
-              seconds: float | None = None) -> None:
-        """Fault every request with ``kind`` after the next ``after`` requests: for
-        ``requests`` requests, or (benchmarks only) for ``seconds`` from the first."""
+              seconds: float | None = None, method: str | None = None) -> None:
+        """Let the next ``after`` requests (with ``method``, if given) through, then
+        fault the ``requests`` that follow with ``kind`` (None: every one until
+        :meth:`restore`), or every one for ``seconds`` from the first fault (a timed
+        burst: the one clock-driven fault, for benchmarks and the 10 s burst test)."""
         if kind not in KINDS:
             raise ValueError(kind)
         with self._lock:
-            self._bursts.append(_Burst(kind, self.requests + after, requests, None, seconds))
+            self._bursts.append(_Burst(kind, after, requests, seconds,
+                                       None if method is None else method.upper()))
 
-    def outage(self, kind: str = "slowdown", after: int = 0) -> None:
+    def outage(self, kind: str = "slowdown", after: int = 0, method: str | None = None) -> None:
         """Fault every request after the next ``after`` with ``kind`` until :meth:`restore`."""
-        self.burst(kind, None, after)
+        self.burst(kind, None, after, method=method)
 
     def restore(self) -> None:
         """End every burst and outage."""
@@ -241,13 +248,13 @@ class FaultProxy:
     def stored(self) -> list[Entry]:
         """The writes the upstream accepted, in the order it answered them."""
         with self._lock:
-            return [e for e in self.log if e.stored]
+            return sorted((e for e in self.log if e.stored), key=lambda e: e.done or 0)
 
     # ------------------------------------------------------------------ decisions
 
     def _decide(self, method: str, path: str) -> tuple[Entry, _Hold | None]:
         with self._lock:
-            seq = self.requests
+            seq = self._event()
             self.requests += 1
             key = (method, path)
             n = self._seen[key]
@@ -259,7 +266,7 @@ class FaultProxy:
                         hold = h  # ``held`` is set by the handler: the body is in
                         break
                     h.after -= 1
-            fault = self._burst_fault(seq)
+            fault = self._burst_fault(method)
             if fault is None and self.rates and (self.methods is None or method in self.methods):
                 fault = self._drawn(key, n)
                 if fault is not None:
@@ -277,20 +284,32 @@ class FaultProxy:
                 hold.entry = entry
             return entry, hold
 
-    def _burst_fault(self, seq: int) -> str | None:
-        now = time.monotonic()
+    def _event(self) -> int:
+        """The next number of the one sequence that orders arrivals and answers."""
+        self._events += 1
+        return self._events
+
+    def _answered(self, entry: Entry, status: int) -> None:
+        with self._lock:
+            entry.status, entry.done = status, self._event()
+
+    def _burst_fault(self, method: str) -> str | None:
+        fault = None
         for b in self._bursts:
-            if seq < b.after:
+            if b.method is not None and b.method != method:
+                continue
+            b.seen += 1
+            if fault is not None or b.seen <= b.after:
                 continue
             if b.seconds is not None:
+                now = time.monotonic()
                 if b.until is None:
                     b.until = now + b.seconds
                 if now < b.until:
-                    return b.kind
-                continue
-            if b.requests is None or seq < b.after + b.requests:
-                return b.kind
-        return None
+                    fault = b.kind
+            elif b.requests is None or b.seen <= b.after + b.requests:
+                fault = b.kind
+        return fault
 
     def _drawn(self, key: tuple[str, str], n: int) -> str | None:
         digest = hashlib.blake2b(f"{self.seed}|{key[0]}|{key[1]}|{n}".encode(),
@@ -381,7 +400,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             self._answer(502, "Bad Gateway", "BadGateway", "upstream unreachable")
             return
-        entry.status = status
+        owner._answered(entry, status)
         if kind in ("lost", "cut_upload") or (kind == "truncate" and len(payload) < 2):
             self._reset()
             return

@@ -238,7 +238,6 @@ def _filesystem_options(url: str, options: dict[str, Any]) -> dict[str, Any]:
         config = dict(out.get("config_kwargs") or {})
         config.setdefault("retries", {"total_max_attempts": 1})
         out["config_kwargs"] = config
-        out.setdefault("skip_instance_cache", True)  # our own instance: retries set below
     return out
 
 
@@ -253,7 +252,9 @@ def _build(url: str, options: dict[str, Any], read_only: bool) -> FsspecStore:
     fs = store.fs
     if "s3" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)) \
             and hasattr(fs, "retries"):
-        fs.retries = 1  # s3fs's own loop: one try, ours retry (an instance of our own)
+        # s3fs's own loop: one try, ours retry. fsspec caches instances by their options,
+        # and ours carry the botocore setting above: only our stores share this one.
+        fs.retries = 1
     return store
 
 
