@@ -108,11 +108,20 @@ def moto():
         server.stop()
 
 
+#: Remote stores are written through zarr-python's codec pipeline (docs/design.md 3.7); a
+#: local store through ``zarrs`` when it is installed, whose zstd may encode a chunk in other
+#: bytes (the same values). Local references are written with zarr-python's, to compare bytes.
+SAME_PIPELINE = {"NGFF_GPU_CODEC_PIPELINE": "zarr"}
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> dict[str, bytes]:
     """The conversion written locally: what every remote write must hold."""
     out = tmp_path_factory.mktemp("ref") / "v.ome.zarr"
-    nz.to_ngff_zarr(out, multiscales())
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in SAME_PIPELINE.items():
+            mp.setenv(k, v)
+        nz.to_ngff_zarr(out, multiscales())
     return files(out)
 
 
@@ -322,7 +331,7 @@ def test_write_survives_mixed_faults_and_reads_back(moto, proxy, reference, tota
     # Read back through the faults too: every level decodes to the local write's values.
     back = nz.from_ngff_zarr(f"s3://{bucket}/{prefix}", storage_options=options(proxy))
     local = tmp_path / "local.ome.zarr"
-    nz.to_ngff_zarr(local, multiscales())
+    nz.to_ngff_zarr(local, multiscales())  # its own pipeline: the values are compared
     for a, b in zip(back.images, nz.from_ngff_zarr(local).images, strict=True):
         np.testing.assert_array_equal(a.data.compute(), b.data.compute())
 
@@ -424,7 +433,7 @@ def cli_reference(tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
     src = root / "src.ome.zarr"
     nz.to_ngff_zarr(src, multiscales())
     want = root / "want.ome.zarr"
-    res = cli("convert", src, want, *CLI_FLAGS)
+    res = cli("convert", src, want, *CLI_FLAGS, env=SAME_PIPELINE)
     assert res.returncode == 0, res.stderr
     return src, files(want)
 
@@ -543,7 +552,8 @@ def test_remote_input_through_faults_converts_like_the_local_input(moto, proxy, 
     front.set_rates(dict.fromkeys(READ_KINDS, 0.05), seed=5)  # 5% of each kind at once
     front.max_in_a_row = ATTEMPTS - 1
     got = tmp_path / "got.ome.zarr"
-    res = cli("convert", url, got, *CLI_FLAGS, "--input-storage-options", json.dumps(so))
+    res = cli("convert", url, got, *CLI_FLAGS, "--input-storage-options", json.dumps(so),
+              env=SAME_PIPELINE)
     assert res.returncode == 0, res.stderr
     assert sum(front.injected.values()) >= 3, front.injected
     assert files(got) == want
@@ -551,3 +561,22 @@ def test_remote_input_through_faults_converts_like_the_local_input(moto, proxy, 
 
 def test_kinds_are_known():
     assert set(WRITE_KINDS) | set(READ_KINDS) | {"deny", "bad_request", "stall"} == set(KINDS)
+
+
+def test_s3_input_without_options_is_read_anonymously_and_says_so(moto, proxy, cli_reference,
+                                                                  tmp_path):
+    """ngff-zarr's CLI default: an s3:// input without --storage-options is read
+    anonymously; moto's private bucket denies that, and the one line says what to do."""
+    src, _ = cli_reference
+    bucket = moto.bucket()
+    moto.upload(bucket, "src.ome.zarr", src)
+    env = {"FSSPEC_S3_ENDPOINT_URL": proxy.url, "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    res = cli("convert", f"s3://{bucket}/src.ome.zarr", tmp_path / "o.ome.zarr", *CLI_FLAGS,
+              env=env)
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "access denied" in lines[0], res.stderr
+    assert "read anonymously" in lines[0] and '{"anon": false}' in lines[0]
+    denied = [(e.method, e.path) for e in proxy.log if e.status == 403]
+    assert denied and len(denied) == len(set(denied))  # each denied once: not retried
