@@ -31,11 +31,12 @@ requests gets the same faults. ``max_in_a_row`` bounds the faults one ``(method,
 path)`` gets in a row (so a client with more attempts than that always gets through).
 
 Bursts and outages are driven by request counts or by the test, never by a clock
-(:meth:`FaultProxy.burst` with ``seconds`` is the one exception, for benchmarks):
-``burst(kind, requests=N, after=K)`` faults the N requests that follow the next K,
-``outage(kind, after=K)`` faults every request after the next K until ``restore()``,
-and ``hold(method, after=K)`` stops the (K+1)-th matching request once its body has
-arrived, sets an event, and keeps it until ``release()``.
+(:meth:`FaultProxy.burst` with ``seconds`` is the one exception, a burst that lasts that
+long from its first fault): ``burst(kind, requests=N, after=K)`` faults the N requests
+that follow the next K, ``outage(kind, after=K)`` faults every request after the next K
+until ``restore()`` (both may count only the requests of one ``method``), and
+``hold(method, after=K)`` stops the (K+1)-th matching request once its body has
+arrived, sets an event, and keeps it until ``release()`` (forwarded or dropped).
 
 Everything it did is counted: ``injected`` (a Counter by kind), ``requests``, and
 ``log`` (one :class:`Entry` per request, with the upstream status of forwarded ones);

@@ -450,12 +450,6 @@ class RetryingStore(WrapperStore[FsspecStore]):
     def __repr__(self) -> str:
         return f"RetryingStore({self.url!r}, {self.policy})"
 
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, RetryingStore) and self.url == other.url
-                and self._store == other._store)
-
-    __hash__ = None  # type: ignore[assignment]
-
     # the retry loop -----------------------------------------------------------------
 
     async def _retry(self, what: str, key: str, op: Callable[[], Awaitable[T]]) -> T:
