@@ -108,6 +108,7 @@ class _Burst:
 class _Hold:
     method: str
     after: int
+    match: str | None = None
     held: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
     forward: bool = False
@@ -232,11 +233,11 @@ class FaultProxy:
         with self._lock:
             self._bursts.clear()
 
-    def hold(self, method: str = "PUT", after: int = 0) -> _Hold:
-        """Hold the (``after`` + 1)-th request with ``method`` from now on once its
-        body has arrived: ``hold.held`` is set then; the request waits for
-        :meth:`release`."""
-        h = _Hold(method.upper(), after)
+    def hold(self, method: str = "PUT", after: int = 0, match: str | None = None) -> _Hold:
+        """Hold the (``after`` + 1)-th request from now on with ``method`` (and ``match``
+        in its path, if given) once its body has arrived: ``hold.held`` is set then; the
+        request waits for :meth:`release`."""
+        h = _Hold(method.upper(), after, match)
         with self._lock:
             self._holds.append(h)
         return h
@@ -262,7 +263,7 @@ class FaultProxy:
             self._seen[key] += 1
             hold = None
             for h in self._holds:
-                if h.method == method and not h.held.is_set():
+                if h.method == method and (h.match is None or h.match in path):
                     if h.after == 0:
                         hold = h  # ``held`` is set by the handler: the body is in
                         break
