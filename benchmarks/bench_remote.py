@@ -26,7 +26,7 @@ After each case (outside the timed region) every object of the bucket is compare
 with the same conversion written locally (through zarr-python's codec pipeline, as
 remote stores are), byte for byte. Reported: wall time (min
 and median over rounds), MB/s of input, requests and faults injected, and the
-target (docs/design.md section 3.7): faults / clean <= 1.5.
+target (docs/design.md section 3.8): faults / clean <= 1.5.
 
 Usage::
 

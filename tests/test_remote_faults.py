@@ -108,7 +108,7 @@ def moto():
         server.stop()
 
 
-#: Remote stores are written through zarr-python's codec pipeline (docs/design.md 3.7); a
+#: Remote stores are written through zarr-python's codec pipeline (docs/design.md 3.8); a
 #: local store through ``zarrs`` when it is installed, whose zstd may encode a chunk in other
 #: bytes (the same values). Local references are written with zarr-python's, to compare bytes.
 SAME_PIPELINE = {"NGFF_GPU_CODEC_PIPELINE": "zarr"}
