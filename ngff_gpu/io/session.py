@@ -300,9 +300,9 @@ class StoreSession:
         through :class:`~ngff_gpu.io.remote.RetryingStore`, which ``zarrs`` cannot
         call). A sharded array gets one ``zarrs`` thread per write: ``zarrs`` encodes
         the inner chunks of a shard that is not entirely inside the array in parallel
-        and appends them as they finish, so their order
-        in the shard (not the values) would change from run to run; the engine's
-        writer threads still write bricks in parallel.
+        and appends them as they finish, so their order in the shard (not the values)
+        would change from run to run; the engine's writer threads still write bricks in
+        parallel.
         """
         pipeline = codec_pipeline() if self.zarr_format == 3 else None
         store = self._root().store
