@@ -7,7 +7,7 @@ stages before it (``tests/test_layers.py`` enforces the rule; docs/design.md exp
     compute/                  methods, weights, level step, NumPy reference, backends, kernels
     model/                    NgffImage, Metadata, Multiscales
     levels/                   plan, lazy levels, to_multiscales, downsample, bricks + engine
-    io/                       writer, reader, validate, labels, omero, codecs, inputs/
+    io/                       writer, reader, validate, labels, omero, codecs, remote, inputs/
     cli/                      the ngff-gpu command
 """
 
@@ -23,10 +23,14 @@ from ngff_gpu.errors import (
     InvalidStoreError,
     KernelCompileError,
     NgffGpuError,
+    RemoteStoreError,
     ScaleFactorError,
+    StoreAccessDeniedError,
     StoreExistsError,
     StoreLockedError,
     StoreNotFoundError,
+    StoreThrottledError,
+    StoreUnavailableError,
     StoreUnreachableError,
     UnsupportedDtypeError,
 )
@@ -107,11 +111,15 @@ __all__ = [
     "PlateWell",
     "RAS",
     "SUPPORTED_VERSIONS",
+    "RemoteStoreError",
     "Scale",
     "ScaleFactorError",
+    "StoreAccessDeniedError",
     "StoreExistsError",
     "StoreLockedError",
     "StoreNotFoundError",
+    "StoreThrottledError",
+    "StoreUnavailableError",
     "StoreUnreachableError",
     "TransformSequence",
     "Translation",

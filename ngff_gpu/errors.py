@@ -78,3 +78,24 @@ class DiskFullError(NgffGpuError, OSError):
 class StoreUnreachableError(NgffGpuError, ValueError):
     """The store cannot be written from where the work runs (an in-process store
     such as a ``MemoryStore`` with ``dask.distributed`` worker processes)."""
+
+
+class RemoteStoreError(NgffGpuError, OSError):
+    """A remote store (``s3://``, ``gs://``, ``https://``...) failed an operation for
+    good; the message names the store, the key, what failed in our words and how many
+    attempts it took. This class itself: the store rejected a request (HTTP 400 or
+    another client error that retrying cannot fix)."""
+
+
+class StoreThrottledError(RemoteStoreError):
+    """The store kept throttling (HTTP 503 ``SlowDown``, 429) through every attempt of
+    the retry policy."""
+
+
+class StoreUnavailableError(RemoteStoreError, ConnectionError):
+    """The store kept failing or could not be reached (HTTP 500/502/504, connection
+    refused or reset, timeouts, short reads) through every attempt of the retry policy."""
+
+
+class StoreAccessDeniedError(RemoteStoreError, PermissionError):
+    """The store denied access (HTTP 403/401, missing credentials); never retried."""

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from ngff_gpu.cli import _common as c
 from ngff_gpu.cli._common import PROG, HelpFormatter
-from ngff_gpu.errors import ArgumentError
+from ngff_gpu.errors import ArgumentError, StoreAccessDeniedError
 
 EPILOG = f"""examples:
   {PROG} convert volume.tif volume.ome.zarr
@@ -61,6 +61,19 @@ def add_parser(sub: Any) -> None:
     o.add_argument("--labels", action="append", default=[], metavar="[NAME=]PATH",
                    help="a label image of the same shape, written with MODE under "
                         "labels/NAME (repeatable)")
+    st = p.add_argument_group("remote stores (s3://, gs://, https://)")
+    st.add_argument("--storage-options", default=None, metavar="JSON",
+                    help="a JSON object of fsspec storage options for remote inputs and OUTPUT, "
+                         "ngff-zarr's spelling, e.g. '{\"anon\": true}' or "
+                         "'{\"client_kwargs\": {\"endpoint_url\": \"http://minio:9000\"}}'; "
+                         "its key \"retry\" sets our retry policy, e.g. "
+                         "'{\"retry\": {\"attempts\": 10, \"backoff\": 0.1, "
+                         "\"max_backoff\": 15, \"timeout\": null}}' (the defaults). "
+                         "Without it, s3:// inputs are read anonymously, as in ngff-zarr")
+    st.add_argument("--input-storage-options", default=None, metavar="JSON",
+                    help="options for remote inputs only (keys override --storage-options)")
+    st.add_argument("--output-storage-options", default=None, metavar="JSON",
+                    help="options for a remote OUTPUT only (keys override --storage-options)")
     p.set_defaults(func=run)
 
 
@@ -189,7 +202,8 @@ def check_output(output: str, inputs: list[str], overwrite: bool, resume: bool) 
             "an interrupted conversion")
 
 
-def _labels(specs: list[str], shape: tuple[int, ...], dims: list[str] | None) -> dict[str, Any]:
+def _labels(specs: list[str], shape: tuple[int, ...], dims: list[str] | None,
+            storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     from ngff_gpu.errors import DimsError, InputFormatError
     from ngff_gpu.io.inputs import open_input, safe_name
 
@@ -198,7 +212,7 @@ def _labels(specs: list[str], shape: tuple[int, ...], dims: list[str] | None) ->
         name, path = None, spec
         if "=" in spec and not os.path.exists(spec):
             name, path = spec.split("=", 1)
-        lab = open_input([path], dims=None)
+        lab = open_input([path], dims=None, storage_options=storage_options)
         name = safe_name(name or lab.name or "labels")
         if name in out:
             raise InputFormatError(f"two label images are named {name!r}; use NAME=PATH")
@@ -265,13 +279,56 @@ def series_outputs(output: str, names: list[str]) -> list[str]:
     return [f"{output}_{n}" for n in unique]
 
 
+def storage_options(args: argparse.Namespace, inputs: list[str]) -> None:
+    """Parse the ``--*storage-options`` JSON into ``args.input_options`` and
+    ``args.output_options`` (None when none was given).
+
+    An ``s3://`` input without any options is read anonymously (``{"anon": true}``),
+    as ngff-zarr's CLI does; ``args.anon_default`` records it for the error line.
+
+    Raises
+    ------
+    ArgumentError
+        Naming the option: not valid JSON, not an object, or a bad ``"retry"`` entry.
+    """
+    from ngff_gpu.io.remote import parse_storage_options_json
+
+    def parsed(flag: str) -> dict[str, Any] | None:
+        text = getattr(args, flag.lstrip("-").replace("-", "_"))
+        return None if text is None else parse_storage_options_json(text, flag)
+
+    shared = parsed("--storage-options")
+    given_in, given_out = parsed("--input-storage-options"), parsed("--output-storage-options")
+    args.input_options = None if shared is None and given_in is None else \
+        {**(shared or {}), **(given_in or {})}
+    args.output_options = None if shared is None and given_out is None else \
+        {**(shared or {}), **(given_out or {})}
+    args.anon_default = args.input_options is None and any(
+        p.lower().startswith("s3://") for p in inputs)
+    if args.anon_default:
+        args.input_options = {"anon": True}
+
+
 def run(args: argparse.Namespace) -> int:
     """Convert the inputs to OUTPUT (every series with ``--series all`` or ``each``)."""
+    t0 = time.perf_counter()
+    inputs, output = inputs_and_output(args)
+    storage_options(args, inputs)
+    try:
+        return _run(args, inputs, output, t0)
+    except StoreAccessDeniedError as exc:
+        if not (args.anon_default and any(str(exc).startswith(p.rstrip("/")) for p in inputs)):
+            raise
+        raise StoreAccessDeniedError(
+            f"{exc}; s3:// inputs are read anonymously unless --storage-options is given (as "
+            "in ngff-zarr): pass --storage-options '{\"anon\": false}' to use your "
+            "credentials") from exc
+
+
+def _run(args: argparse.Namespace, inputs: list[str], output: str, t0: float) -> int:
     from ngff_gpu.errors import InputFormatError
     from ngff_gpu.io.inputs import list_series, open_input
 
-    t0 = time.perf_counter()
-    inputs, output = inputs_and_output(args)
     args.overwrite_mode = "in-place" if args.overwrite_in_place else args.overwrite
     device = c.describe_backend(args.device)  # fails before anything is created
     if args.series in ("all", "each"):
@@ -284,11 +341,13 @@ def run(args: argparse.Namespace) -> int:
         for out in outputs:
             check_output(out, inputs, bool(args.overwrite_mode), args.resume)
         for info, out in zip(infos, outputs):
-            src = open_input(inputs, dims=args.dims, series=info.index)
+            src = open_input(inputs, dims=args.dims, series=info.index,
+                             storage_options=args.input_options)
             convert_one(src, out, args, device, t0)
         return 0
     check_output(output, inputs, bool(args.overwrite_mode), args.resume)
-    src = open_input(inputs, dims=args.dims, series=args.series)
+    src = open_input(inputs, dims=args.dims, series=args.series,
+                     storage_options=args.input_options)
     convert_one(src, output, args, device, t0)
     return 0
 
@@ -428,8 +487,9 @@ def prepare(src: Any, args: argparse.Namespace, device: str,
     for ax in ms.metadata.axes:
         if ax.name in orientation:
             ax.orientation = {"type": "anatomical", "value": orientation[ax.name]}
-    labels = _labels(args.labels, tuple(src.data.shape), dims) if getattr(args, "labels",
-                                                                          None) else None
+    labels = (_labels(args.labels, tuple(src.data.shape), dims,
+                      getattr(args, "input_options", None))
+              if getattr(args, "labels", None) else None)
     omero = None if (args.no_omero or src.is_label_hint) else _omero(src, image, dims)
     shards = args.chunks_per_shard
     if isinstance(shards, tuple):
@@ -466,7 +526,7 @@ def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0
         args.writing = output  # main() names the unfinished store if this fails
     decoding(src, lambda: nz.to_ngff_zarr(output, ms, version=args.version,
                                           overwrite=args.overwrite_mode, resume=args.resume,
-                                          **kwargs))
+                                          storage_options=args.output_options, **kwargs))
     if not summary:
         if not args.quiet:
             print(f"wrote {shown or output}")
@@ -476,5 +536,5 @@ def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0
         from ngff_gpu.cli.info import print_info, store_info
 
         print(f"wrote {output} in {time.perf_counter() - t0:.2f} s on {device}")
-        print_info(store_info(output), columns=("path", "shape", "chunks", "scale", "translation",
-                                                "on disk"))
+        print_info(store_info(output, args.output_options),
+                   columns=("path", "shape", "chunks", "scale", "translation", "on disk"))

@@ -81,8 +81,9 @@ def _disk_bytes(root: str | None, path: str) -> int | None:
     return total
 
 
-def store_info(store: str) -> StoreInfo:
-    """Read the levels and metadata of an OME-Zarr image.
+def store_info(store: str, storage_options: dict[str, Any] | None = None) -> StoreInfo:
+    """Read the levels and metadata of an OME-Zarr image (``storage_options``: for a
+    URL, fsspec's options plus our ``"retry"`` policy).
 
     Raises
     ------
@@ -92,7 +93,7 @@ def store_info(store: str) -> StoreInfo:
     from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
     from ngff_gpu.model.metadata_json import level_placement, metadata_from_json
 
-    group = open_group(store)
+    group = open_group(store, storage_options=storage_options)
     version, attrs = read_ome_attrs(group)
     entry = attrs["multiscales"][0]
     meta = metadata_from_json(entry, version)
@@ -257,7 +258,21 @@ def add_info_parser(sub: Any) -> None:
                        epilog=INFO_EPILOG, formatter_class=HelpFormatter)
     p.add_argument("store", metavar="STORE", help="OME-Zarr image (path or URL)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _storage_option(p)
     p.set_defaults(func=run_info)
+
+
+def _storage_option(p: Any) -> None:
+    p.add_argument("--storage-options", default=None, metavar="JSON",
+                   help="a JSON object of fsspec storage options for a remote STORE, e.g. "
+                        "'{\"anon\": true}', with \"retry\" for our retry policy")
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any] | None:
+    from ngff_gpu.io.remote import parse_storage_options_json
+
+    text = args.storage_options
+    return None if text is None else parse_storage_options_json(text, "--storage-options")
 
 
 def add_validate_parser(sub: Any) -> None:
@@ -268,14 +283,16 @@ def add_validate_parser(sub: Any) -> None:
                                    "it is not valid.",
                        epilog=VALIDATE_EPILOG, formatter_class=HelpFormatter)
     p.add_argument("store", metavar="STORE", help="OME-Zarr image (path or URL)")
+    _storage_option(p)
     p.set_defaults(func=run_validate)
 
 
 def run_info(args: argparse.Namespace) -> int:
     """Print ``info`` of ``args.store``."""
-    if collection_info(args.store):
+    options = _options(args)
+    if collection_info(args.store, options):
         return 0
-    info = store_info(args.store)
+    info = store_info(args.store, options)
     if args.json:
         print(json.dumps(asdict(info), indent=2))
     else:
@@ -288,8 +305,9 @@ def run_validate(args: argparse.Namespace) -> int:
     from ngff_gpu.errors import InvalidStoreError
     from ngff_gpu.io.validate import validate_store
 
+    options = _options(args)
     try:
-        kind = _kind(args.store)
+        kind = _kind(args.store, options)
         if kind == "plate":
             from ngff_gpu.io.hcs_read import from_hcs_zarr
 
@@ -305,22 +323,22 @@ def run_validate(args: argparse.Namespace) -> int:
             print(f"valid: {args.store} is a complete OME-Zarr {version} bioformats2raw "
                   f"container ({len(series)} series)")
             return 0
-        version = validate_store(args.store)
-        n = len(store_info(args.store).levels)
+        version = validate_store(args.store, options)
+        n = len(store_info(args.store, options).levels)
     except InvalidStoreError as exc:
         raise InvalidStoreError(f"invalid: {args.store}: {exc}") from None
     print(f"valid: {args.store} is a complete OME-Zarr {version} image ({n} levels)")
     return 0
 
 
-def _kind(store: str) -> str | None:
+def _kind(store: str, storage_options: dict[str, Any] | None = None) -> str | None:
     """``"plate"``, ``"bioformats2raw"`` (complete or not) or None for an image."""
     from ngff_gpu.errors import InvalidStoreError
     from ngff_gpu.io.collection import collection_kind
     from ngff_gpu.io.group import open_group
 
     try:
-        return collection_kind(open_group(store).attrs.asdict())
+        return collection_kind(open_group(store, storage_options=storage_options).attrs.asdict())
     except (InvalidStoreError, ValueError, TypeError):
         return None
 
@@ -337,9 +355,9 @@ def _well_fields(plate: Any, path: str) -> list[str]:
     return [im.path for im in well.images] if well is not None else []
 
 
-def collection_info(store: str) -> bool:
+def collection_info(store: str, storage_options: dict[str, Any] | None = None) -> bool:
     """Print a plate's wells or a container's series; False for an image."""
-    kind = _kind(store)
+    kind = _kind(store, storage_options)
     if kind is None:
         return False
     if kind == "plate":

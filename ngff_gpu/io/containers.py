@@ -61,8 +61,9 @@ def series_paths(group: zarr.Group) -> list[str]:
     return sorted(names, key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else 0, n))
 
 
-def open_image_group(store: Any) -> zarr.Group:
-    """The group of the image ``store`` names (module docstring).
+def open_image_group(store: Any, storage_options: dict[str, Any] | None = None) -> zarr.Group:
+    """The group of the image ``store`` names (module docstring); ``storage_options``
+    open a remote URL (:func:`~ngff_gpu.io.group.open_group`).
 
     Raises
     ------
@@ -84,7 +85,7 @@ def open_image_group(store: Any) -> zarr.Group:
                                         f"{inner[0]}") from None
         if not os.path.exists(path):
             raise StoreNotFoundError(f"{store}: not found")
-    group = open_group(store)
+    group = open_group(store, storage_options=storage_options)
     try:
         attrs = group.attrs.asdict()
     except (ValueError, TypeError):

@@ -14,18 +14,25 @@ from typing import Any
 
 import zarr
 
-from ngff_gpu.errors import InvalidStoreError, StoreNotFoundError
+from ngff_gpu.errors import InvalidStoreError, RemoteStoreError, StoreNotFoundError
 
 
-def open_group(store: Any, mode: str = "r") -> zarr.Group:
+def open_group(store: Any, mode: str = "r",
+               storage_options: dict[str, Any] | None = None) -> zarr.Group:
     """Open ``store`` (path, URL, zarr store or group) as a Zarr group.
+
+    A remote URL is opened with ``storage_options`` and our retry policy
+    (:func:`ngff_gpu.io.remote.open_url_store`); other stores ignore them.
 
     Raises
     ------
     InvalidStoreError
         When ``store`` is not a readable Zarr group (missing, an array, bad JSON).
+    RemoteStoreError
+        When a remote store keeps failing (throttled, unreachable, denied).
     """
     from ngff_gpu.io.ozx import is_ozx, open_zip_store
+    from ngff_gpu.io.remote import is_remote_url, open_url_store, split_storage_options
 
     if isinstance(store, zarr.Group):
         return store
@@ -34,12 +41,18 @@ def open_group(store: Any, mode: str = "r") -> zarr.Group:
     path = local_path(store)
     if mode in ("r", "r+") and path is not None and not os.path.exists(path):
         raise StoreNotFoundError(f"{store}: no such store (nothing at {path})")
+    if is_remote_url(store):
+        store = open_url_store(store, storage_options, read_only=mode == "r")
+    else:
+        split_storage_options(storage_options)  # checked, unused (as ngff-zarr does)
     try:
         if is_ozx(store) and mode == "r":  # a zipped OME-Zarr (RFC-9), read-only
             return zarr.open_group(open_zip_store(store), mode="r", use_consolidated=False)
         # Consolidated metadata is written (as ngff-zarr does) but never trusted on
         # read: the arrays' own metadata is what a damaged store gets checked against.
         return zarr.open_group(store, mode=mode, use_consolidated=False)
+    except RemoteStoreError:
+        raise
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError,
             KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile) as exc:
         # json.JSONDecodeError is a ValueError: a corrupt zarr.json or .zgroup lands here.

@@ -28,6 +28,10 @@ def parallel_source(source: Any) -> Any:
         return source
     if not isinstance(source, zarr.Array):
         return source
+    from ngff_gpu.io.remote import RetryingStore
+
+    if isinstance(source.store, RetryingStore):
+        return source  # remote: zarrs would read around the retry policy (and cannot wrap it)
     name = "ZarrsCodecPipeline"
     if type(source.async_array.codec_pipeline).__name__ == name:
         return source

@@ -24,7 +24,8 @@ OME_KEYS = frozenset({"ome", "multiscales", "omero", "labels", "image-label", "p
 
 
 def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = None,
-                   storage_options: dict | None = None, kind: str | None = None) -> Multiscales:
+                   storage_options: dict[str, Any] | None = None,
+                   kind: str | None = None) -> Multiscales:
     """Open an OME-Zarr image as a :class:`Multiscales` with lazy dask arrays
     (ngff-zarr 0.50's signature).
 
@@ -40,7 +41,9 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
     version : str, optional
         The version the store must have (raises ``ValueError`` when it has another).
     storage_options : dict, optional
-        Passed to fsspec for URL stores.
+        fsspec options for a URL store (``{"anon": True}``...) plus ``"retry"``, our
+        retry policy (docs/design.md, "Remote stores"); the lazy arrays read through
+        it. Ignored for other stores, as ngff-zarr does.
     kind : {"multiscales", None}
         What to read; ngff-zarr's "scene" and "transformation" are not supported.
 
@@ -57,15 +60,13 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
     ArgumentError
         For a plate's root or a container of several series (the message names the
         paths to open).
+    RemoteStoreError
+        When a remote store keeps failing (:class:`StoreThrottledError`,
+        :class:`StoreUnavailableError`) or denies access (:class:`StoreAccessDeniedError`).
     """
     if kind not in (None, "multiscales"):
         raise ArgumentError(f"kind={kind!r} is not supported by ngff_gpu (multiscales only)")
-    if storage_options is not None and isinstance(store, str) and "://" in store:
-        import zarr.storage
-
-        store = zarr.storage.FsspecStore.from_url(store, storage_options=storage_options,
-                                                  read_only=True)
-    group = open_image_group(store)
+    group = open_image_group(store, storage_options=storage_options)
     if validate:
         from ngff_gpu.io.validate import validate_store
 

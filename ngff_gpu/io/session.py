@@ -43,6 +43,7 @@ import zarr
 
 from ngff_gpu.errors import ArgumentError, InvalidStoreError, StoreExistsError
 from ngff_gpu.io.read_pipeline import ZARR_CONFIG_LOCK
+from ngff_gpu.io.remote import RetryingStore
 from ngff_gpu.io.replace import WriteTarget, local_path, refuse_replacing_valid
 
 PROGRESS_GROUP = "ngff_gpu_progress"
@@ -295,15 +296,18 @@ class StoreSession:
         """Arrays take their codec pipeline from zarr's config when they are opened.
 
         A local path that is not valid UTF-8 keeps zarr-python's pipeline (``zarrs``
-        takes paths as UTF-8 strings). A sharded array gets one ``zarrs`` thread per
-        write: ``zarrs`` encodes the inner chunks of a shard that is not entirely
-        inside the array in parallel and appends them as they finish, so their order
-        in the shard (not the values) would change from run to run; the engine's
-        writer threads still write bricks in parallel.
+        takes paths as UTF-8 strings), and so does a remote store (its writes go
+        through :class:`~ngff_gpu.io.remote.RetryingStore`, which ``zarrs`` cannot
+        call). A sharded array gets one ``zarrs`` thread per write: ``zarrs`` encodes
+        the inner chunks of a shard that is not entirely inside the array in parallel
+        and appends them as they finish, so their order in the shard (not the values)
+        would change from run to run; the engine's writer threads still write bricks in
+        parallel.
         """
         pipeline = codec_pipeline() if self.zarr_format == 3 else None
-        if pipeline is not None and not _utf8_path(self._root().store):
-            pipeline = None
+        store = self._root().store
+        if pipeline is not None and (not _utf8_path(store) or isinstance(store, RetryingStore)):
+            pipeline = None  # a remote store: every write goes through our retry policy
         if pipeline is None:
             with ZARR_CONFIG_LOCK:  # no other session's setting is in force meanwhile
                 yield

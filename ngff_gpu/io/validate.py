@@ -9,12 +9,19 @@ from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
 from ngff_gpu.model.metadata_json import metadata_from_json
 
 
-def validate_store(store: Any) -> str:
+def validate_store(store: Any, storage_options: dict[str, Any] | None = None) -> str:
     """Check that ``store`` is a complete, valid OME-Zarr 0.4, 0.5 or 0.6 image.
 
     Structure (metadata present, every dataset an array with the axes' rank,
     shapes non-increasing) is checked here; the schema through the
     ``ome-zarr-models`` package.
+
+    Parameters
+    ----------
+    store : str, pathlib.Path, zarr store, zarr.Group or fsspec URL
+        The OME-Zarr image.
+    storage_options : dict, optional
+        For a URL store: fsspec options plus ``"retry"`` (see :mod:`ngff_gpu.io.remote`).
 
     Returns
     -------
@@ -26,7 +33,7 @@ def validate_store(store: Any) -> str:
     InvalidStoreError
         With the reason, when anything does not hold.
     """
-    group = open_group(store)
+    group = open_group(store, storage_options=storage_options)
     version, attrs = read_ome_attrs(group)
     meta = metadata_from_json(attrs["multiscales"][0], version)
     ndim = len(meta.axes)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError
+from ngff_gpu.io.remote import split_storage_options
 from ngff_gpu.io.writer import write_multiscales
 from ngff_gpu.model.multiscales import Multiscales
 
@@ -59,6 +60,7 @@ def to_ngff_zarr(
     omero: dict | bool | None = None,
     labels: Mapping[str, Any] | None = None,
     client: Any = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Compute and write every level of ``multiscales`` to an OME-Zarr store.
 
@@ -129,6 +131,12 @@ def to_ngff_zarr(
         Run bricks as tasks on this client (default: the active client, if any;
         False: compute in this process even when a client is active). An
         in-process store with worker processes raises :class:`StoreUnreachableError`.
+    storage_options : dict, optional
+        For a URL store (``s3://``, ``gs://``...): fsspec's options (``{"anon": False,
+        "client_kwargs": {...}}``...) plus ``"retry"``, our retry policy (``attempts``,
+        ``backoff``, ``max_backoff``, ``timeout``; docs/design.md, "Remote stores").
+        Every write and read of the store is retried by that policy. Ignored for
+        local paths and store objects.
 
     Raises
     ------
@@ -184,11 +192,13 @@ def to_ngff_zarr(
                                 "directory to resume, or start again with overwrite")
         if metadata_only:
             raise ArgumentError("metadata_only=True is not available for .ozx output")
+        split_storage_options(storage_options)  # checked, unused: a local file
         write_ozx(store, lambda stage: write_multiscales(stage, multiscales, overwrite=True,
                                                          **options),
                   overwrite=overwrite, version=version)
         return
-    write_multiscales(store, multiscales, overwrite=overwrite, resume=resume, **options)
+    write_multiscales(store, multiscales, overwrite=overwrite, resume=resume,
+                      storage_options=storage_options, **options)
 
 
 #: ngff-zarr 0.50's name of :func:`to_ngff_zarr`.

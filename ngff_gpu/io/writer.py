@@ -45,6 +45,7 @@ from ngff_gpu.io.labels import (
     unique_values,
 )
 from ngff_gpu.io.read_pipeline import parallel_source
+from ngff_gpu.io.remote import is_remote_url, open_url_store, split_storage_options
 from ngff_gpu.io.replace import IN_PLACE, local_path
 from ngff_gpu.io.session import (  # noqa: F401 - re-exported names
     IN_PROGRESS_ATTR,
@@ -270,6 +271,7 @@ def write_multiscales(
     compressors: Any = None,
     metadata_only: bool = False,
     consolidate: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
     seams: Seams | None = None,
 ) -> WriteReport:
     """:func:`to_ngff_zarr` with its :class:`Seams` and a :class:`WriteReport`.
@@ -298,6 +300,10 @@ def write_multiscales(
         raise ArgumentTypeError(f"omero must be a dict, True or None, got {omero!r}")
     if labels is not None and not isinstance(labels, Mapping):
         raise ArgumentTypeError(f"labels must be a dict {{name: array}}, got {labels!r}")
+    if is_remote_url(store):  # every operation through our retry policy
+        store = open_url_store(store, storage_options)
+    else:
+        split_storage_options(storage_options)  # checked, unused (as ngff-zarr does)
     report = WriteReport(memory_limit=budget)
 
     # Everything is planned and checked before the store is touched.

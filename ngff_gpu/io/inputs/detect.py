@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from ngff_gpu.errors import InputFormatError
 from ngff_gpu.io.inputs.common import InputImage, is_url
@@ -17,6 +18,7 @@ from ngff_gpu.io.inputs.sniff import slice_candidates, sniff, sniff_file
 from ngff_gpu.io.inputs.stack import directory_slices, expand, open_stack
 from ngff_gpu.io.inputs.tiff import open_tiff
 from ngff_gpu.io.inputs.zarr_input import open_ozx, open_zarr
+from ngff_gpu.io.remote import is_remote_url, open_url_store
 
 _SINGLE = {"npy": open_npy, "zarr": open_zarr, "ozx": open_ozx, "raster": open_raster,
            "nifti": open_nifti, "analyze": open_nifti, "nrrd": open_nrrd,
@@ -24,7 +26,8 @@ _SINGLE = {"npy": open_npy, "zarr": open_zarr, "ozx": open_ozx, "raster": open_r
 
 
 def open_input(paths: Sequence[str] | str, dims: Sequence[str] | str | None = None,
-               series: int | None = None) -> InputImage:
+               series: int | None = None,
+               storage_options: dict[str, Any] | None = None) -> InputImage:
     """Open one image file, a directory of slices, a glob pattern, or several files, lazily.
 
     Parameters
@@ -40,6 +43,10 @@ def open_input(paths: Sequence[str] | str, dims: Sequence[str] | str | None = No
         overriding what the file says; the result is reordered to ``t, c, z, y, x``.
     series : int, optional
         The series of a multi-series TIFF (required when it has several).
+    storage_options : dict, optional
+        For a URL (``s3://``, ``gs://``, ``https://``): fsspec's options plus
+        ``"retry"``, our retry policy (:mod:`ngff_gpu.io.remote`); every read goes
+        through it.
 
     Returns
     -------
@@ -82,6 +89,8 @@ def open_input(paths: Sequence[str] | str, dims: Sequence[str] | str | None = No
         return open_tiff(path, dims, series=series)
     if fmt == "dicom":
         return open_dicom([path], dims)
+    if fmt == "zarr" and is_remote_url(path):
+        return open_zarr(path, dims, store=open_url_store(path, storage_options, read_only=True))
     return _SINGLE[fmt](path, dims)
 
 

@@ -14,8 +14,12 @@ def open_zarr(path: str, dims: Sequence[str] | None, store: Any = None) -> Input
     """Open a Zarr array or OME-Zarr image at ``path`` (or in ``store``) read-only."""
     import zarr
 
+    from ngff_gpu.errors import RemoteStoreError
+
     try:
         node = zarr.open(store if store is not None else path, mode="r")
+    except RemoteStoreError:
+        raise  # a remote store that kept failing: its own message
     except (FileNotFoundError, KeyError, ValueError, TypeError, OSError,
             zarr.errors.NodeTypeValidationError) as exc:
         raise InputFormatError(f"cannot open {path} as Zarr: {exc}") from exc
