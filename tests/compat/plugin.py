@@ -137,18 +137,41 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: Any) -> Any:
     global _current
     _current = set()
     _results[item.nodeid] = {"outcome": "passed", "called": [], "message": ""}
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        _results[item.nodeid]["called"] = sorted(_current)
+        _results[item.nodeid]["seconds"] = round(time.monotonic() - t0, 3)
+        _current = None
+
+
+def _armed() -> Any:
+    """Run one phase (setup, call, teardown) of a test under the timeout; the alarm is
+    off again before pytest builds the phase's report."""
     timeout = float(os.environ.get("NGFF_COMPAT_TEST_TIMEOUT", "120"))
     previous = signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, timeout)
-    t0 = time.monotonic()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-        _results[item.nodeid]["called"] = sorted(_current)
-        _results[item.nodeid]["seconds"] = round(time.monotonic() - t0, 3)
-        _current = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    yield from _armed()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    yield from _armed()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: Any) -> Any:
+    yield from _armed()
 
 
 def _message(report: pytest.TestReport) -> str:
