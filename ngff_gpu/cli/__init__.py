@@ -174,7 +174,8 @@ def _quiet_libraries() -> None:
     error line says what went wrong (``NGFF_GPU_DEBUG=1`` shows them)."""
     import logging
 
-    for name in ("tifffile", "asyncio", "imageio", "nibabel", "pydicom", "nrrd"):
+    for name in ("tifffile", "asyncio", "imageio", "nibabel", "pydicom", "nrrd", "h5py", "mrcfile",
+                 "zarr_n5"):
         log = logging.getLogger(name)
         log.addHandler(logging.NullHandler())
         log.propagate = False
