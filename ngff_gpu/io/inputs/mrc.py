@@ -46,6 +46,24 @@ def is_mrc(head: bytes, path: str) -> bool:
     return bool(np.all(dims[:3] > 0) and dims[3] in (0, 1, 2, 4, 6, 12))
 
 
+def _check_size(mrcfile: Any, path: str) -> None:
+    """Refuse a file shorter than its header says (before mapping it)."""
+    import os
+
+    from mrcfile.utils import data_dtype_from_header
+
+    with mrcfile.open(path, mode="r", header_only=True, permissive=False) as m:
+        h = m.header
+        count = int(h.nx) * int(h.ny) * int(h.nz)
+        packed = int(h.mode) == 101  # 4-bit: two values a byte
+        need = 1024 + int(h.nsymbt) + (-(-count // 2) if packed else
+                                       count * data_dtype_from_header(h).itemsize)
+    size = os.path.getsize(path)
+    if size < need:
+        raise InputFormatError(f"cannot read {path} as MRC: truncated (the file has {size} bytes, "
+                               f"its header needs {need})")
+
+
 def open_mrc(path: str, dims: Sequence[str] | None) -> InputImage:
     """Open an MRC/MRCS file lazily (memory-mapped)."""
     try:
@@ -53,11 +71,12 @@ def open_mrc(path: str, dims: Sequence[str] | None) -> InputImage:
     except ImportError:
         raise InputFormatError(f"reading MRC files needs mrcfile: {NEEDS}") from None
     try:
+        _check_size(mrcfile, path)
         mrc = mrcfile.mmap(path, mode="r", permissive=False)
+    except InputFormatError:
+        raise
     except (ValueError, OSError, EOFError) as exc:
         detail = " ".join(str(exc).split())
-        if "could only read" in detail or "Expected" in detail:
-            detail = f"truncated ({detail})"
         raise InputFormatError(f"cannot read {path} as MRC: {detail}") from exc
     data = mrc.data
     if data is None:
