@@ -154,7 +154,7 @@ def parse_xml(path: str) -> SpimSequence:
 
 def _from_h5(path: str) -> SpimSequence:
     """The setups and time points found in a BigDataViewer HDF5 file (no XML)."""
-    from ngff_gpu.io.inputs.hdf5 import open_h5file
+    from ngff_gpu.io.inputs.hdf5_chunks import open_h5file
 
     with open_h5file(path) as f:
         ids = sorted(int(k[1:]) for k in f if re.fullmatch(r"s\d+", k))
@@ -235,8 +235,7 @@ def open_bdv_h5(path: str, dims: Sequence[str] | None, series: int | None = None
 def _part(seq: SpimSequence, setup: int, tp: int, where: str) -> Any:
     """The finest level of one setup at one time point, ``z, y, x``, read by region."""
     if seq.loader == "hdf5":
-        from ngff_gpu.io.inputs.hdf5 import open_h5file
-        from ngff_gpu.io.inputs.hdf5_chunks import H5Chunks
+        from ngff_gpu.io.inputs.hdf5_chunks import H5Chunks, open_h5file
 
         name = f"/t{tp:05d}/s{setup:02d}/0/cells"
         with open_h5file(seq.data_path) as f:

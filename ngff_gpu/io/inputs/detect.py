@@ -11,7 +11,8 @@ from ngff_gpu.io.inputs.bdv import list_bdv, open_bdv_xml
 from ngff_gpu.io.inputs.common import InputImage, is_url, stem
 from ngff_gpu.io.inputs.czi import list_czi, open_czi
 from ngff_gpu.io.inputs.dicom import open_dicom
-from ngff_gpu.io.inputs.hdf5 import layout, open_h5file, open_hdf5
+from ngff_gpu.io.inputs.hdf5 import layout, open_hdf5
+from ngff_gpu.io.inputs.hdf5_chunks import open_h5file
 from ngff_gpu.io.inputs.metaimage import open_metaimage
 from ngff_gpu.io.inputs.mrc import open_mrc
 from ngff_gpu.io.inputs.n5 import open_n5

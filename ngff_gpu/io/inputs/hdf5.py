@@ -42,34 +42,7 @@ from ngff_gpu.io.inputs.common import (
     stem,
     udunits,
 )
-from ngff_gpu.io.inputs.hdf5_chunks import H5Chunks
-
-NEEDS = "pip install 'ngff-gpu[hdf5]'"
-
-
-def h5py_module() -> Any:
-    """h5py (with hdf5plugin's filters registered when installed), or a clear error."""
-    try:
-        import h5py
-    except ImportError:
-        raise InputFormatError(f"reading HDF5 files needs h5py: {NEEDS}") from None
-    try:
-        import hdf5plugin  # noqa: F401 - registers Blosc, LZ4, zstd... with HDF5
-    except ImportError:
-        pass
-    return h5py
-
-
-def open_h5file(path: str) -> Any:
-    """``h5py.File(path, "r")``; a damaged or truncated file is one ``InputFormatError``."""
-    h5py = h5py_module()
-    try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        detail = " ".join(str(exc).split())
-        if "truncated" in detail:
-            detail = f"truncated ({detail})"
-        raise InputFormatError(f"cannot read {path} as HDF5: {detail}") from exc
+from ngff_gpu.io.inputs.hdf5_chunks import H5Chunks, open_h5file
 
 
 def attr_text(obj: Any, name: str, default: str | None = None) -> str | None:

@@ -44,6 +44,34 @@ FILTER_NAMES = {1: "deflate (gzip)", 2: "shuffle", 3: "fletcher32", 4: "szip",
                 32019: "JPEG", 32012: "JPEG-XR"}
 #: Filters our chunk reader decodes itself.
 DIRECT = {1, 2, 3, 32000, 32001, 32004, 32015}
+NEEDS = "pip install 'ngff-gpu[hdf5]'"
+
+
+def h5py_module() -> Any:
+    """h5py (with hdf5plugin's filters registered when installed), or a clear error."""
+    try:
+        import h5py
+    except ImportError:
+        raise InputFormatError(f"reading HDF5 files needs h5py: {NEEDS}") from None
+    try:
+        import hdf5plugin  # noqa: F401 - registers Blosc, LZ4, zstd... with HDF5
+    except ImportError:
+        pass
+    return h5py
+
+
+def open_h5file(path: str) -> Any:
+    """``h5py.File(path, "r")``; a damaged or truncated file is one ``InputFormatError``."""
+    h5py = h5py_module()
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        detail = " ".join(str(exc).split())
+        if "truncated" in detail:
+            detail = f"truncated ({detail})"
+        raise InputFormatError(f"cannot read {path} as HDF5: {detail}") from exc
+
+
 _POOL: list[ThreadPoolExecutor] = []
 _POOL_LOCK = threading.Lock()
 
