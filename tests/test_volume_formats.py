@@ -108,6 +108,26 @@ def test_hdf5_regions_equal_h5py(h5_all, name, box):
     np.testing.assert_array_equal(reader.region_array()[key], expected)
 
 
+@settings(max_examples=25, deadline=None)
+@given(order=st.permutations(range(4)), data=st.data())
+def test_permuted_and_squeezed_regions(order, data):
+    """The region readers that reorder and drop axes read what NumPy's views give."""
+    from ngff_gpu.io.inputs.common import RegionArray, permuted, squeeze
+
+    src = np.arange(3 * 1 * 5 * 7).reshape(3, 1, 5, 7)
+    base = RegionArray(src.shape, src.dtype, lambda key: src[key], "x", chunks=(1, 1, 5, 7))
+    view = permuted(base, order, "x")
+    expected = src.transpose(order)
+    assert view.shape == expected.shape and view.chunks == tuple((1, 1, 5, 7)[i] for i in order)
+    key = tuple(slice(*sorted(data.draw(st.tuples(st.integers(0, n), st.integers(0, n)))))
+                for n in expected.shape)
+    np.testing.assert_array_equal(view[key], expected[key])
+    dims = [["a", "b", "c", "d"][i] for i in order]
+    flat, kept = squeeze(view, dims, ("b",), "x")
+    assert kept == [d for d in dims if d != "b"]
+    np.testing.assert_array_equal(flat[...], expected.squeeze(dims.index("b")))
+
+
 def test_hdf5_dataset_path_and_spacing(tmp_path, capsys):
     src = tmp_path / "vol.h5"
     with h5py.File(src, "w") as f:

@@ -281,7 +281,7 @@ def permuted(array: Any, order: Sequence[int], path: str) -> RegionArray:
     """``array`` (anything sliced by a tuple of slices, with ``shape``, ``dtype`` and
     ``chunks``) with its axes in ``order`` (``numpy.transpose``'s meaning), still read
     region by region: a region of the result is the matching region of ``array``,
-    transposed. The identity ``order`` wraps ``array`` unchanged."""
+    transposed (:func:`reorder` leaves an array already in order unwrapped)."""
     order = [int(i) for i in order]
     inverse = [order.index(i) for i in range(len(order))]
     shape = [int(array.shape[i]) for i in order]
