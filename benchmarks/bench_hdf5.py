@@ -17,6 +17,11 @@ Cases, each in its own fresh process (peak RSS is ``VmHWM`` of that process):
     device="cpu", memory_limit=1 GiB)``; level 0 of the output is compared with the
     source on sampled slabs after the first repeat.
 
+``read_h5py`` / ``read_chunks`` (not run by default: ``--cases read_h5py,read_chunks``)
+    Reading alone, slab by slab (128 planes) into one buffer: h5py's hyperslab reads
+    against our chunk reader (``H5Chunks.read_into``), the decode throughput the
+    conversion starts from.
+
 Runs are interleaved (repeat r runs every case once) and the median of the repeats is
 reported with CPU seconds and peak RSS. Target (issue 21): each conversion within
 ``memory_limit`` (peak RSS) and at most 1.3x the plain copy's time.
@@ -57,6 +62,7 @@ from _common import (  # noqa: E402
 )
 
 CASES = ("plain_copy", "ngff_gpu_gaussian", "ngff_gpu_mean")
+EXTRA_CASES = ("read_h5py", "read_chunks")
 H5_CHUNK = 64
 CHUNK = 128
 FACTORS = [2, 4, 8]
@@ -110,7 +116,24 @@ def child_main(case: str, src: Path, store: Path) -> dict[str, Any]:
     from ngff_gpu.io.codecs import compressors_for
 
     comp = compressors_for("zstd", None, 3, 2)
-    if case == "plain_copy":
+    if case.startswith("read_"):
+        import h5py
+
+        from ngff_gpu.io.inputs.hdf5_chunks import H5Chunks
+
+        def body() -> None:
+            reader = H5Chunks(str(src), "data")
+            with h5py.File(src, "r") as f:
+                dset = f["data"]
+                n, ny, nx = dset.shape
+                buf = np.empty((CHUNK, ny, nx), dtype=dset.dtype)
+                for z0 in range(0, n, CHUNK):
+                    z1 = min(n, z0 + CHUNK)
+                    if case == "read_h5py":
+                        dset.read_direct(buf, np.s_[z0:z1], np.s_[:z1 - z0])
+                    else:
+                        reader.read_into([(z0, z1), (0, ny), (0, nx)], buf[:z1 - z0])
+    elif case == "plain_copy":
         import h5py
 
         zarr.config.set({"codec_pipeline.path": ZARRS})
@@ -164,7 +187,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shape", default="2048,1024,1024")
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--cases", default=",".join(CASES),
+                   help=f"default {','.join(CASES)}; also {','.join(EXTRA_CASES)}")
     p.add_argument("--json", default=None)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--src", default=None, help=argparse.SUPPRESS)
@@ -195,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             if "error" in res:
                 print(f"{case}: {res['error']}", flush=True)
                 return 1
-            if case not in checked:
+            if case not in checked and not case.startswith("read_"):
                 checked[case] = verify(store, src, case)
             remove_tree(store)
             runs[case].append(res)
