@@ -94,6 +94,8 @@ def open_n5_array(root: str, inner: str) -> Any:
         return zarr.open_array(store, path=inner.strip("/"), mode="r")
     except Exception as exc:  # noqa: BLE001 - zarr-n5 raises several kinds on odd metadata
         detail = " ".join(str(exc).split()) or type(exc).__name__
+        if "codec" in detail:
+            detail += " (zarr-n5 decodes raw, gzip, zstd and Blosc blocks)"
         raise InputFormatError(f"cannot open the N5 dataset {root}:{inner}: {detail}") from exc
 
 
