@@ -275,6 +275,10 @@ def test_n5(tmp_path, capsys):
           "convert", container, tmp_path / "x.ome.zarr")
     fails(capsys, "is not an N5 dataset; its datasets: /volumes/mask, /volumes/raw",
           "convert", f"{container}:/volumes/nope", tmp_path / "x.ome.zarr")
+    write_n5(container, "volumes/xz", data, [8, 8, 4], compression="xz")
+    fails(capsys, "unsupported codec with type xz (zarr-n5 decodes raw, gzip, zstd and Blosc",
+          "convert", f"{container}:/volumes/xz", tmp_path / "x.ome.zarr")
+    assert not (tmp_path / "x.ome.zarr").exists()
 
 
 # -- MRC ------------------------------------------------------------------------------------------
