@@ -138,7 +138,8 @@ def test_hdf5_dataset_path_and_spacing(tmp_path, capsys):
     fails(capsys, "holds 2 image datasets (/g/data 19x33x41 uint16, /g/other 4x33x41 uint16); "
                   "name one as", "convert", src, out)
     assert not out.exists()
-    convert(capsys, f"{src}:/g/data", out, "--chunks", "16")
+    convert(capsys, f"{src}:/g/data", out, "--chunks", "16", "--series", "all")  # one image
+    out = tmp_path / "out_vol_g_data.ome.zarr"
     pixels, scale, _, attrs = read_store(out)
     np.testing.assert_array_equal(pixels, VOLUME)
     assert scale == {"z": 2.0, "y": 0.5, "x": 0.25}
@@ -304,6 +305,8 @@ def test_mrc(tmp_path, capsys):
         m.set_data(data.astype(np.int16))
         m.set_image_stack()
         m.voxel_size = 4.0
+    fails(capsys, "--series applies to files that hold several images", "convert", stack,
+          tmp_path / "s.ome.zarr", "--series", "1")
     out2 = tmp_path / "stack.ome.zarr"
     convert(capsys, stack, out2)
     pixels, scale, _, _ = read_store(out2)

@@ -127,7 +127,9 @@ def parse_xml(path: str) -> SpimSequence:
     for vs in seq.iter("ViewSetup"):
         size = _text(vs, "size")
         voxel = vs.find("voxelSize")
-        attrs = {a.tag: (a.text or "").strip() for a in (vs.find("attributes") or [])}
+        node_attrs = vs.find("attributes")
+        attrs = {a.tag: (a.text or "").strip() for a in
+                 (list(node_attrs) if node_attrs is not None else [])}
         setups.append(Setup(
             id=int(_text(vs, "id", "0")), name=_text(vs, "name") or _text(vs, "id", "0") or "0",
             size=tuple(int(v) for v in size.split()) if size else None,  # type: ignore[arg-type]

@@ -110,7 +110,7 @@ def open_input(paths: Sequence[str] | str, dims: Sequence[str] | str | None = No
     if inner is not None and fmt not in ("hdf5", "n5"):
         raise InputFormatError(f"{path}:{inner}: a path inside a file applies to HDF5 files and "
                                f"N5 containers; {path} is {fmt}")
-    if series is not None and fmt not in MULTI:
+    if series not in (None, 0) and fmt not in MULTI:  # 0: the only image there is
         raise InputFormatError(f"--series applies to files that hold several images (TIFF, "
                                f"CZI, BigDataViewer); {path} is {fmt}")
     if fmt == "hdf5":
@@ -146,18 +146,19 @@ def _many(files: list[str], dims: Sequence[str] | None, fmt: str | None,
 def list_series(path: str) -> list[SeriesInfo]:
     """The images of a file that may hold several (TIFF series, CZI scenes,
     BigDataViewer setups of different tiles or angles); one entry for any other file."""
-    fmt = sniff(path)
+    base, inner = split_inner(path)
+    fmt = sniff(base)
     if fmt == "tiff":
-        return list_tiff_series(path)
+        return list_tiff_series(base)
     if fmt == "czi":
-        return list_czi(path)
+        return list_czi(base)
     if fmt == "bdv":
-        return list_bdv(path)
-    if fmt == "hdf5":
-        with open_h5file(path) as f:
+        return list_bdv(base)
+    if fmt == "hdf5" and inner is None:
+        with open_h5file(base) as f:
             is_bdv = layout(f) == "bdv"
         if is_bdv:
-            return list_bdv(path)
+            return list_bdv(base)
     image = open_input([path])
     return [SeriesInfo(0, image.name or stem(path), tuple(int(n) for n in image.data.shape),
                        str(image.data.dtype), "".join(image.dims or []).upper())]

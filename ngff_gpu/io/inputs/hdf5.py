@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ngff_gpu.errors import InputFormatError
+from ngff_gpu.io.inputs.bdv import open_bdv_h5
 from ngff_gpu.io.inputs.common import (
     InputImage,
     Stacked,
@@ -120,10 +121,8 @@ def open_hdf5(path: str, dims: Sequence[str] | None, inner: str | None = None,
                                        "exist")
             return _open_imaris(f, path, dims)
         if kind == "bdv":
-            from ngff_gpu.io.inputs.bdv import open_bdv_h5
-
             return open_bdv_h5(path, dims, series)
-        if series is not None:
+        if series not in (None, 0):
             raise InputFormatError(f"--series applies to multi-series files; {path} is an HDF5 "
                                    "dataset (name it with FILE:/path/to/dataset)")
         return _open_plain(f, path, dims, inner)
