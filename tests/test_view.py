@@ -162,3 +162,20 @@ def test_view_bad_store(tmp_path, capsys):
     (tmp_path / "plain").mkdir()
     assert main(["view", str(tmp_path / "plain")]) == 1
     assert "not a Zarr group" in capsys.readouterr().err
+
+
+def test_view_bioformats2raw_container(sharded, tmp_path):
+    """A container's root shows its first image (OUTPUT/0)."""
+    from ngff_gpu.io.bioformats2raw import to_bioformats2raw_zarr
+
+    ms = nz.from_ngff_zarr(str(sharded))
+    container = tmp_path / "both.ome.zarr"
+    to_bioformats2raw_zarr(str(container), [ms, ms])
+    server = ViewServer(str(container), port=0)
+    try:
+        inner, info = image_path(str(container))
+        assert inner == "0" and info.name == "cells"
+        state = state_of(link(server, viewer_state(server.data_url, info, inner)))
+        assert state["layers"][0]["source"] == f"{server.data_url}0/|zarr3:"
+    finally:
+        server.server_close()

@@ -138,7 +138,7 @@ def test_hdf5_dataset_path_and_spacing(tmp_path, capsys):
     fails(capsys, "holds 2 image datasets (/g/data 19x33x41 uint16, /g/other 4x33x41 uint16); "
                   "name one as", "convert", src, out)
     assert not out.exists()
-    convert(capsys, f"{src}:/g/data", out, "--chunks", "16", "--series", "all")  # one image
+    convert(capsys, f"{src}:/g/data", out, "--chunks", "16", "--series", "each")  # one image
     out = tmp_path / "out_vol_g_data.ome.zarr"
     pixels, scale, _, attrs = read_store(out)
     np.testing.assert_array_equal(pixels, VOLUME)
@@ -334,9 +334,12 @@ def test_czi_scenes(tmp_path, capsys):
     fails(capsys, "holds 2 scenes (0: scene0 1x2x3x40x50 uint16 (TCZYX); 1: scene1 "
                   "1x2x3x20x30 uint16 (TCZYX)); choose one with --series N", "convert", src, out)
     assert not out.exists()
-    convert(capsys, src, out, "--series", "all")
+    convert(capsys, src, out, "--series", "each")
+    convert(capsys, src, tmp_path / "both.ome.zarr", "--series", "all")  # one bioformats2raw container
     for i, name in enumerate(["scene0", "scene1"]):
         store = tmp_path / f"slide_{name}.ome.zarr"
+        np.testing.assert_array_equal(read_store(tmp_path / "both.ome.zarr" / str(i))[0],
+                                      scenes[i][1])
         pixels, scale, translation, attrs = read_store(store)
         np.testing.assert_array_equal(pixels, scenes[i][1])
         assert {d: scale[d] for d in "zyx"} == pytest.approx({"z": 2.0, "y": 0.5, "x": 0.5})
