@@ -1,4 +1,5 @@
-"""The ``ngff-gpu`` command line: ``convert``, ``plate``, ``info``, ``validate`` and ``demo``.
+"""The ``ngff-gpu`` command line: ``convert``, ``plate``, ``info``, ``validate``, ``view`` and
+``demo``.
 
 Every failure is one line on stderr, ``ngff-gpu: error: <message>``, with exit
 status 1 (2 for usage errors, 130 when interrupted); no traceback unless the
@@ -26,12 +27,13 @@ EPILOG = f"""examples:
   {PROG} plate plate.ome.zarr --pattern '{{row}}{{col}}_f{{field}}.tif' images/*.tif
   {PROG} info volume.ome.zarr
   {PROG} validate volume.ome.zarr
+  {PROG} view volume.ome.zarr
 """
 
 
 def build_parser() -> Parser:
     """The argument parser with every subcommand."""
-    from ngff_gpu.cli import convert, demo, info, plate
+    from ngff_gpu.cli import convert, demo, info, plate, view
 
     parser = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                     formatter_class=HelpFormatter)
@@ -42,6 +44,7 @@ def build_parser() -> Parser:
     plate.add_parser(sub)
     info.add_info_parser(sub)
     info.add_validate_parser(sub)
+    view.add_parser(sub)
     demo.add_parser(sub)
     return parser
 
@@ -174,7 +177,8 @@ def _quiet_libraries() -> None:
     error line says what went wrong (``NGFF_GPU_DEBUG=1`` shows them)."""
     import logging
 
-    for name in ("tifffile", "asyncio", "imageio", "nibabel", "pydicom", "nrrd"):
+    for name in ("tifffile", "asyncio", "imageio", "nibabel", "pydicom", "nrrd", "h5py", "mrcfile",
+                 "zarr_n5"):
         log = logging.getLogger(name)
         log.addHandler(logging.NullHandler())
         log.propagate = False

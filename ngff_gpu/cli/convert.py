@@ -54,7 +54,8 @@ def add_parser(sub: Any) -> None:
     o = p.add_argument_group("convert")
     o.add_argument("-n", "--name", default=None, help="image name (default: from the input)")
     o.add_argument("--series", type=c.series_value, default=None, metavar="N|all|each",
-                   help="the series of a multi-series TIFF; 'all' writes every series into "
+                   help="the series of a multi-series TIFF (a CZI scene, a BigDataViewer tile "
+                        "or angle); 'all' writes every series into "
                         "one bioformats2raw.layout container (OUTPUT/0, OUTPUT/1, ... and "
                         "OUTPUT/OME); 'each' writes each series to its own store "
                         "OUTPUT-base_SERIESNAME.ome.zarr")
@@ -333,7 +334,7 @@ def _run(args: argparse.Namespace, inputs: list[str], output: str, t0: float) ->
     device = c.describe_backend(args.device)  # fails before anything is created
     if args.series in ("all", "each"):
         if len(inputs) != 1:
-            raise InputFormatError(f"--series {args.series} needs one TIFF file as INPUT")
+            raise InputFormatError(f"--series {args.series} needs one file as INPUT")
         infos = list_series(inputs[0])
         if args.series == "all":
             return convert_container(inputs, output, infos, args, device, t0)
@@ -420,7 +421,7 @@ def _omero(src: Any, image: Any, dims: list[str]) -> dict | bool | None:
 
 #: Packages whose frames in a traceback mean "the input could not be decoded".
 READER_PACKAGES = ("tifffile", "imagecodecs", "nibabel", "pydicom", "nrrd", "SimpleITK",
-                   "imageio", "PIL")
+                   "imageio", "PIL", "h5py", "mrcfile", "pylibCZIrw", "zarr_n5")
 
 
 #: Zarr's codec packages: a failure in one of their *decode* functions is a damaged source

@@ -17,6 +17,12 @@ module              reads
 ``nrrd``            NRRD (pynrrd header, memory-mapped raw data)
 ``metaimage``       MetaImage ``.mha``/``.mhd`` (own header parser, memory map)
 ``dicom``           DICOM files, multi-frame files, series (pydicom)
+``hdf5``            HDF5 datasets, Imaris ``.ims`` (h5py)
+``hdf5_chunks``     the HDF5 region reader (chunks decoded on every core)
+``bdv``             BigDataViewer XML + HDF5 or N5
+``n5``              N5 datasets (zarr-n5)
+``mrc``             MRC/MRCS (mrcfile, memory-mapped)
+``czi``             Zeiss CZI (pylibCZIrw)
 ``detect``          :func:`open_input`, the dispatcher
 ==================  ==========================================================
 
@@ -24,7 +30,7 @@ Axes are put in OME-NGFF order (``t, c, z, y, x``) with a lazy transpose.
 """
 
 from ngff_gpu.io.inputs.common import InputImage, safe_name, udunits
-from ngff_gpu.io.inputs.detect import open_input
-from ngff_gpu.io.inputs.tiff import list_series, series_listing
+from ngff_gpu.io.inputs.detect import list_series, open_input
+from ngff_gpu.io.inputs.tiff import series_listing
 
 __all__ = ["InputImage", "list_series", "open_input", "safe_name", "series_listing", "udunits"]

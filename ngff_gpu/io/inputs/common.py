@@ -169,6 +169,30 @@ def keep_dims(values: dict[str, Any] | None, dims: Sequence[str] | None) -> dict
     return out or None
 
 
+def plain_key(key: Sequence[Any], shape: Sequence[int]) -> tuple[list[tuple[int, int]], Any]:
+    """``key`` (ints and slices) as start/stop per axis, plus what to apply afterwards
+    (steps and integer indices) to the contiguous block those bounds cover."""
+    bounds, after = [], []
+    for k, n in zip(key, shape):
+        if isinstance(k, slice):
+            start, stop, step = k.indices(n)
+            if step == 1:
+                bounds.append((start, max(start, stop)))
+                after.append(slice(None))
+            else:
+                idx = range(start, stop, step)
+                lo, hi = (min(idx), max(idx) + 1) if len(idx) else (0, 0)
+                bounds.append((lo, hi))
+                after.append(slice(start - lo, (stop - lo) if stop >= lo else None, step))
+        else:
+            i = int(k) + (n if int(k) < 0 else 0)
+            if not 0 <= i < n:
+                raise IndexError(f"index {k} is out of bounds for axis of size {n}")
+            bounds.append((i, i + 1))
+            after.append(0)
+    return bounds, tuple(after)
+
+
 class RegionArray:
     """A lazily read array: ``read(key)`` returns the region ``key`` (a tuple of slices).
 
@@ -218,9 +242,16 @@ class RegionArray:
 
     def __getitem__(self, key: Any) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis for k in key):
+            i = key.index(Ellipsis)
+            key = key[:i] + (slice(None),) * (self.ndim - len(key) + 1) + key[i + 1:]
         key = key + (slice(None),) * (self.ndim - len(key))
-        out = np.asarray(self._named(self.read, key))
-        return out if out.dtype == self.dtype else out.astype(self.dtype)
+        if len(key) != self.ndim:
+            raise IndexError(f"too many indices for an array of {self.ndim} dimensions")
+        bounds, after = plain_key(key, self.shape)
+        out = np.asarray(self._named(self.read, tuple(slice(a, b) for a, b in bounds)))
+        out = out if out.dtype == self.dtype else out.astype(self.dtype)
+        return out[after] if any(a != slice(None) for a in after) else out
 
     def read_into(self, region: Sequence[tuple[int, int]], out: np.ndarray) -> None:
         """Decode ``region`` (start/stop per axis) into ``out``, of its shape."""
@@ -244,3 +275,86 @@ def spatial_orientation(directions: Sequence[Sequence[float]], space: str) -> li
         letter = space[w] if v[w] >= 0 else opposite[space[w]]
         out.append(ANATOMICAL[letter])
     return out
+
+
+def permuted(array: Any, order: Sequence[int], path: str) -> RegionArray:
+    """``array`` (anything sliced by a tuple of slices, with ``shape``, ``dtype`` and
+    ``chunks``) with its axes in ``order`` (``numpy.transpose``'s meaning), still read
+    region by region: a region of the result is the matching region of ``array``,
+    transposed (:func:`reorder` leaves an array already in order unwrapped)."""
+    order = [int(i) for i in order]
+    inverse = [order.index(i) for i in range(len(order))]
+    shape = [int(array.shape[i]) for i in order]
+    chunks = getattr(array, "chunks", None)
+    chunks = [int(chunks[i]) for i in order] if chunks is not None else None
+
+    def read(key: tuple[slice, ...]) -> np.ndarray:
+        src = tuple(key[inverse[i]] for i in range(len(order)))
+        return np.asarray(array[src]).transpose(order)
+
+    return RegionArray(shape, array.dtype, read, path, chunks=chunks)
+
+
+def reorder(array: Any, dims: Sequence[str], path: str) -> tuple[Any, list[str]]:
+    """``array`` with ``dims`` put in OME-NGFF order (``t, c, z, y, x``), read by region."""
+    order = canonical_order(dims)
+    if order == list(range(len(dims))):
+        return array, list(dims)
+    return permuted(array, order, path), [dims[i] for i in order]
+
+
+class Stacked:
+    """Equal arrays (parts) stacked along leading axes, read region by region.
+
+    ``parts[idx]`` is the part at leading index ``idx`` (a tuple, one per leading
+    axis); each is sliced by a tuple of slices over the inner axes. A region reads
+    only the parts it covers, each only over the inner region. Wrap it in
+    :class:`RegionArray` (``Stacked.region_array``) for the engine.
+    """
+
+    def __init__(self, parts: dict[tuple[int, ...], Any], lead: Sequence[int],
+                 inner: Sequence[int], dtype: Any) -> None:
+        self.parts, self.lead = parts, tuple(int(n) for n in lead)
+        self.inner, self.dtype = tuple(int(n) for n in inner), np.dtype(dtype)
+        self.shape = self.lead + self.inner
+
+    def read(self, key: tuple[slice, ...]) -> np.ndarray:
+        """The region ``key`` (one slice per axis, steps of 1) as an array."""
+        nl = len(self.lead)
+        bounds = [k.indices(n)[:2] for k, n in zip(key, self.shape)]
+        out = np.empty(tuple(max(0, b - a) for a, b in bounds), dtype=self.dtype)
+        inner = tuple(slice(a, b) for a, b in bounds[nl:])
+        if out.size:
+            for idx in np.ndindex(*out.shape[:nl]):
+                src = tuple(i + a for i, (a, _) in zip(idx, bounds[:nl]))
+                out[idx] = self.parts[src][inner]
+        return out
+
+    def region_array(self, path: str, inner_chunks: Sequence[int] | None) -> RegionArray:
+        """This stack as a :class:`RegionArray` whose grid is one part deep along the
+        leading axes and ``inner_chunks`` (default: whole parts) inside them."""
+        inner = tuple(inner_chunks) if inner_chunks is not None else self.inner
+        return RegionArray(self.shape, self.dtype, self.read, path,
+                           chunks=(1,) * len(self.lead) + tuple(int(c) for c in inner))
+
+
+def squeeze(array: Any, dims: Sequence[str], drop: Sequence[str], path: str
+            ) -> tuple[Any, list[str]]:
+    """``array`` without those of the axes ``drop`` (names in ``dims``) that have
+    length 1, still read by region; returns the array and its remaining dims."""
+    gone = [i for i, d in enumerate(dims) if d in drop and int(array.shape[i]) == 1]
+    if not gone:
+        return array, list(dims)
+    keep = [i for i in range(len(dims)) if i not in gone]
+    chunks = getattr(array, "chunks", None)
+
+    def read(key: tuple[slice, ...]) -> np.ndarray:
+        full = [slice(0, 1)] * len(dims)
+        for i, k in zip(keep, key):
+            full[i] = k
+        block = np.asarray(array[tuple(full)])
+        return block.reshape([block.shape[i] for i in keep])
+
+    return (RegionArray([array.shape[i] for i in keep], array.dtype, read, path,
+                        chunks=[chunks[i] for i in keep] if chunks is not None else None),
+            [dims[i] for i in keep])

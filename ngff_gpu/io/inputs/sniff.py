@@ -13,7 +13,12 @@ format         recognised by
 ``raster``     PNG, JPEG, BMP, GIF signatures
 ``npy``        ``\\x93NUMPY``
 ``ozx``        a zip file (``PK\\3\\4``) named ``*.ozx`` or holding ``zarr.json``
+``hdf5``       ``\\x89HDF\\r\\n\\x1a\\n`` at byte 0 or 512 (HDF5, Imaris ``.ims``, BigDataViewer)
+``bdv``        an XML file whose root is ``<SpimData`` (BigDataViewer)
+``czi``        ``ZISRAWFILE``
+``mrc``        ``MAP`` at byte 208 (MRC2014); an MRC suffix with a valid older header
 ``zarr``       a directory with ``zarr.json``, ``.zgroup`` or ``.zarray``; a URL
+``n5``         a directory with an N5 ``attributes.json`` (container or dataset)
 =============  =================================================================
 """
 
@@ -27,12 +32,16 @@ import zipfile
 
 from ngff_gpu.errors import InputFormatError
 from ngff_gpu.io.inputs.common import is_url
+from ngff_gpu.io.inputs.mrc import is_mrc
+from ngff_gpu.io.inputs.n5 import attributes, is_dataset
 
 ZARR_MARKERS = ("zarr.json", ".zgroup", ".zarray")
 _META_KEY = re.compile(rb"^\s*(ObjectType|NDims|DimSize|ElementType|ElementDataFile|Comment|"
                        rb"BinaryData|BinaryDataByteOrderMSB|ElementSpacing|HeaderSize)\s*=")
 SUPPORTED = ("TIFF/OME-TIFF, NIfTI, Analyze, NRRD, MetaImage, DICOM, PNG, JPEG, BMP, GIF, "
-             ".npy, Zarr arrays, OME-Zarr images and .ozx")
+             ".npy, Zarr arrays, OME-Zarr images, .ozx, HDF5, Imaris, BigDataViewer, N5, "
+             "MRC and CZI")
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def _nifti_magic(head: bytes) -> str | None:
@@ -62,6 +71,14 @@ def sniff_file(path: str) -> str | None:
         return "nrrd"
     if head[:6] == b"\x93NUMPY":
         return "npy"
+    if head[:8] == HDF5_MAGIC or head[512:520] == HDF5_MAGIC:
+        return "hdf5"
+    if head[:10] == b"ZISRAWFILE":
+        return "czi"
+    if head.lstrip()[:1] == b"<" and b"<SpimData" in head:
+        return "bdv"
+    if is_mrc(head, path):
+        return "mrc"
     if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff" or head[:2] == b"BM" \
             or head[:6] in (b"GIF87a", b"GIF89a"):
         return "raster"
@@ -93,16 +110,21 @@ def sniff_file(path: str) -> str | None:
 
 
 def sniff_dir(path: str) -> str:
-    """``zarr`` (a Zarr store) or ``slices`` (a directory of image files); raise otherwise."""
+    """``zarr`` (a Zarr store), ``n5`` (an N5 container or dataset) or ``slices`` (a
+    directory of image files); raise otherwise."""
     if any(os.path.exists(os.path.join(path, m)) for m in ZARR_MARKERS):
         return "zarr"
+    attrs = attributes(path)
+    if attrs is not None and ("n5" in attrs or is_dataset(attrs)):
+        return "n5"
     kinds = {sniff_file(f) for f in slice_candidates(path)}
     kinds.discard(None)
     if kinds:
         return "slices"
     raise InputFormatError(
-        f"{path} is a directory that is neither a Zarr store (no zarr.json, .zgroup or .zarray) "
-        f"nor a directory of image slices (no TIFF, PNG, JPEG, BMP or DICOM files in it)")
+        f"{path} is a directory that is neither a Zarr store (no zarr.json, .zgroup or .zarray), "
+        f"an N5 container (no attributes.json) nor a directory of image slices (no TIFF, PNG, "
+        f"JPEG, BMP or DICOM files in it)")
 
 
 def slice_candidates(path: str) -> list[str]:

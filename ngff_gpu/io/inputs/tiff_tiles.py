@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from ngff_gpu.io.inputs.common import plain_key
+
 #: JPEG-family compressions, whose segments need per-page tables: left to tifffile's store.
 _JPEG = {6, 7, 34892, 33007}
 #: Decoded bytes a grid cell of the read stage should hold at most (pages grouped up to it).
@@ -42,30 +44,6 @@ _CELL_BYTES = 1 << 20
 _TASK_BYTES = 1 << 16
 #: Tasks a region read gives each decoding thread (consecutive units grouped into them).
 _TASKS_PER_WORKER = 4
-
-
-def _plain(key: Sequence[Any], shape: Sequence[int]) -> tuple[list[tuple[int, int]], Any]:
-    """``key`` (ints and slices) as start/stop per axis, plus what to apply afterwards
-    (steps and integer indices) to the contiguous block those bounds cover."""
-    bounds, after = [], []
-    for k, n in zip(key, shape):
-        if isinstance(k, slice):
-            start, stop, step = k.indices(n)
-            if step == 1:
-                bounds.append((start, max(start, stop)))
-                after.append(slice(None))
-            else:
-                idx = range(start, stop, step)
-                lo, hi = (min(idx), max(idx) + 1) if len(idx) else (0, 0)
-                bounds.append((lo, hi))
-                after.append(slice(start - lo, (stop - lo) if stop >= lo else None, step))
-        else:
-            i = int(k) + (n if int(k) < 0 else 0)
-            if not 0 <= i < n:
-                raise IndexError(f"index {k} is out of bounds for axis of size {n}")
-            bounds.append((i, i + 1))
-            after.append(0)
-    return bounds, tuple(after)
 
 
 def _segment_shape(keyframe: Any) -> tuple[int, int]:
@@ -234,7 +212,7 @@ class TiffTiles:
         key = key + (slice(None),) * (self.ndim - len(key))
         if len(key) != self.ndim:
             raise IndexError(f"too many indices for an array of {self.ndim} dimensions")
-        bounds, after = _plain(key, self.shape)
+        bounds, after = plain_key(key, self.shape)
         out = np.empty(tuple(b - a for a, b in bounds), dtype=self.dtype)
         self._fill(out, bounds)
         return out[after] if any(a != slice(None) for a in after) else out
