@@ -66,6 +66,11 @@ class BackendFallbackWarning(UserWarning):
     """``device="auto"`` fell back from CUDA to the NumPy backend (same pixels, slower)."""
 
 
+class CpuKernelFallbackWarning(UserWarning):
+    """The compiled CPU kernels cannot load or compile on this machine; the NumPy
+    reductions compute instead (same pixels, slower). Issued once per process."""
+
+
 class StoreLockedError(NgffGpuError, RuntimeError):
     """Another live process is writing the same store; the message names it
     (pid, host, start time)."""

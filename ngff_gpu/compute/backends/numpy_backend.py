@@ -1,4 +1,9 @@
-"""The host backend: NumPy arrays and the reference reductions."""
+"""The host backend: NumPy arrays, reduced by the compiled CPU kernels on every core.
+
+:func:`ngff_gpu.compute.reduce_cpu.reduce_region` runs the kernels and falls back to the
+reference reductions (:mod:`ngff_gpu.compute.reduce_numpy`, same bits) where they cannot
+load; the oracle every backend is tested against stays the NumPy path itself.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from ngff_gpu.compute.reduce_numpy import reduce_region
+from ngff_gpu.compute.reduce_cpu import reduce_region
 from ngff_gpu.compute.step import LevelStep, Region
 from ngff_gpu.namespace import is_numpy, to_host
 
 
 class NumpyBackend:
-    """Host backend; the oracle every other backend is checked against."""
+    """Host backend: compiled kernels (or the NumPy path), the bits of the NumPy path."""
 
     name = "numpy"
     on_device = False
@@ -33,7 +38,7 @@ class NumpyBackend:
         in_shape: tuple[int, ...],
         out_region: Region,
     ) -> np.ndarray:
-        """See :func:`ngff_gpu.compute.reduce_numpy.reduce_region`."""
+        """See :func:`ngff_gpu.compute.reduce_numpy.reduce_region` (same bits)."""
         return reduce_region(np.asarray(x), step, origin, in_shape, out_region)
 
     def synchronize(self) -> None:
