@@ -260,7 +260,7 @@ def fp_signatures():
         out.append(("_finish", (_arr(ct), _arr(u16), ct, ct, b)))
     for ct in (f32, f64):
         out.append(("mean_float", (_arr(ct, 4), _arr(ct, 4), i64, _arr(i64, 2), _arr(ct))))
-    out.append(("min_max", (_arr(f32, 4), _arr(f32, 4), i64, _arr(i64, 2), b)))
+    out.append(("min_max", (_arr(f32, 4), _arr(f32, 4), i64, _arr(i64, 2), b, f32)))
     return out
 
 

@@ -230,10 +230,6 @@ def gaussian(x, out, C, geo, wz, wy, wx, lo, hi, rnd):
             ring_row[:] = -1
             for ky in range(Yo):
                 o = out[b, kz, ky]
-                if fy == 1 and fz == 1:  # X alone: straight from the input row
-                    _x_row(x[b, zrows[0], ay + ky - loy], C, fx, firstx, lox, nx, ax, wx,
-                           ph, acc, o, lo, hi, rnd)
-                    continue
                 if fy == 1:
                     _z_row(x, b, zrows, ay + ky - loy, wz, fz, ring[0])
                     if fx == 1:
@@ -254,6 +250,19 @@ def gaussian(x, out, C, geo, wz, wy, wx, lo, hi, rnd):
                     _finish(t2[xo:xo + XCo], o, lo, hi, rnd)
                 else:
                     _x_row(t2, C, fx, firstx, lox, nx, ax, wx, ph, acc, o, lo, hi, rnd)
+
+
+def key(v, mask):
+    """Integers: the unsigned bits with the sign bit flipped when ``mask`` has it (an
+    order-preserving map of signed onto unsigned); floats: ``v`` itself."""
+    return v ^ mask
+
+
+@overload(key, jit_options={"cache": True})
+def _key(v, mask):
+    if isinstance(v, nb.types.Float):
+        return lambda v, mask: v
+    return lambda v, mask: v ^ mask
 
 
 # -- block methods ------------------------------------------------------------------------
@@ -307,13 +316,18 @@ def mean_float(x, out, C, geo, acc):
 
 
 @nb.njit(**_JIT)
-def mean_int(x, out, C, geo, acc):
-    """MEAN of integers up to 32 bits: exact sum in ``acc``'s dtype, ``(S + K//2) // K``."""
+def mean_int(x, out, C, geo, acc, mask, offset):
+    """MEAN of integers up to 32 bits: exact sum in ``acc``'s dtype, ``(S + K//2) // K``.
+
+    ``x`` and ``out`` are unsigned views; signed values are summed as their keys
+    ``v + offset`` (``key``: the sign bit flipped, ``offset = 2**(bits-1)``), so
+    ``S = sum(keys) - K*offset``.
+    """
     B = x.shape[0]
     _, Zo, Yo, XCo = out.shape
     fz, fy, fx = geo[0, 0], geo[1, 0], geo[2, 0]
     count = fz * fy * fx
-    half = count // 2
+    half = count // 2 - count * offset
     shift = -1
     if count & (count - 1) == 0:
         shift = 0
@@ -329,14 +343,14 @@ def mean_int(x, out, C, geo, acc):
                         src = x[b, fz * kz + dz, fy * ky + dy]
                         if C == 1 and fx == 2:
                             for k in range(nk):
-                                acc[k] += src[2 * k]
-                                acc[k] += src[2 * k + 1]
+                                acc[k] += key(src[2 * k], mask)
+                                acc[k] += key(src[2 * k + 1], mask)
                         else:
                             for dx in range(fx):
                                 s = src[dx * C:]
                                 for k in range(nk):
                                     for c in range(C):
-                                        acc[k * C + c] += s[fx * k * C + c]
+                                        acc[k * C + c] += key(s[fx * k * C + c], mask)
                 o = out[b, kz, ky]
                 if shift >= 0:
                     for m in range(XCo):
@@ -389,8 +403,8 @@ def _pick(a, v, is_min):
 
 
 @nb.njit(**_JIT)
-def min_max(x, out, C, geo, is_min):
-    """MIN or MAX over each block (NaN-propagating)."""
+def min_max(x, out, C, geo, is_min, mask):
+    """MIN or MAX over each block (NaN-propagating); integers as unsigned keys (``key``)."""
     B = x.shape[0]
     _, Zo, Yo, XCo = out.shape
     fz, fy, fx = geo[0, 0], geo[1, 0], geo[2, 0]
@@ -406,33 +420,33 @@ def min_max(x, out, C, geo, is_min):
                         if C == 1 and fx == 2:
                             if first:
                                 for k in range(nk):
-                                    o[k] = _pick(src[2 * k], src[2 * k + 1], is_min)
+                                    o[k] = _pick(key(src[2 * k], mask), key(src[2 * k + 1], mask),
+                                                 is_min)
                             else:
                                 for k in range(nk):
-                                    a = _pick(o[k], src[2 * k], is_min)
-                                    o[k] = _pick(a, src[2 * k + 1], is_min)
+                                    a = _pick(o[k], key(src[2 * k], mask), is_min)
+                                    o[k] = _pick(a, key(src[2 * k + 1], mask), is_min)
                             first = False
                             continue
                         for dx in range(fx):
                             s = src[dx * C:]
-                            if first:
-                                for k in range(nk):
-                                    for c in range(C):
-                                        o[k * C + c] = s[fx * k * C + c]
-                                first = False
-                            else:
-                                for k in range(nk):
-                                    for c in range(C):
-                                        m = k * C + c
-                                        o[m] = _pick(o[m], s[fx * k * C + c], is_min)
+                            for k in range(nk):
+                                for c in range(C):
+                                    m = k * C + c
+                                    v = key(s[fx * k * C + c], mask)
+                                    o[m] = v if first else _pick(o[m], v, is_min)
+                            first = False
+                for m in range(XCo):
+                    o[m] = key(o[m], mask)
 
 
 @nb.njit(**_JIT)
-def mode(x, out, C, geo, vals, cnt, best):
+def mode(x, out, C, geo, vals, cnt, best, mask):
     """MODE: the value with the largest count in each block, ties to the smallest.
 
-    ``vals`` is a ``(K, X*C)`` scratch of the input dtype, ``cnt`` and ``best`` rows of
-    it (counts up to :data:`MODE_COUNT_MAX` fit any integer dtype). Small blocks count
+    ``x`` and ``out`` are unsigned views, compared as keys (``key``: signed order).
+    ``vals`` is a ``(K, X*C)`` scratch of that dtype, ``cnt`` and ``best`` rows of it
+    (counts up to :data:`MODE_COUNT_MAX` fit any integer dtype). Small blocks count
     equal pairs (vectorized along the row), large blocks sort each block.
     """
     B = x.shape[0]
@@ -453,11 +467,11 @@ def mode(x, out, C, geo, vals, cnt, best):
                             v = vals[i]
                             if C == 1:
                                 for k in range(nk):
-                                    v[k] = s[fx * k]
+                                    v[k] = key(s[fx * k], mask)
                             else:
                                 for k in range(nk):
                                     for c in range(C):
-                                        v[k * C + c] = s[fx * k * C + c]
+                                        v[k * C + c] = key(s[fx * k * C + c], mask)
                             i += 1
                 o = out[b, kz, ky]
                 if K <= MODE_COUNT_MAX:
@@ -476,6 +490,8 @@ def mode(x, out, C, geo, vals, cnt, best):
                             better = (c > best[m]) | ((c == best[m]) & (v < o[m]))
                             best[m] = c if better else best[m]
                             o[m] = v if better else o[m]
+                    for m in range(XCo):
+                        o[m] = key(o[m], mask)
                 else:
                     for m in range(XCo):
                         for i in range(K):
@@ -489,4 +505,4 @@ def mode(x, out, C, geo, vals, cnt, best):
                             if run > top_n:
                                 top_n = run
                                 top = col[i]
-                        o[m] = top
+                        o[m] = key(top, mask)

@@ -249,10 +249,22 @@ def _run(kernels: Any, x: np.ndarray, step: LevelStep, origin: tuple[int, ...],
     if method is Methods.NEAREST:  # a strided copy: NumPy's is at memory speed already
         dst[...] = reduce_numpy.reduce_region(xw, step, tuple(lows), in_shape, sub)
         return
-    work = np.dtype(np.float32) if dtype == np.float16 else dtype.newbyteorder("=")
-    xw = np.ascontiguousarray(xw.astype(work, copy=False))
-    direct = dst.flags.c_contiguous and dst.dtype == work
-    res = dst if direct else np.empty(dst.shape, work)
+    native = dtype.newbyteorder("=")
+    if native.kind in "iu" and method is not Methods.GAUSSIAN and native.itemsize <= (
+            8 if method is not Methods.MEAN else 4):
+        # integers as unsigned bits (the kernels flip the sign bit to keep the order):
+        # half the specializations to compile, the same results
+        work = _BITS[native.itemsize].newbyteorder("=")
+        xw = xw.astype(native, copy=False).view(work)
+    else:
+        work = np.dtype(np.float32) if dtype == np.float16 else native
+        xw = xw.astype(work, copy=False)
+    xw = np.ascontiguousarray(xw)
+    direct = dst.flags.c_contiguous and dst.dtype.newbyteorder("=") == dst.dtype and (
+        dst.dtype == work or dst.dtype.itemsize == work.itemsize and dst.dtype.kind in "iu")
+    res = dst.view(work) if direct else np.empty(dst.shape, work)
+    signed = native.kind == "i"
+    mask = work.type(1 << (8 * work.itemsize - 1)) if signed and work.kind == "u" else None
     ct = compute_dtype(dtype)
     in4, out4, c, geo, (wz, wy, wx) = _canonical(plan, step, xw.shape, lows, in_shape, sub, ct)
     x4 = xw.reshape(in4)
@@ -270,17 +282,22 @@ def _run(kernels: Any, x: np.ndarray, step: LevelStep, origin: tuple[int, ...],
             kernels.mean_float(x4, o4, c, geo, np.empty(row, dtype=ct))
         elif dtype.itemsize <= 4:
             acc_t = np.int32 if dtype.itemsize <= 2 and k < 2**15 else np.int64
-            kernels.mean_int(x4, o4, c, geo, np.empty(row, dtype=acc_t))
+            offset = (1 << (8 * dtype.itemsize - 1)) if signed else 0
+            kernels.mean_int(x4, o4, c, geo, np.empty(row, dtype=acc_t),
+                             work.type(offset), offset)
         else:
             kernels.mean_int64(x4, o4, c, geo, np.empty(row, dtype=work),
                                np.empty(row, dtype=work), np.array([k], dtype=work))
-    elif method is Methods.MODE:
-        kernels.mode(x4, o4, c, geo, np.empty((k, row), dtype=work), np.empty(row, dtype=work),
-                     np.empty(row, dtype=work))
     else:
-        kernels.min_max(x4, o4, c, geo, method is Methods.MIN)
+        if mask is None:
+            mask = work.type(0)
+        if method is Methods.MODE:
+            kernels.mode(x4, o4, c, geo, np.empty((k, row), dtype=work),
+                         np.empty(row, dtype=work), np.empty(row, dtype=work), mask)
+        else:
+            kernels.min_max(x4, o4, c, geo, method is Methods.MIN, mask)
     if not direct:
-        dst[...] = res
+        dst[...] = res.view(native) if work.kind == "u" and native.kind == "i" else res
 
 
 def reduce_region(
