@@ -40,7 +40,7 @@ from ngff_gpu.compute import reduce_numpy
 from ngff_gpu.compute.cpu_pool import cpu_threads, parallel_for
 from ngff_gpu.compute.methods import Methods, check_dtype, compute_dtype
 from ngff_gpu.compute.step import LevelStep, Region
-from ngff_gpu.compute.weights import weights_array
+from ngff_gpu.compute.weights import AxisWeights, weights_array
 from ngff_gpu.errors import CpuKernelFallbackWarning
 
 #: A task reads about this many bytes of input (fewer, larger tasks for small bricks).
@@ -173,8 +173,6 @@ def _plan(factors: tuple[int, ...], tail: int) -> _Plan | None:
 
 @lru_cache(maxsize=64)
 def _weights(factor: int, first: int, weights: tuple[float, ...], ct: str) -> np.ndarray:
-    from ngff_gpu.compute.weights import AxisWeights
-
     w = weights_array(AxisWeights(factor, first, weights), np.dtype(ct))
     w.flags.writeable = False
     return w
