@@ -98,6 +98,18 @@ _pool: _Pool | None = None
 _override: int | None = None
 
 
+def _forget_after_fork() -> None:
+    """A forked child has none of the pool's threads and may inherit taken slots: it
+    starts a pool of its own on first use."""
+    global _pool, _lock
+    _pool = None
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def cpu_threads() -> int:
     """The thread limit of the compiled CPU kernels (see the module docstring)."""
     if _override is not None:
