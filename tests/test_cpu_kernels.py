@@ -250,17 +250,15 @@ def _arr(t, ndim: int = 1):
 
 
 def fp_signatures():
-    """The kernels' floating-point functions and signatures of both compute dtypes."""
+    """The kernels' floating-point functions, with float32 and float64 signatures."""
     f32, f64, u16, i64, b = (numba.float32, numba.float64, numba.uint16, numba.int64,
-                             numba.boolean)
-    out = []
-    for ct, src in ((f32, u16), (f64, f64)):
-        out.append(("_acc4", (_arr(ct), *[_arr(src)] * 4, *[ct] * 4, b)))
-        out.append(("_acc1", (_arr(ct), _arr(src), ct, b)))
-        out.append(("_finish", (_arr(ct), _arr(u16), ct, ct, b)))
-    for ct in (f32, f64):
-        out.append(("mean_float", (_arr(ct, 4), _arr(ct, 4), i64, _arr(i64, 2), _arr(ct))))
-    out.append(("min_max", (_arr(f32, 4), _arr(f32, 4), i64, _arr(i64, 2), b, f32)))
+                             numba.boolean)  # float64 is the same code: _acc4 checks both
+    out = [("_acc4", (_arr(f32), *[_arr(u16)] * 4, *[f32] * 4, b)),
+           ("_acc4", (_arr(f64), *[_arr(f64)] * 4, *[f64] * 4, b)),
+           ("_acc1", (_arr(f32), _arr(f32), f32, b)),
+           ("_finish", (_arr(f32), _arr(u16), f32, f32, b)),
+           ("mean_float", (_arr(f32, 4), _arr(f32, 4), i64, _arr(i64, 2), _arr(f32))),
+           ("min_max", (_arr(f32, 4), _arr(f32, 4), i64, _arr(i64, 2), b, f32))]
     return out
 
 
