@@ -12,9 +12,8 @@ widened to float32, which is exact and is what the NumPy path computes in; NEARE
 bits), C-contiguous (a copy of the window only when the input is not: Fortran order,
 negative or zero strides), and viewed as ``(B, Z, Y, X*C)``, where ``B`` and ``C`` merge the
 runs of factor-1 axes before and after at most three slots ``Z, Y, X``. A step whose axes
-do not fit that form (a factor-1 axis between two downsampled ones, with another
-downsampled axis or a factor-1 run ahead of them all), an empty region, or a step without
-any downsampled axis, takes the NumPy path.
+need more slots (four downsampled axes, or three with a factor-1 axis between two of them),
+an empty region, or a step without any downsampled axis, takes the NumPy path.
 
 Where the kernels come from is a :class:`CpuKernelLoader`, replaceable with
 :func:`use_cpu_kernels`. When it fails (numba missing or unable to load) or a kernel does
