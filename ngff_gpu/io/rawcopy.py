@@ -537,11 +537,13 @@ class RawLevels:
 
     @classmethod
     def plan(cls, levels: Iterable[tuple[str, Any, Any]], refuse: str | None = None,
-             copy: Callable[[str, str], int | None] = copy_file) -> RawLevels:
+             copy: Callable[[str, str], int | None] = copy_file,
+             earlier: RawLevels | None = None) -> RawLevels:
         """Decide, for each ``(label, source, target)``, whether the target level is
         copied raw: the source is a zarr array and
         :func:`~ngff_gpu.io.chunk_layout.raw_copy_reason` is None. ``refuse`` (a
-        reason) re-encodes every one of them."""
+        reason) re-encodes every one of them. The copiers of ``earlier`` (an attempt of
+        the same write that was retried) pass their counts on."""
         import zarr
 
         out = cls()
@@ -551,7 +553,9 @@ class RawLevels:
             out.labels[target.path] = label
             reason = refuse or raw_copy_reason(source, target)
             if reason is None:
-                out.copiers[target.path] = RawCopier(source, target, copy)
+                copier = out.copiers[target.path] = RawCopier(source, target, copy)
+                if earlier is not None and target.path in earlier.copiers:
+                    copier.stats = earlier.copiers[target.path].stats
             else:
                 out.reasons[target.path] = reason
         return out
