@@ -129,7 +129,10 @@ def test_v2_pairings_are_the_same_bitstream_and_decode(compressor, dtype, endian
                                              zarr.core.buffer.default_buffer_prototype()))
         b = zarr.core.sync.sync(v3.store.get(v3.metadata.encode_chunk_key(coords),
                                              zarr.core.buffer.default_buffer_prototype()))
-        assert a.to_bytes() == b.to_bytes(), coords
+        a, b = a.to_bytes(), b.to_bytes()
+        if compressor.codec_id == "gzip":  # the gzip header holds the time of encoding
+            a, b = a[:4] + a[8:], b[:4] + b[8:]
+        assert a == b, coords
     fresh = zarr.create_array(MemoryStore(), shape=data.shape, fill_value=0, **kwargs)
     stats = RawCopier(v2, fresh).copy_all()
     assert stats.chunks == int(np.prod(v2.cdata_shape)) and stats.encoded == 0
@@ -541,7 +544,7 @@ def test_writer_copies_raw_exactly_when_every_parameter_matches(tmp_path_factory
         assert "scale0/image" in rep.raw.reasons and not rep.raw.copiers
         assert count.calls["scale0/image"] > 0
     got = zarr.open_group(tmp / "o.ome.zarr")["scale0/image"][...]
-    assert got.dtype == src.dtype
+    assert got.dtype.str[1:] == src.dtype.str[1:]  # a v3 array reads in native byte order
     np.testing.assert_array_equal(got, expect)
 
 
