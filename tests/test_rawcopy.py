@@ -209,6 +209,28 @@ def test_sharded_layouts_compare_inner_chunks():
     assert lay.index == IndexFormat("little", True, "end")
 
 
+def test_copy_all_for_an_upgrade(tmp_path):
+    """What an OME-Zarr upgrade does: a Zarr v3 array made with matching_codecs (here
+    sharded) takes a Zarr v2 array's chunks whole-array, a few objects at a time; a missing
+    chunk whose fill value the target reads differently is encoded from the source."""
+    data = _data()
+    v2 = zarr.create_array(str(tmp_path / "v2"), shape=data.shape, chunks=CHUNKS,
+                           dtype="uint16", zarr_format=2, compressors=numcodecs.Zstd(level=5),
+                           fill_value=9)
+    v2[...] = data
+    os.remove(tmp_path / "v2" / "1.1.1")
+    data[8:16, 8:16, 8:16] = 9
+    kwargs = matching_codecs(v2)
+    assert kwargs["shards"] is None and kwargs["chunks"] == CHUNKS
+    kwargs["shards"] = (16, 16, 16)
+    v3 = zarr.create_array(str(tmp_path / "v3"), shape=data.shape, fill_value=0, **kwargs)
+    stats = RawCopier(v2, v3).copy_all(batch=2)
+    assert stats.encoded == 1 and stats.chunks == int(np.prod(v2.cdata_shape)) - 8
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "v3"))[...], data)
+    assert matching_codecs(zarr.create_array(MemoryStore(), shape=(4,), dtype="uint8",
+                                             zarr_format=2, compressors=numcodecs.LZ4())) is None
+
+
 # --------------------------------------------------------------------------- shard index
 
 @settings(max_examples=20, deadline=None)

@@ -37,7 +37,7 @@ import itertools
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -336,7 +336,7 @@ class RawCopier:
             for k, v in counts.items():
                 setattr(self.stats, k, getattr(self.stats, k) + v)
 
-    def _units(self, region: Region) -> Iterable[Coords]:
+    def _units(self, region: Region) -> Iterator[Coords]:
         unit = self.dst.layout.unit
         ranges = [range(a // u, -(-b // u)) for (a, b), u in zip(region, unit)]
         return itertools.product(*ranges)
@@ -357,7 +357,21 @@ class RawCopier:
         for a, b in region:
             if a > b:
                 raise ValueError(f"empty region {region}")
-        units = list(self._units(region))
+        self._copy_units(list(self._units(region)), region, data, fallback)
+
+    def copy_all(self, fallback: Fallback | None = None, batch: int = 64) -> CopyStats:
+        """Copy every stored object of the array (a whole-array copy, e.g. an OME-Zarr
+        version upgrade), ``batch`` output objects at a time (so at most that many are
+        held in memory, fetched concurrently from a remote store); returns the stats.
+        ``fallback`` (default: ``target[region] = source[region]``) writes the objects
+        that must be encoded (a missing chunk whose fill value differs)."""
+        units = self._units(tuple((0, n) for n in self.dst.layout.shape))
+        while group := list(itertools.islice(units, batch)):
+            self._copy_units(group, None, None, fallback)
+        return self.stats
+
+    def _copy_units(self, units: list[Coords], region: Region | None,
+                    data: np.ndarray | None, fallback: Fallback | None) -> None:
         if self.whole:
             missing = self._copy_whole(units)
         elif self.dst.layout.shards is None:
@@ -367,17 +381,11 @@ class RawCopier:
         for unit in missing:
             self._encode(unit, region, data, fallback)
 
-    def copy_all(self, fallback: Fallback | None = None) -> CopyStats:
-        """Copy every stored object of the array (a whole-array copy, e.g. an OME-Zarr
-        version upgrade); returns the stats so far."""
-        self.copy_region(tuple((0, n) for n in self.dst.layout.shape), None, fallback)
-        return self.stats
-
-    def _encode(self, unit: Coords, region: Region, data: np.ndarray | None,
+    def _encode(self, unit: Coords, region: Region | None, data: np.ndarray | None,
                 fallback: Fallback | None) -> None:
         sub = self._unit_region(unit)
         sl = tuple(slice(a, b) for a, b in sub)
-        if data is not None:
+        if data is not None and region is not None:
             crop = tuple(slice(a - r0, b - r0) for (a, b), (r0, _) in zip(sub, region))
             pixels = data[crop]
         else:
