@@ -649,6 +649,7 @@ def test_a_kill_mid_copy_leaves_nothing_that_looks_complete(tmp_path):
     def killed(a: str, b: str):
         calls[0] += 1
         if calls[0] == 30:  # what a SIGKILL during the copy leaves: a partial temporary
+            os.makedirs(os.path.dirname(b), exist_ok=True)
             with open(a, "rb") as f, open(f"{b}.{'0' * 32}.partial", "wb") as g:
                 g.write(f.read()[:10])
             raise KeyboardInterrupt
