@@ -62,6 +62,10 @@ def add_parser(sub: Any) -> None:
     o.add_argument("--labels", action="append", default=[], metavar="[NAME=]PATH",
                    help="a label image of the same shape, written with MODE under "
                         "labels/NAME (repeatable)")
+    o.add_argument("--recompress", action="store_true",
+                   help="encode level 0 even when the input is a Zarr array stored with the "
+                        "output's chunks, data type and codec (by default its chunks are then "
+                        "copied as they are, without decoding and encoding them again)")
     st = p.add_argument_group("remote stores (s3://, gs://, https://)")
     st.add_argument("--storage-options", default=None, metavar="JSON",
                     help="a JSON object of fsspec storage options for remote inputs and OUTPUT, "
@@ -519,15 +523,16 @@ def decoding(src: Any, write: Any) -> None:
 def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0: float,
                 shown: str | None = None, summary: bool = True) -> None:
     """Convert one opened input to ``output`` (named ``shown`` in messages; ``summary``:
-    print the written store's levels)."""
-    import ngff_gpu as nz
+    print the written store's levels and whether level 0 was copied)."""
+    from ngff_gpu.io.writer import write_multiscales
 
     ms, kwargs = prepare(src, args, device)
     if summary:
         args.writing = output  # main() names the unfinished store if this fails
-    decoding(src, lambda: nz.to_ngff_zarr(output, ms, version=args.version,
-                                          overwrite=args.overwrite_mode, resume=args.resume,
-                                          storage_options=args.output_options, **kwargs))
+    reports: list[Any] = []
+    decoding(src, lambda: reports.append(write_multiscales(
+        output, ms, version=args.version, overwrite=args.overwrite_mode, resume=args.resume,
+        storage_options=args.output_options, recompress=args.recompress, **kwargs)))
     if not summary:
         if not args.quiet:
             print(f"wrote {shown or output}")
@@ -537,5 +542,7 @@ def convert_one(src: Any, output: str, args: argparse.Namespace, device: str, t0
         from ngff_gpu.cli.info import print_info, store_info
 
         print(f"wrote {output} in {time.perf_counter() - t0:.2f} s on {device}")
+        for line in reports[0].raw.summary():
+            print(line)
         print_info(store_info(output, args.output_options),
                    columns=("path", "shape", "chunks", "scale", "translation", "on disk"))

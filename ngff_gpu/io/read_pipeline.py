@@ -18,7 +18,9 @@ def parallel_source(source: Any) -> Any:
     the chunks of a read in parallel outside the GIL, when it is a zarr array on a
     store zarrs reads (local files); otherwise ``source`` itself (zarr-python's own
     pipeline still decodes a read's chunks concurrently in threads, and tifffile's
-    store decodes tiles in threads). ``NGFF_GPU_CODEC_PIPELINE=zarr`` turns it off."""
+    store decodes tiles in threads). ``NGFF_GPU_CODEC_PIPELINE=zarr`` turns it off.
+    A data type in non-native byte order (a big-endian Zarr v2 array) keeps zarr-python's
+    pipeline: ``zarrs`` refuses to decode into such a buffer."""
     if os.environ.get("NGFF_GPU_CODEC_PIPELINE") == "zarr":
         return source
     try:
@@ -26,7 +28,7 @@ def parallel_source(source: Any) -> Any:
         import zarrs  # noqa: F401
     except ImportError:
         return source
-    if not isinstance(source, zarr.Array):
+    if not isinstance(source, zarr.Array) or not source.dtype.isnative:
         return source
     from ngff_gpu.io.remote import RetryingStore
 

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError
-from ngff_gpu.io.remote import split_storage_options
 from ngff_gpu.io.writer import write_multiscales
 from ngff_gpu.model.multiscales import Multiscales
 
@@ -61,6 +60,7 @@ def to_ngff_zarr(
     labels: Mapping[str, Any] | None = None,
     client: Any = None,
     storage_options: Mapping[str, Any] | None = None,
+    recompress: bool = False,
 ) -> None:
     """Compute and write every level of ``multiscales`` to an OME-Zarr store.
 
@@ -137,6 +137,11 @@ def to_ngff_zarr(
         ``backoff``, ``max_backoff``, ``timeout``; docs/design.md, "Remote stores").
         Every write and read of the store is retried by that policy. Ignored for
         local paths and store objects.
+    recompress : bool
+        Encode every level. By default a level read from a Zarr array whose chunks,
+        data type and codecs are those the level is written with is copied as the
+        stored chunks are, without decoding and encoding them again
+        (:mod:`ngff_gpu.io.rawcopy`; the next level is still computed from it).
 
     Raises
     ------
@@ -159,8 +164,6 @@ def to_ngff_zarr(
         An in-process store (``MemoryStore``) with ``dask.distributed`` worker processes.
     """
     import warnings
-
-    from ngff_gpu.io.ozx import is_ozx, write_ozx
 
     if use_tensorstore:
         warnings.warn("use_tensorstore has no effect in ngff_gpu (chunks are encoded by "
@@ -186,19 +189,9 @@ def to_ngff_zarr(
                "progress": bool(progress), "omero": omero, "labels": labels,
                "client": client, "compressors": given, "metadata_only": bool(metadata_only),
                "consolidate": bool(consolidate_metadata)}
-    if is_ozx(store):  # RFC-9 zipped OME-Zarr: staged as a directory store, then zipped
-        if resume:
-            raise ArgumentError(f"{store}: a .ozx archive cannot be resumed; write a .ome.zarr "
-                                "directory to resume, or start again with overwrite")
-        if metadata_only:
-            raise ArgumentError("metadata_only=True is not available for .ozx output")
-        split_storage_options(storage_options)  # checked, unused: a local file
-        write_ozx(store, lambda stage: write_multiscales(stage, multiscales, overwrite=True,
-                                                         **options),
-                  overwrite=overwrite, version=version)
-        return
+    # (a .ozx store is staged as a directory, then zipped, by write_multiscales)
     write_multiscales(store, multiscales, overwrite=overwrite, resume=resume,
-                      storage_options=storage_options, **options)
+                      storage_options=storage_options, recompress=recompress, **options)
 
 
 #: ngff-zarr 0.50's name of :func:`to_ngff_zarr`.

@@ -44,6 +44,7 @@ from ngff_gpu.io.labels import (
     labels_group_attrs,
     unique_values,
 )
+from ngff_gpu.io.rawcopy import RawLevels, copy_file
 from ngff_gpu.io.read_pipeline import parallel_source
 from ngff_gpu.io.remote import is_remote_url, open_url_store, split_storage_options
 from ngff_gpu.io.replace import IN_PLACE, local_path
@@ -117,6 +118,9 @@ class Seams:
     handover : bool
         Whether one-level passes may run hand-over bricks where they hold less
         (see :mod:`ngff_gpu.levels.schedule`); False plans aligned bricks only.
+    raw_copy : callable
+        Copies one stored chunk or shard file between two local stores when a level
+        is copied raw (:func:`ngff_gpu.io.rawcopy.copy_file`).
     """
 
     write: WriteFn = write_region
@@ -124,6 +128,7 @@ class Seams:
     brick_budget: int | None = None
     default_memory_limit: int = DEFAULT_MEMORY_LIMIT
     handover: bool = True
+    raw_copy: Callable[[str, str], int | None] = copy_file
 
 
 @dataclass
@@ -154,6 +159,9 @@ class WriteReport:
         The ``dask.distributed`` client the bricks ran on, or None.
     already_complete : bool
         A resume found the store complete and wrote nothing.
+    raw : RawLevels
+        The levels read from Zarr arrays: which were copied raw (with counts), and
+        why the others were encoded again (see :mod:`ngff_gpu.io.rawcopy`).
     """
 
     memory_limit: int
@@ -161,6 +169,7 @@ class WriteReport:
     passes: list[PlannedPass] = field(default_factory=list)
     client: Any = None
     already_complete: bool = False
+    raw: RawLevels = field(default_factory=RawLevels)
 
 
 @dataclass
@@ -273,13 +282,33 @@ def write_multiscales(
     consolidate: bool = True,
     storage_options: Mapping[str, Any] | None = None,
     seams: Seams | None = None,
+    recompress: bool = False,
 ) -> WriteReport:
     """:func:`to_ngff_zarr` with its :class:`Seams` and a :class:`WriteReport`.
 
     Parameters are those of :func:`to_ngff_zarr` (``compressors``: the codec(s) of
-    every array, or None for ``codec``; ``consolidate``: write consolidated metadata),
-    plus ``seams`` (default :class:`Seams`).
+    every array, or None for ``codec``; ``consolidate``: write consolidated metadata;
+    ``recompress``: encode every level, see :mod:`ngff_gpu.io.rawcopy`), plus ``seams``
+    (default :class:`Seams`). A ``.ozx`` store is written to a staging directory, then
+    zipped (:mod:`ngff_gpu.io.ozx`); the report is the staged write's.
     """
+    from ngff_gpu.io.ozx import is_ozx, write_ozx
+
+    if is_ozx(store):  # RFC-9 zipped OME-Zarr: staged as a directory store, then zipped
+        if resume:
+            raise ArgumentError(f"{store}: a .ozx archive cannot be resumed; write a .ome.zarr "
+                                "directory to resume, or start again with overwrite")
+        if metadata_only:
+            raise ArgumentError("metadata_only=True is not available for .ozx output")
+        split_storage_options(storage_options)  # checked, unused: a local file
+        reports: list[WriteReport] = []
+        write_ozx(store, lambda stage: reports.append(write_multiscales(
+            stage, multiscales, version=version, overwrite=True,
+            chunks_per_shard=chunks_per_shard, codec=codec, codec_level=codec_level,
+            memory_limit=memory_limit, device=device, progress=progress, omero=omero,
+            labels=labels, client=client, compressors=compressors, consolidate=consolidate,
+            seams=seams, recompress=recompress)), overwrite=overwrite, version=version)
+        return reports[0]
     seams = seams or Seams()
     multiscales = Multiscales.adopt(multiscales)
     if version not in WRITABLE_VERSIONS:
@@ -343,7 +372,7 @@ def write_multiscales(
     try:
         return _write(session, report, jobs, image, fp, version, resume, compressors, budget,
                       backend, on_device, device, progress, image_attrs, labels, client, seams,
-                      metadata_only, consolidate)
+                      metadata_only, consolidate, recompress)
     except BaseException as exc:
         full = disk_full(exc, local_path(store) or store) if isinstance(exc, Exception) else None
         for e in (exc, full):
@@ -360,7 +389,7 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
            backend: Backend, on_device: bool, device: str, progress: bool,
            image_attrs: dict[str, Any],
            labels: Any, client: Any, seams: Seams, metadata_only: bool = False,
-           consolidate: bool = False) -> WriteReport:
+           consolidate: bool = False, recompress: bool = False) -> WriteReport:
     """The write itself, in ``session`` (which chose the store, holds the lock and
     swaps a replacement in when it is complete); ``metadata_only`` creates the arrays
     and writes no pixels."""
@@ -389,6 +418,14 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                     for lv, shard in zip(job.plans, job.shards)]
             if metadata_only:
                 return arrays
+            # Levels read from a Zarr array stored as they are written: copied raw.
+            report.raw = RawLevels.plan(
+                [(f"{job.group + ' ' if job.group else ''}level {seg.first}", seg.source,
+                  arrays[job.group][seg.first]) for job in jobs for seg in job.segments],
+                refuse="recompress asked" if recompress else
+                "a distributed run encodes every chunk" if client is not None else None,
+                copy=seams.raw_copy, earlier=report.raw if retry else None)
+            write = report.raw.write(seams.write)
             runs: list[tuple[_Job, PlannedPass, int, int]] = []
             for job in jobs:
                 dtype = np.dtype(job.ms.images[0].data.dtype)
@@ -415,9 +452,9 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                         bar.skip(sum(flag.done(j) for j in range(len(flag))))
                     if client is not None:
                         run_distributed(client, seg.levels, p, src, level_arrays, flag.array,
-                                        flag.done, device, bar.advance, write=seams.write)
+                                        flag.done, device, bar.advance, write=write)
                     else:
-                        engine = Engine(backend, budget, on_brick=bar.advance, write=seams.write,
+                        engine = Engine(backend, budget, on_brick=bar.advance, write=write,
                                         read_cache=read_cache)
                         engine.run_pass(seg.levels, p, parallel_source(src), level_arrays,
                                         flag.done, flag.mark, cost, handover=planned.handover)
