@@ -4,8 +4,14 @@
 // or warp intrinsics, so running every (block, thread) of a launch grid in
 // turn on one CPU thread computes exactly what the device computes. This
 // header supplies what NVRTC/nvcc would: the execution-space keywords and the
-// thread/block index variables (one copy per translation unit; the launcher
-// in launch.h sets them before each call).
+// thread/block index variables: one copy per host thread, shared by every
+// translation unit (C++17 inline variables). One copy per unit (static) would
+// break under the one-definition rule: kernels of different files with the same
+// parameter list share one instantiation of launch.h's run(), which would set
+// another unit's copy, leaving this unit's blockDim and gridDim at 1, so that
+// every thread walked all outputs from its own index (right results, quadratic
+// time, and no check of the grid-stride loop). thread_local lets two host
+// threads launch at once, as two streams do on a device.
 #ifndef NGFF_HOST_SHIM_H
 #define NGFF_HOST_SHIM_H
 
@@ -21,10 +27,10 @@ struct ngff_host_dim3 {
     unsigned int x, y, z;
 };
 
-static ngff_host_dim3 threadIdx = {0, 0, 0};
-static ngff_host_dim3 blockIdx = {0, 0, 0};
-static ngff_host_dim3 blockDim = {1, 1, 1};
-static ngff_host_dim3 gridDim = {1, 1, 1};
+inline thread_local ngff_host_dim3 threadIdx = {0, 0, 0};
+inline thread_local ngff_host_dim3 blockIdx = {0, 0, 0};
+inline thread_local ngff_host_dim3 blockDim = {1, 1, 1};
+inline thread_local ngff_host_dim3 gridDim = {1, 1, 1};
 
 using std::rint;
 using std::rintf;
