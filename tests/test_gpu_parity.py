@@ -5,10 +5,15 @@ skipped unless CuPy sees a device) and on the CPU (``host``: the same
 ``kernels/*.cu`` built as host C++ and launched through the same
 :class:`CupyBackend`, ``tests/hostkernels``). Results must be bit-identical
 except where the contract leaves bits open: the sign of a zero (``+0 == -0``)
-and NaN payloads (NaN positions always agree).
+and NaN payloads (NaN positions always agree). Every method on every dtype,
+float32 subnormals, and two backends (two streams) launching from two threads
+at once.
 """
 
 from __future__ import annotations
+
+import threading
+import zlib
 
 import numpy as np
 import pytest
@@ -183,3 +188,104 @@ def test_torch_cuda_round_trip_without_copy(cuda_backend) -> None:
     ref = reduce_region(t.cpu().numpy(), step, (0, 0, 0), (4, 6, 8), ((0, 2), (0, 3), (0, 4)))
     backend.synchronize()
     np.testing.assert_array_equal(back.cpu().numpy(), ref)
+
+
+#: Every (dtype, method) pair the backend accepts.
+EVERY_CASE = [(np.dtype(d), m) for d in DTYPES + [np.float16]
+              for m in methods_for_dtype(np.dtype(d))]
+
+
+@pytest.mark.parametrize("dtype, method", EVERY_CASE,
+                         ids=[f"{d}-{m.name}" for d, m in EVERY_CASE])
+def test_every_method_and_dtype(backend, dtype, method) -> None:
+    """Each pair on data with its special values (NaN, inf, -0, float32 subnormals,
+    integer extremes, few distinct values), at three factor sets."""
+    seed = zlib.crc32(f"{dtype.str}{method.name}".encode())
+    data = _data(np.random.default_rng(seed), (9, 14, 23), dtype)
+    for factors in ((2, 2, 2), (3, 1, 2), (1, 4, 3)):
+        step = LevelStep(factors, method)
+        region = tuple((0, s) for s in step.out_shape(data.shape))
+        ref = reduce_region(data, step, (0, 0, 0), data.shape, region)
+        got = backend.to_host(backend.reduce_region(data, step, (0, 0, 0), data.shape, region))
+        _assert_same(got, ref, method)
+
+
+@pytest.mark.parametrize("method", [m for m in Methods.__members__.values() if m.name in
+                                    ("GAUSSIAN", "MEAN", "NEAREST", "MIN", "MAX")])
+def test_float32_subnormals_are_kept(backend, method) -> None:
+    """A volume of float32 subnormals (and zeros): the NumPy path keeps them, so must the
+    kernels (a device flushing them, -ftz=true, would give zeros)."""
+    tiny = np.finfo(np.float32).smallest_subnormal
+    rng = np.random.default_rng(11)
+    data = (rng.integers(-3000, 3000, (8, 10, 12)) * tiny).astype(np.float32)
+    step = LevelStep((2, 2, 2), method)
+    region = tuple((0, s) for s in step.out_shape(data.shape))
+    ref = reduce_region(data, step, (0, 0, 0), data.shape, region)
+    assert np.count_nonzero(ref) > ref.size // 2, "the reference keeps the subnormals"
+    got = backend.to_host(backend.reduce_region(data, step, (0, 0, 0), data.shape, region))
+    _assert_same(got, ref, method)
+
+
+@pytest.fixture(params=[
+    pytest.param("cuda", marks=pytest.mark.gpu),
+    pytest.param("host", marks=pytest.mark.skipif(compiler() is None, reason="needs g++")),
+])
+def two_backends(request):
+    """Two backends of one device, each with its own stream (host: two stand-ins)."""
+    if request.param == "cuda":
+        from ngff_gpu.compute.backends.cupy_backend import CupyBackend
+
+        pair = [CupyBackend(), CupyBackend()]
+        assert pair[0].stream is not pair[1].stream
+        return pair
+    from tests.hostkernels.standin import host_backend
+
+    return [host_backend(seed=1), host_backend(seed=2)]
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["two-streams", "one-backend"])
+def test_two_threads_launch_at_once(two_backends, shared) -> None:
+    """Two threads each run chains of levels (host-to-device, three levels,
+    device-to-host) at the same time, on two streams or both on one backend; every
+    result equals the NumPy path's."""
+    backends = [two_backends[0]] * 2 if shared else two_backends
+    methods = [Methods.GAUSSIAN, Methods.MEAN, Methods.MAX]
+    barrier = threading.Barrier(2)
+    results: list = [None, None]
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            b, rng, out = backends[i], np.random.default_rng(100 + i), []
+            barrier.wait()
+            for it in range(9):
+                dtype = np.dtype([np.uint16, np.float32][(i + it) % 2])
+                method = methods[(i + it) % 3]
+                data = _data(rng, (40, 36, 52), dtype)
+                cur, levels = b.asarray(data), []
+                for _ in range(3):
+                    step = LevelStep((2, 2, 2), method)
+                    region = tuple((0, s) for s in step.out_shape(cur.shape))
+                    cur = b.reduce_region(cur, step, (0, 0, 0), cur.shape, region)
+                    levels.append(cur)
+                out.append((data, method, [b.to_host(x) for x in levels]))
+            results[i] = out
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the test
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    for out in results:
+        for data, method, levels in out:
+            ref = data
+            for got in levels:
+                step = LevelStep((2, 2, 2), method)
+                region = tuple((0, s) for s in step.out_shape(ref.shape))
+                ref = reduce_region(ref, step, (0, 0, 0), ref.shape, region)
+                _assert_same(got, ref, method)
