@@ -67,8 +67,12 @@ def make_data(dev: Device, shape: tuple[int, ...], dtype: str, seed: int) -> Any
     if dtype == "float32":
         x = rng.standard_normal(shape, dtype=cupy.float32)
         x *= 1000
-    else:
-        x = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    else:  # uniform over the type's range, through float32 (every CuPy supports that)
+        top = np.iinfo(dtype).max
+        u = rng.random(shape, dtype=cupy.float32)
+        u *= top + 1
+        x = cupy.minimum(u, top).astype(dtype)
+        del u
     dev.sync()
     return x
 

@@ -11,8 +11,8 @@ Proof that nothing crossed to the host, per case, over its warm-up and timed cal
 
 * the CUDA activity torch's profiler records (CUPTI, process-wide, so CuPy's copies too):
   device-to-host and host-to-device memcpy events counted; a positive control first
-  profiles a ``.cpu()`` of the tensor and must see a device-to-host copy, else the count
-  proves nothing and is reported as unavailable;
+  profiles a CuPy device-to-host copy and must see it, else the count proves nothing and
+  is reported as unavailable;
 * call counters on every way our code copies to the host: ``CupyBackend.to_host``,
   ``cupy.asnumpy``, ``torch.Tensor.cpu`` / ``.numpy``;
 * CuPy's pinned-memory pool (what ``to_host`` allocates from): free blocks before/after;
@@ -159,12 +159,15 @@ def run_case(torch: Any, nz: Any, dtype: str, method: str, size: int, repeat: in
 
 
 def control(torch: Any) -> bool | None:
-    """Does the profiler see a device-to-host copy at all? (None: it could not run.)"""
+    """Does the profiler see a device-to-host copy made by CuPy (what our backend would
+    use)? None when it could not run."""
     try:
-        x = torch.ones(1 << 20, device="cuda")
+        import cupy
+
+        x = cupy.ones(1 << 20, dtype=cupy.float32)
         with profiler(torch, True) as prof:
-            x.cpu()
-            torch.cuda.synchronize()
+            x.get()
+            cupy.cuda.Device().synchronize()
         return memcpy_counts(prof)["DtoH"] > 0
     except Exception:  # noqa: BLE001 - reported as unknown
         return None

@@ -71,6 +71,17 @@ else:
     for step, e in r["steps"].items():
         if e.get("status") != "ok":
             problems.append(f"step {step}: {e.get('status')}")
+    steps = r["steps"]
+    if not (steps.get("nvcomp", {}).get("result") or {}).get("nvcomp_version"):
+        problems.append("nvidia.nvcomp did not import from the carried wheels")
+    versions = (steps.get("env", {}).get("result") or {}).get("versions", {})
+    for dist in ("zarr", "zarrs", "numcodecs", "dask", "ngff-zarr", "ome-zarr-models",
+                 "cucim-cu13", "nvidia-nvcomp-cu13"):
+        if not versions.get(dist):
+            problems.append(f"{dist} is not installed from the carried wheels")
+    nz_case = ((steps.get("e2e", {}).get("result") or {}).get("cases") or {}).get("ngff_zarr", {})
+    if not (nz_case.get("check") or {}).get("valid"):
+        problems.append("ngff-zarr's default did not write a valid store from the carried wheels")
     tests = r["steps"].get("tests", {}).get("result", {})
     if tests.get("cpu", {}).get("passed", 0) == 0:
         problems.append("the host-kernel sweep ran no test")
