@@ -159,28 +159,57 @@ class Deadline:
         return max(0.0, min(wanted, self.left() - reserve))
 
 
+#: Children started in a session of their own, killed (whole group) on SIGTERM.
+LIVE: set[subprocess.Popen] = set()
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL, to ``proc``'s process group (it leads one of its own)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def kill_live_on_sigterm() -> None:
+    """On SIGTERM (the outer ``timeout``), kill every live child group, then exit 143:
+    a child in a session of its own would otherwise outlive us (and the device call)."""
+    def handler(signum: int, frame: Any) -> None:
+        for proc in list(LIVE):
+            kill_group(proc)
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def run_boxed(cmd: list[str], timeout: float, env: dict[str, str] | None = None,
-              cwd: Path = REPO) -> dict[str, Any]:
-    """Run ``cmd`` in its own process group, its output passed through to ours; kill the
-    whole group when ``timeout`` seconds pass. Returns exit code, seconds, timed_out."""
+              cwd: Path = REPO, own_group: bool = True) -> dict[str, Any]:
+    """Run ``cmd`` (its output passed through to ours) and kill it when ``timeout`` seconds
+    pass. With ``own_group`` it leads a process group of its own and the whole group is
+    killed (its children too); without, it stays in our group (so killing ours kills it)
+    and only it is killed. Returns exit code, seconds, timed_out."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=own_group)
+    if own_group:
+        LIVE.add(proc)
     try:
         rc = proc.wait(timeout=max(1.0, timeout))
         timed_out = False
     except subprocess.TimeoutExpired:
         timed_out = True
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=10)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        rc = proc.returncode
+        if own_group:
+            kill_group(proc)
+        else:
+            proc.kill()
+        rc = proc.wait()
+    finally:
+        LIVE.discard(proc)
     return {"exit_code": rc, "seconds": round(time.monotonic() - t0, 3), "timed_out": timed_out}
 
 

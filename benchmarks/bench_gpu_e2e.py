@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.rehearsal:
             cmd.append("--rehearsal")
         print(f"case {case} (box {box:.0f} s)", flush=True)
-        run = run_boxed(cmd, box, env=child_env())
+        run = run_boxed(cmd, box, env=child_env(), own_group=False)
         res = read_json(res_path) or {}
         res["run"] = run
         if run["timed_out"]:

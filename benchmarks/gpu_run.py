@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -44,7 +43,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _gpu import REPO, Deadline, child_env, read_json, run_boxed, slug, write_json  # noqa: E402
+from _gpu import (  # noqa: E402
+    LIVE,
+    REPO,
+    Deadline,
+    child_env,
+    kill_group,
+    kill_live_on_sigterm,
+    read_json,
+    run_boxed,
+    slug,
+    write_json,
+)
 
 SCHEMA = "ngff_gpu/gpu_run/1"
 STEPS = ("env", "warm_kernels", "tests", "kernels", "nvcomp", "torch", "e2e")
@@ -226,6 +236,7 @@ class Background:
         self.box = box
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
+        LIVE.add(self.proc)
 
     def join(self) -> dict[str, Any]:
         left = max(1.0, self.box - (time.monotonic() - self.t0))
@@ -234,11 +245,9 @@ class Background:
             timed_out = False
         except subprocess.TimeoutExpired:
             timed_out = True
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_group(self.proc)
             rc = self.proc.wait()
+        LIVE.discard(self.proc)
         self._log.close()
         return {"exit_code": rc, "timed_out": timed_out,
                 "seconds": round(time.monotonic() - self.t0, 1)}
@@ -363,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.json, fn(args.rehearsal))
         return 0
 
+    kill_live_on_sigterm()
     deadline = Deadline(args.budget)
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
