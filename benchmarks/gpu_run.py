@@ -107,7 +107,12 @@ def env_step(rehearsal: bool) -> dict[str, Any]:
         "ngff-zarr", "ome-zarr-models", "cucim-cu13", "nvidia-nvcomp-cu13", "cuda-bindings",
         "nvidia-cuda-nvrtc", "hypothesis", "pytest")}
     manifest = read_json(REPO / ".whl" / "manifest.json") or {}
-    out["commit"] = os.environ.get("GPU_COMMIT") or manifest.get("commit")
+    git_head = _cmd(["git", "-C", str(REPO), "rev-parse", "HEAD"])  # none on the device
+    git_head = git_head if len(git_head) == 40 else None
+    out["commit"] = os.environ.get("GPU_COMMIT") or git_head or manifest.get("commit")
+    out["commit_from"] = ("GPU_COMMIT" if os.environ.get("GPU_COMMIT") else
+                          "git" if git_head else ".whl/manifest.json" if manifest else None)
+    out["manifest_commit"] = manifest.get("commit")
     out["commit_dirty"] = manifest.get("dirty")
     out["kernels_sha256"] = kernels_sha256()
     out["kernels_sha256_at_commit"] = manifest.get("kernels_sha256")
