@@ -24,13 +24,18 @@ if [[ -z "$found" ]]; then
 fi
 PY312="$found"
 VENV="${REHEARSAL_VENV:-$HOME/.cache/ngff_gpu/rehearsal-venv-py312}"
+# What the run imports that the device image provides (its versions where known; numba
+# compiles the CPU kernels there as here).
+REQS=("numpy==2.5.*" scipy rich tifffile imageio psutil fsspec pytest hypothesis click
+      cloudpickle pyyaml toolz packaging lazy-loader msgpack numba
+      "cuda-bindings>=13,<14" "nvidia-cuda-nvrtc>=13,<14")
 if [[ ! -x "$VENV/bin/python" ]]; then
     "$PY312" -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    # What the run imports that the device image provides (its versions where known).
-    "$VENV/bin/python" -m pip install -q "numpy==2.5.*" scipy rich tifffile imageio psutil \
-        fsspec pytest hypothesis click cloudpickle pyyaml toolz packaging lazy-loader msgpack \
-        "cuda-bindings>=13,<14" "nvidia-cuda-nvrtc>=13,<14"
+fi
+if [[ "$(cat "$VENV/.rehearsal-reqs" 2>/dev/null)" != "${REQS[*]}" ]]; then
+    "$VENV/bin/python" -m pip install -q "${REQS[@]}"
+    echo "${REQS[*]}" > "$VENV/.rehearsal-reqs"
 fi
 [[ -x .venv/bin/python ]] || bash ci/setup.sh test
 if compgen -G ".whl/*.whl" >/dev/null; then
