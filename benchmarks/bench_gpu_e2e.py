@@ -9,8 +9,11 @@ important first, so a short lease keeps them):
 
 ``ngff_gpu_cuda``
     ``to_ngff_image(zarr.open_array(src))`` -> ``to_multiscales(..., [2, 4, 8], chunks=128)``
-    (GAUSSIAN, the default) -> ``to_ngff_zarr(..., device="cuda")`` with the default
-    ``memory_limit`` and codec (zstd 3).
+    (GAUSSIAN, the default) -> ``to_ngff_zarr(..., device="cuda", recompress=True)`` with
+    the default ``memory_limit`` and codec (zstd 3). ``recompress``: the input's chunks and
+    codec are the output's, so by default level 0 would be copied without re-encoding
+    (docs/design.md section 3.9); every case but the last encodes every level, as the
+    peers do, so the cases compare one workload.
 ``ngff_gpu_cpu``
     The same with ``device="cpu"`` on all the machine's cores (the compiled CPU kernels;
     loaded, or compiled into numba's cache, by one small call before the clock).
@@ -23,6 +26,9 @@ important first, so a short lease keeps them):
     ``dask.array.from_zarr``. A run that outlasts its box is recorded as a lower bound.
 ``ngff_gpu_cuda_8gib``
     ``ngff_gpu_cuda`` with ``memory_limit="8GiB"`` (bigger bricks), when time is left.
+``ngff_gpu_cuda_rawcopy``
+    ``ngff_gpu_cuda`` with the defaults (level 0's chunks copied as stored), when time is
+    left.
 
 Stage times of our cases: the engine's own counters (``Engine.stats``: ``read`` and
 ``read_wait`` of the reader thread, ``compute`` and ``write`` summed over their threads,
@@ -70,10 +76,11 @@ from _gpu import REPO, Deadline, child_env, read_json, run_boxed, write_json  # 
 FACTORS = [2, 4, 8]
 DIMS = ["z", "y", "x"]
 ZARRS = "zarrs.ZarrsCodecPipeline"
-CASES = ("ngff_gpu_cuda", "ngff_gpu_cpu", "plain_copy", "ngff_zarr", "ngff_gpu_cuda_8gib")
+CASES = ("ngff_gpu_cuda", "ngff_gpu_cpu", "plain_copy", "ngff_zarr", "ngff_gpu_cuda_8gib",
+         "ngff_gpu_cuda_rawcopy")
 #: Seconds each case may take at most (the run's budget may give less).
 BOXES = {"ngff_gpu_cuda": 120, "ngff_gpu_cpu": 150, "plain_copy": 90, "ngff_zarr": 150,
-         "ngff_gpu_cuda_8gib": 90}
+         "ngff_gpu_cuda_8gib": 90, "ngff_gpu_cuda_rawcopy": 90}
 
 
 # ----------------------------------------------------------------------------- input
@@ -172,6 +179,22 @@ def _engine_probe() -> list[dict[str, Any]]:
     return seen
 
 
+def _raw_probe() -> list[Any]:
+    """Record the writer's raw-copy plans (which levels were copied as stored, and why
+    the others were encoded again; docs/design.md section 3.9)."""
+    from ngff_gpu.io.rawcopy import RawLevels
+
+    seen: list[Any] = []
+    real = RawLevels.plan.__func__
+
+    def plan(cls, *args, **kwargs):
+        seen.append(real(cls, *args, **kwargs))
+        return seen[-1]
+
+    RawLevels.plan = classmethod(plan)
+    return seen
+
+
 def child(case: str, src: Path, store: Path, chunk: int, rehearsal: bool) -> dict[str, Any]:
     """Run one case in this fresh process; imports and setup precede the clock."""
     import zarr
@@ -187,8 +210,10 @@ def child(case: str, src: Path, store: Path, chunk: int, rehearsal: bool) -> dic
         from ngff_gpu.compute.backends import CudaProvider, use_cuda_provider
 
         probe = _engine_probe()
+        raw_plans = _raw_probe()
         device = "cuda" if "cuda" in case else "cpu"
         limit = "8GiB" if case.endswith("8gib") else None
+        recompress = not case.endswith("rawcopy")
 
         def make(device_id: int) -> TimedBackend:
             if rehearsal:
@@ -216,7 +241,8 @@ def child(case: str, src: Path, store: Path, chunk: int, rehearsal: bool) -> dic
             with use_cuda_provider(provider):
                 img = ngff_gpu.to_ngff_image(zarr.open_array(str(src), mode="r"), dims=DIMS)
                 ms = ngff_gpu.to_multiscales(img, FACTORS, chunks=chunk)
-                ngff_gpu.to_ngff_zarr(str(store), ms, device=device, memory_limit=limit)
+                ngff_gpu.to_ngff_zarr(str(store), ms, device=device, memory_limit=limit,
+                                      recompress=recompress)
     elif case == "plain_copy":
         zarr.config.set({"codec_pipeline.path": ZARRS})
 
@@ -247,6 +273,8 @@ def child(case: str, src: Path, store: Path, chunk: int, rehearsal: bool) -> dic
     if probe:
         out["passes"] = probe
         out["engine_s"] = {k: sum(p["stats"][k] for p in probe) for k in probe[0]["stats"]}
+    if case.startswith("ngff_gpu"):
+        out["level0"] = [line for plan in raw_plans for line in plan.summary()]
     if timed:
         out["backend_s"] = {k: sum(t.stats[k] for t in timed) for k in timed[0].stats}
     return out

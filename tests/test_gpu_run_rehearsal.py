@@ -44,7 +44,7 @@ def test_gpu_run_rehearsal(tmp_path) -> None:
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "gpu_run.py"), "--rehearsal", "--out", str(out),
          "--work", str(tmp_path / "work"), "--steps", "env,kernels,nvcomp,torch,e2e",
-         "--e2e-cases", "ngff_gpu_cuda,ngff_gpu_cpu", "--budget", "900"],
+         "--e2e-cases", "ngff_gpu_cuda,ngff_gpu_cpu,ngff_gpu_cuda_rawcopy", "--budget", "900"],
         cwd=REPO, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     [path] = list(out.glob("*-rehearsal.json"))
@@ -60,10 +60,13 @@ def test_gpu_run_rehearsal(tmp_path) -> None:
         if not (m == "MODE" and d == "float32")}
     e2e = r["steps"]["e2e"]["result"]
     assert e2e["cuda_equals_cpu"] is True
-    for case in ("ngff_gpu_cuda", "ngff_gpu_cpu"):
+    for case in ("ngff_gpu_cuda", "ngff_gpu_cpu", "ngff_gpu_cuda_rawcopy"):
         res = e2e["cases"][case]
         assert res["check"]["valid"] and res["check"]["level0_equals_input"]
         assert res["engine_s"]["wall"] > 0
+        # every level encoded, as the peers do; the last case copies level 0 as stored
+        [level0] = res["level0"]
+        assert ("copied raw" if case.endswith("rawcopy") else "recompress asked") in level0
     assert e2e["cases"]["ngff_gpu_cuda"]["backend_s"]["kernel_calls"] > 0
     checks = r["steps"]["nvcomp"]["result"]["rehearsal_checks"]
     for algo in ("zstd", "lz4"):
