@@ -420,7 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     order = plan_runs(shapes, kinds, cases, args.repeat)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     sources = {(shape, kind): source(shape, kind) for _, shape, kind, _ in order}
-    need = max(int(np.prod(SHAPES[s])) * 2 for s in shapes) * 1.5
+    # One output at a time lives beside the inputs: level 0 encoded about as the input's
+    # (its own bytes for a Zarr input, the raw bytes otherwise, an upper bound), times the
+    # ladder's 1.33 and a margin.
+    need = max((dir_size_bytes(src) if kind.startswith("zarr")
+                else int(np.prod(SHAPES[shape])) * 2)
+               for (shape, kind), src in sources.items()) * 1.5
     if free_disk_bytes(OUT_DIR) < need:
         raise SystemExit(f"need about {need / GIB:.0f} GiB free under {OUT_DIR} for one output")
     store = OUT_DIR / "stores" / "bench_scale_out.ome.zarr"
