@@ -11,9 +11,10 @@ from ngff_gpu.dims import SPATIAL_DIMS, axis_type, check_dims
 from ngff_gpu.errors import ArgumentError, InvalidStoreError
 from ngff_gpu.io.containers import open_image_group
 from ngff_gpu.io.group import open_dataset, read_ome_attrs
+from ngff_gpu.io.matrices import load_matrices
 from ngff_gpu.io.session import FINGERPRINT_ATTR, IN_PROGRESS_ATTR
 from ngff_gpu.model.image import NgffImage, source_view
-from ngff_gpu.model.metadata import Metadata
+from ngff_gpu.model.metadata import Metadata06
 from ngff_gpu.model.metadata_json import level_placement, metadata_from_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.model.omero import omero_from_json
@@ -51,7 +52,10 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
     -------
     Multiscales
         Arrays in native byte order (a big-endian store reads as native, lazily);
-        ``dims`` tuples; ``metadata.omero`` and ``root_attributes`` filled.
+        ``dims`` tuples; ``metadata.omero`` and ``root_attributes`` filled;
+        ``metadata`` in the form of the store's version: :class:`Metadata` for 0.4/0.5,
+        :class:`Metadata06` for 0.6 (its coordinate systems and multiscale-level
+        transformations as stored, matrices stored in arrays loaded).
 
     Raises
     ------
@@ -75,7 +79,9 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
     if version is not None and str(getattr(version, "value", version)) != found:
         raise InvalidStoreError(f"{group.store}: an OME-Zarr {found} store, not {version}")
     entry = attrs["multiscales"][0]
-    meta: Metadata = metadata_from_json(entry, found)
+    meta = metadata_from_json(entry, found)
+    if isinstance(meta, Metadata06):
+        load_matrices(group, meta.coordinateTransformations)
     meta.omero = omero_from_json(attrs.get("omero"))
     dims = tuple(a.name for a in meta.axes)
     try:
