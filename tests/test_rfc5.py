@@ -244,3 +244,86 @@ def test_an_ngff_zarr_multiscales_with_an_affine_is_written_with_it(tmp_path):
     schema_validate(json.loads((out / "zarr.json").read_text())["attributes"], version="0.6")
     [t] = nz.from_ngff_zarr(out).metadata.coordinateTransformations
     assert t.type == "affine" and t.affine == AFFINE
+
+
+def _chunk_files(store):
+    return {p.relative_to(store): p.read_bytes() for p in store.rglob("*")
+            if p.is_file() and not p.name.startswith((".z", "zarr.json"))}
+
+
+def test_cli_upgrade_04_to_05_to_06_in_place_keeps_every_chunk(tmp_path, capsys):
+    from ngff_gpu.cli import main
+
+    data, ms = _pyramid()
+    out = tmp_path / "old.ome.zarr"
+    nz.to_ngff_zarr(out, ms, version="0.4")
+    chunks = _chunk_files(out)
+    assert main(["upgrade", str(out), "--to", "0.5"]) == 0
+    assert "OME-Zarr 0.4 -> 0.5 in place" in capsys.readouterr().out
+    assert nz.validate_store(out) == "0.5"
+    assert main(["upgrade", str(out)]) == 0  # default: 0.6
+    assert "0.5 -> 0.6" in capsys.readouterr().out
+    assert _chunk_files(out) == chunks and chunks
+    attrs = json.loads((out / "zarr.json").read_text())["attributes"]
+    schema_validate(attrs, version="0.6")
+    assert nz.validate_store(out) == "0.6"
+    assert main(["upgrade", str(out), "--to", "0.6"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    theirs = nzr.from_ngff_zarr(str(out))
+    np.testing.assert_array_equal(np.asarray(theirs.images[0].data), data)
+    for a, b in zip(nz.from_ngff_zarr(out).images, ms.images):
+        np.testing.assert_array_equal(a.data.compute(), b.data.compute())
+
+
+def test_cli_upgrade_to_output_leaves_input_and_fails_nonzero(tmp_path):
+    from cli_run import cli
+
+    _, ms = _pyramid()
+    src = tmp_path / "src.ome.zarr"
+    nz.to_ngff_zarr(src, ms, version="0.5")
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    dst = tmp_path / "dst.ome.zarr"
+    res = cli("upgrade", src, "-o", dst, "--to", "0.6", "--validate")
+    assert res.returncode == 0, res.stderr
+    assert f"wrote {dst}" in res.stdout
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+    assert nz.validate_store(dst) == "0.6"
+    res = cli("upgrade", dst, "-o", src, "--no-overwrite")
+    assert res.returncode == 1 and res.stderr.startswith("ngff-gpu: error:")
+    res = cli("upgrade", dst, "--to", "0.4")  # in place down to Zarr v2: refused, unchanged
+    assert res.returncode == 1 and "give output=" in res.stderr
+    assert nz.validate_store(dst) == "0.6"
+    res = cli("upgrade", tmp_path / "missing.ome.zarr")
+    assert res.returncode == 1 and "ngff-gpu: error:" in res.stderr
+
+
+def test_systems_added_to_the_flat_form_are_kept_and_written_at_06(tmp_path):
+    """ngff-zarr 0.50's pattern on what to_multiscales returns: append a system to
+    ``metadata.coordinateSystems``, set multiscale-level transformations, write 0.6."""
+    _, ms = _pyramid()
+    assert isinstance(ms.metadata, nz.Metadata)  # the seed page's form
+    physical = nz.CoordinateSystem(name="physical", axes=list(ms.metadata.axes))
+    ms.metadata.coordinateSystems.append(physical)
+    assert ms.metadata.coordinateSystems[1] is physical
+    assert ms.metadata.intrinsic_coordinate_system.axes is ms.metadata.axes
+    rot = Rotation(np.eye(4).tolist(), name="r",
+                   input=CoordinateSystemIdentifier(name="intrinsic"),
+                   output=CoordinateSystemIdentifier(name="physical"))
+    ms.metadata.coordinateTransformations = [rot]
+    out = tmp_path / "flat.ome.zarr"
+    nz.to_ngff_zarr(out, ms, version="0.6")
+    schema_validate(json.loads((out / "zarr.json").read_text())["attributes"], version="0.6")
+    back = nz.from_ngff_zarr(out).metadata
+    assert [cs.name for cs in back.coordinateSystems] == ["intrinsic", "physical"]
+    assert back.coordinateTransformations == [Rotation(np.eye(4).tolist(), name="r",
+                                                       path="coordinateTransformations/r",
+                                                       input=rot.input, output=rot.output)]
+    # 0.5 cannot hold a transformation between systems: refused, not dropped
+    with pytest.raises(ArgumentError, match="no form in OME-Zarr 0.5"):
+        nz.to_ngff_zarr(tmp_path / "flat05.ome.zarr", ms, version="0.5")
+    # a 0.4/0.5 multiscale-level scale (no ends) still applies to every level at 0.6
+    ms.metadata.coordinateTransformations = [Scale([1.0, 3.0, 1.0, 1.0])]
+    m06 = ms.metadata.to_version("0.6")
+    assert m06.coordinateTransformations is None
+    seq = m06.datasets[1].coordinateTransformations[0]
+    assert [t.type for t in seq.transformations] == ["scale", "translation", "scale"]

@@ -102,9 +102,24 @@ class Metadata(ValueEq, PrettyRepr):
 
     @property
     def coordinateSystems(self) -> list[CoordinateSystem]:  # noqa: N802 - OME-NGFF name
-        """The 0.6 view: one ``intrinsic`` coordinate system holding the axes (a new
-        list: convert with ``to_version("0.6")`` to add systems)."""
-        return [CoordinateSystem(name=INTRINSIC, axes=self.axes)]
+        """The 0.6 view: the ``intrinsic`` coordinate system (holding ``axes``) first,
+        then any a user adds (``coordinateSystems.append(...)``, as with ngff-zarr 0.50's
+        model). The list is kept with this object (not a field: the 0.4/0.5 repr and
+        ``==`` ignore it); systems beyond the intrinsic one are written at 0.6 only."""
+        systems = self.__dict__.get("_systems")
+        if systems is None or not systems or systems[0].axes is not self.axes:
+            extra = list(systems[1:]) if systems else []
+            systems = [CoordinateSystem(name=INTRINSIC, axes=self.axes), *extra]
+            self.__dict__["_systems"] = systems
+        return systems
+
+    @coordinateSystems.setter
+    def coordinateSystems(self, value: list[Any]) -> None:  # noqa: N802 - OME-NGFF name
+        systems = list(value or [])
+        if not systems:
+            raise ArgumentError("coordinateSystems holds at least the intrinsic system")
+        self.axes = systems[0].axes
+        self.__dict__["_systems"] = systems
 
     @property
     def intrinsic_coordinate_system(self) -> CoordinateSystem:
@@ -124,6 +139,8 @@ class Metadata(ValueEq, PrettyRepr):
         if version == "0.6":
             return Metadata06.from_flat(self)
         out = copy.copy(self)
+        out.__dict__.pop("_systems", None)
+        out.coordinateSystems[1:] = self.coordinateSystems[1:]
         out.version = version
         return out
 
@@ -195,10 +212,15 @@ class Metadata06(ValueEq, PrettyRepr):
     @classmethod
     def from_flat(cls, meta: Any) -> Metadata06:
         """The 0.6 form of a 0.4/0.5 metadata (ours or ngff-zarr's): each dataset's
-        transformations, then the multiscale-level ones (which 0.4/0.5 apply to every
-        level), become one sequence ``scale{k}_to_intrinsic`` from its path to
-        ``intrinsic``."""
-        top = flatten(getattr(meta, "coordinateTransformations", None))
+        transformations, then the multiscale-level ones of the 0.4/0.5 kind (which apply
+        to every level), become one sequence ``scale{k}_to_intrinsic`` from its path to
+        ``intrinsic``. Multiscale-level transformations between coordinate systems
+        (:func:`between_systems`) and the systems beyond the intrinsic one
+        (``meta.coordinateSystems[1:]``) are kept as they are."""
+        declared = list(getattr(meta, "coordinateTransformations", None) or [])
+        top = flatten([t for t in declared if not between_systems(t)])
+        kept = [t for t in declared if between_systems(t)] or None
+        others = list(getattr(meta, "coordinateSystems", None) or [])[1:]
         datasets = [
             Dataset(path=ds.path, coordinateTransformations=[TransformSequence(
                 transformations=[_plain(t) for t in flatten(ds.coordinateTransformations) + top],
@@ -206,8 +228,10 @@ class Metadata06(ValueEq, PrettyRepr):
                 input=CoordinateSystemIdentifier(path=ds.path),
                 output=CoordinateSystemIdentifier(name=INTRINSIC))])
             for i, ds in enumerate(meta.datasets)]
-        return cls(coordinateSystems=[CoordinateSystem(name=INTRINSIC, axes=list(meta.axes))],
-                   datasets=datasets, omero=getattr(meta, "omero", None),
+        return cls(coordinateSystems=[CoordinateSystem(name=INTRINSIC, axes=list(meta.axes)),
+                                      *others],
+                   datasets=datasets, coordinateTransformations=kept,
+                   omero=getattr(meta, "omero", None),
                    name=getattr(meta, "name", "image"), type=getattr(meta, "type", None),
                    metadata=getattr(meta, "metadata", None),
                    extra=dict(getattr(meta, "extra", None) or {}))
@@ -221,11 +245,14 @@ class Metadata06(ValueEq, PrettyRepr):
         for ds in self.datasets:
             datasets.append(Dataset(path=ds.path, coordinateTransformations=[
                 _plain(t) for t in flatten(ds.coordinateTransformations)]))
-        kept = [t for t in (self.coordinateTransformations or []) if is_placement([t])]
+        kept = [t for t in (self.coordinateTransformations or [])
+                if is_placement([t]) and not between_systems(t)]
         top = [_plain(t) for t in flatten(kept)] or None
-        return Metadata(axes=list(self.axes), datasets=datasets, coordinateTransformations=top,
-                        omero=self.omero, name=self.name, version=version, type=self.type,
-                        metadata=self.metadata, extra=dict(self.extra))
+        out = Metadata(axes=list(self.axes), datasets=datasets, coordinateTransformations=top,
+                       omero=self.omero, name=self.name, version=version, type=self.type,
+                       metadata=self.metadata, extra=dict(self.extra))
+        out.coordinateSystems[1:] = self.coordinateSystems[1:]
+        return out
 
     def to_version(self, version: str) -> Metadata | Metadata06:
         """This metadata for OME-Zarr ``version`` (0.4/0.5: :class:`Metadata`)."""
@@ -233,10 +260,17 @@ class Metadata06(ValueEq, PrettyRepr):
         return self if version == "0.6" else self.to_flat(version)
 
 
+def between_systems(t: Any) -> bool:
+    """True for a multiscale-level transformation of the 0.6 kind: one that names the
+    coordinate system it outputs to. (A 0.4/0.5 multiscale-level scale or translation
+    names none: it applies to every level.)"""
+    return getattr(getattr(t, "output", None), "name", None) is not None
+
+
 def dropped_by_flat(meta: Any) -> int:
     """How many multiscale-level transformations of ``meta`` a 0.4/0.5 form cannot hold."""
-    return sum(not is_placement([t]) for t in getattr(meta, "coordinateTransformations", None)
-               or [])
+    return sum(between_systems(t) or not is_placement([t])
+               for t in getattr(meta, "coordinateTransformations", None) or [])
 
 
 def _plain(t: Any) -> Scale | Translation:
