@@ -327,3 +327,59 @@ def test_systems_added_to_the_flat_form_are_kept_and_written_at_06(tmp_path):
     assert m06.coordinateTransformations is None
     seq = m06.datasets[1].coordinateTransformations[0]
     assert [t.type for t in seq.transformations] == ["scale", "translation", "scale"]
+
+
+def test_a_transformation_stored_alone_round_trips_and_is_told_apart(tmp_path):
+    t = Affine([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], name="ji to yx",
+               input=CoordinateSystemIdentifier(name="ji"),
+               output=CoordinateSystemIdentifier(name="yx"))
+    store = tmp_path / "affine.ome.zarr"
+    nz.to_ngff_zarr(store, t)  # version None: 0.6
+    ome = json.loads((store / "zarr.json").read_text())["attributes"]["ome"]
+    assert ome == {"version": "0.6", "coordinateTransformations": [
+        {"type": "affine", "affine": t.affine, "input": {"name": "ji"},
+         "output": {"name": "yx"}, "name": "ji to yx"}]}
+    assert nz.from_ngff_zarr(store, kind="transformation") == t
+    assert nzr.from_ome_zarr(store, kind="transformation") == t  # ngff-zarr reads ours
+    with pytest.raises(ValueError, match="kind='transformation'"):
+        nz.from_ngff_zarr(store)
+    image = tmp_path / "image.ome.zarr"
+    nz.to_ngff_zarr(image, _pyramid()[1], version="0.6")
+    with pytest.raises(ValueError, match="holds no transformation"):
+        nz.from_ngff_zarr(image, kind="transformation")
+    with pytest.raises(ValueError, match="version='0.6'"):
+        nz.to_ngff_zarr(tmp_path / "x.ome.zarr", t, version="0.5")
+    assert not (tmp_path / "x.ome.zarr").exists()
+    with pytest.raises(ValueError, match="directory path"):
+        nz.to_ngff_zarr(tmp_path / "t.ozx", t)
+
+
+def test_a_displacement_field_is_written_first_and_its_path_stays_inside(tmp_path):
+    warp = Displacements(path="coordinateTransformations/dfield", interpolation="linear",
+                         input=CoordinateSystemIdentifier(name="fixed"),
+                         output=CoordinateSystemIdentifier(name="moving"))
+    store = tmp_path / "warp.ome.zarr"
+    with pytest.raises(ValueError, match="write those first"):
+        nz.to_ngff_zarr(store, warp)
+    with pytest.raises(ValueError, match="does not hold"):
+        nz.to_ngff_zarr(store, warp, overwrite=False)
+    assert not store.exists()
+    field = nz.to_ngff_image(np.zeros((2, 8, 8), np.float32), dims=("c", "y", "x"))
+    nz.to_ngff_zarr(store / warp.path, nz.to_multiscales(field, scale_factors=[]),
+                    version="0.6")
+    nz.to_ngff_zarr(store, warp, overwrite=False)
+    doc = json.loads((store / "zarr.json").read_text())
+    assert "coordinateTransformations" in doc["consolidated_metadata"]["metadata"]
+    assert nz.from_ngff_zarr(store, kind="transformation") == warp
+    assert nz.from_ngff_zarr(store / warp.path).images[0].data.shape == (2, 8, 8)
+    for path in ("../dfield", "..\\dfield", "%2e%2e/dfield"):
+        with pytest.raises(ValueError, match="relative path below"):
+            nz.to_ngff_zarr(tmp_path / "out.ome.zarr",
+                            Displacements(path=path, input=warp.input, output=warp.output),
+                            overwrite=False)
+    doc["attributes"]["ome"]["coordinateTransformations"] = [
+        {"type": "displacements", "path": "../dfield"}]
+    (store / "zarr.json").write_text(json.dumps(doc))
+    assert nz.from_ngff_zarr(store, kind="transformation").path == "../dfield"
+    with pytest.raises(ValueError, match="relative path below"):
+        nz.from_ngff_zarr(store, kind="transformation", validate=True)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Sequence
+from pathlib import PureWindowsPath
 from typing import Any
+from urllib.parse import unquote
 
 from ngff_gpu.errors import ArgumentError, InvalidStoreError
 from ngff_gpu.model.transforms import (
@@ -71,6 +73,40 @@ def check_array_path(path: Any, what: str) -> str:
                             "relative path inside the multiscales group, with no empty, '.' or "
                             "'..' segments")
     return path
+
+
+def check_field_path(path: Any, parent: str = "scene group") -> str:
+    """``path`` when it is a plain relative path below its parent group: no empty,
+    ``.`` or ``..`` part (also percent-encoded), no ``\\`` separator, no drive (the
+    rule ngff-zarr 0.50 applies to the field images a stored transformation names).
+
+    Raises
+    ------
+    ArgumentError
+        Otherwise: a field's path must not reach out of its store.
+    """
+    parts = re.split(r"[\\/]", path) if isinstance(path, str) else [""]
+    drive = isinstance(path, str) and PureWindowsPath(path).drive
+    if drive or "\\" in (path or "") or any(unquote(p) in ("", ".", "..") for p in parts):
+        raise ArgumentError(f"field path {path!r} must be a relative path below the {parent}")
+    return path
+
+
+def field_paths(transforms: Sequence[Any] | None) -> list[str]:
+    """The paths of the field images (``displacements``/``coordinates``) that
+    ``transforms`` name, nested ones included, in document order."""
+    out: list[str] = []
+    for t in transforms or []:
+        kind = getattr(t, "type", None)
+        if kind in ("displacements", "coordinates"):
+            out.append(t.path)
+        elif kind == "sequence":
+            out += field_paths(t.transformations)
+        elif kind == "byDimension":
+            out += field_paths([item.transformation for item in t.transformations])
+        elif kind == "bijection":
+            out += field_paths([t.forward, t.inverse])
+    return out
 
 
 def _overlaps(path: str, other: str) -> bool:
