@@ -383,3 +383,39 @@ def test_a_displacement_field_is_written_first_and_its_path_stays_inside(tmp_pat
     assert nz.from_ngff_zarr(store, kind="transformation").path == "../dfield"
     with pytest.raises(ValueError, match="relative path below"):
         nz.from_ngff_zarr(store, kind="transformation", validate=True)
+
+
+def test_a_06_plate_is_written_validated_and_read_by_both(tmp_path):
+    rng = np.random.default_rng(11)
+    wells = [nz.PlateWell(f"{r}/{c}", i, j) for i, r in enumerate("AB") for j, c in enumerate("12")]
+    plate = nz.Plate(columns=[nz.PlateColumn(c) for c in "12"],
+                     rows=[nz.PlateRow(r) for r in "AB"], wells=wells, version="0.6",
+                     name="p06", field_count=1)
+    out = tmp_path / "plate.ome.zarr"
+    fields = {w.path: rng.integers(0, 900, (2, 16, 12)).astype(np.uint16) for w in wells}
+    with nz.HCSPlateWriter(str(out), plate) as writer:
+        for path, data in fields.items():
+            writer.write_well_image(nz.to_multiscales(nz.to_ngff_image(data, dims=["c", "y", "x"]),
+                                                      [2]), *path.split("/"), field_index=0)
+
+    def attrs(p):
+        return json.loads((p / "zarr.json").read_text())["attributes"]
+
+    schema_validate(attrs(out), version="0.6", model="plate")
+    for path in fields:
+        schema_validate(attrs(out / path), version="0.6", model="well")
+        schema_validate(attrs(out / path / "0"), version="0.6")
+    ours = nz.from_hcs_zarr(str(out), validate=True)
+    assert ours.metadata.version == "0.6" and [w.path for w in ours.wells] == list(fields)
+    theirs = nzr.from_hcs_zarr(str(out))
+    for path, data in fields.items():
+        np.testing.assert_array_equal(
+            np.asarray(ours.get_well(*path.split("/")).get_image(0).images[0].data), data)
+        np.testing.assert_array_equal(
+            np.asarray(theirs.get_well(*path.split("/")).get_image(0).images[0].data), data)
+    # a well left at another version is reported by a validating read
+    doc = json.loads((out / "B/2/zarr.json").read_text())
+    doc["attributes"]["ome"]["version"] = "0.5"
+    (out / "B/2/zarr.json").write_text(json.dumps(doc))
+    with pytest.raises(InvalidStoreError, match="B/2"):
+        nz.from_hcs_zarr(str(out), validate=True)
