@@ -1,5 +1,5 @@
-"""The ``ngff-gpu`` command line: ``convert``, ``plate``, ``info``, ``validate``, ``view`` and
-``demo``.
+"""The ``ngff-gpu`` command line: ``convert``, ``plate``, ``info``, ``validate``,
+``upgrade``, ``view`` and ``demo``.
 
 Every failure is one line on stderr, ``ngff-gpu: error: <message>``, with exit
 status 1 (2 for usage errors, 130 when interrupted); no traceback unless the
@@ -27,13 +27,14 @@ EPILOG = f"""examples:
   {PROG} plate plate.ome.zarr --pattern '{{row}}{{col}}_f{{field}}.tif' images/*.tif
   {PROG} info volume.ome.zarr
   {PROG} validate volume.ome.zarr
+  {PROG} upgrade old.ome.zarr --to 0.6
   {PROG} view volume.ome.zarr
 """
 
 
 def build_parser() -> Parser:
     """The argument parser with every subcommand."""
-    from ngff_gpu.cli import convert, demo, info, plate, view
+    from ngff_gpu.cli import convert, demo, info, plate, upgrade, view
 
     parser = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                     formatter_class=HelpFormatter)
@@ -44,6 +45,7 @@ def build_parser() -> Parser:
     plate.add_parser(sub)
     info.add_info_parser(sub)
     info.add_validate_parser(sub)
+    upgrade.add_parser(sub)
     view.add_parser(sub)
     demo.add_parser(sub)
     return parser

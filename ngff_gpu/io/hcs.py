@@ -56,8 +56,9 @@ from ngff_gpu.model.plate import (
 _LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
-#: The OME-Zarr versions collections are written at (0.6 plates are not written yet).
-SUPPORTED_VERSIONS = ("0.4", "0.5")
+#: The OME-Zarr versions plates are written at (0.6 keeps 0.5's layout: only the version
+#: tag differs; its fields are 0.6 images).
+SUPPORTED_VERSIONS = ("0.4", "0.5", "0.6")
 
 
 def _lock(store: str, key: str) -> threading.Lock:

@@ -217,6 +217,9 @@ def validate_plate(group: zarr.Group, version: str) -> None:
     InvalidStoreError
         With the validator's reason; for a version it does not know.
     """
+    if version == "0.6":
+        _validate_06(group)
+        return
     try:
         if version == "0.4":
             from ome_zarr_models.v04.hcs import HCS
@@ -237,6 +240,37 @@ def validate_plate(group: zarr.Group, version: str) -> None:
     except Exception as exc:  # noqa: BLE001 - any failure is an invalid plate
         msg = " ".join(str(exc).strip().splitlines()[:6])
         raise InvalidStoreError(f"OME-Zarr {version} plate validation failed: {msg}") from exc
+
+
+def _validate_06(group: zarr.Group) -> None:
+    """An OME-Zarr 0.6 plate (ome-zarr-models has no 0.6 model yet): every listed well
+    holds a 0.6 well document, and every field it lists is a complete 0.6 image
+    (:func:`~ngff_gpu.io.validate.validate_store`). Tests check the JSON against the
+    official 0.6 schema."""
+    from ngff_gpu.io.validate import validate_store
+
+    doc, _ = ome_document(group.attrs.asdict(), "plate")
+    for well in doc.get("wells", []) if isinstance(doc, dict) else []:
+        path = well.get("path") if isinstance(well, dict) else None
+        try:
+            node = group[path]
+        except (KeyError, TypeError):
+            raise InvalidStoreError(f"{group.store}: well {path!r} listed in the plate is "
+                                    "missing") from None
+        wdoc, wversion = ome_document(node.attrs.asdict(), "well")
+        if not isinstance(wdoc, dict) or wversion != "0.6":
+            raise InvalidStoreError(f"{group.store}: well {path!r} holds no OME-Zarr 0.6 well "
+                                    f"document (found version {wversion!r})")
+        for image in wdoc.get("images", []):
+            field = image.get("path") if isinstance(image, dict) else None
+            try:
+                found = validate_store(node[field])
+            except (KeyError, TypeError):
+                raise InvalidStoreError(f"{group.store}: field {path}/{field} listed in the "
+                                        "well is missing") from None
+            if found != "0.6":
+                raise InvalidStoreError(f"{group.store}: field {path}/{field} is OME-Zarr "
+                                        f"{found} in a 0.6 plate")
 
 
 def from_hcs_zarr(store: Any, validate: bool = False, well_cache_size: int | None = None,

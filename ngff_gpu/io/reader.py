@@ -10,10 +10,12 @@ from ngff_gpu.compute.methods import Methods
 from ngff_gpu.dims import SPATIAL_DIMS, axis_type, check_dims
 from ngff_gpu.errors import ArgumentError, InvalidStoreError
 from ngff_gpu.io.containers import open_image_group
-from ngff_gpu.io.group import open_dataset, read_ome_attrs
+from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
+from ngff_gpu.io.matrices import load_matrices
 from ngff_gpu.io.session import FINGERPRINT_ATTR, IN_PROGRESS_ATTR
+from ngff_gpu.io.transform_store import held_kind, read_transformation
 from ngff_gpu.model.image import NgffImage, source_view
-from ngff_gpu.model.metadata import Metadata
+from ngff_gpu.model.metadata import Metadata06
 from ngff_gpu.model.metadata_json import level_placement, metadata_from_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.model.omero import omero_from_json
@@ -25,7 +27,7 @@ OME_KEYS = frozenset({"ome", "multiscales", "omero", "labels", "image-label", "p
 
 def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = None,
                    storage_options: dict[str, Any] | None = None,
-                   kind: str | None = None) -> Multiscales:
+                   kind: str | None = None) -> Multiscales | Any:
     """Open an OME-Zarr image as a :class:`Multiscales` with lazy dask arrays
     (ngff-zarr 0.50's signature).
 
@@ -44,14 +46,20 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
         fsspec options for a URL store (``{"anon": True}``...) plus ``"retry"``, our
         retry policy (docs/design.md, "Remote stores"); the lazy arrays read through
         it. Ignored for other stores, as ngff-zarr does.
-    kind : {"multiscales", None}
-        What to read; ngff-zarr's "scene" and "transformation" are not supported.
+    kind : {None, "multiscales", "transformation", "scene"}
+        What the store holds, as ngff-zarr 0.50 names it: an image (default), or an
+        OME-Zarr 0.6 transformation stored alone (returned as it was written, see
+        :mod:`ngff_gpu.io.transform_store`). Scenes are not read yet (``ValueError``).
+        A store holding another kind than asked raises ``ValueError`` naming it.
 
     Returns
     -------
     Multiscales
         Arrays in native byte order (a big-endian store reads as native, lazily);
-        ``dims`` tuples; ``metadata.omero`` and ``root_attributes`` filled.
+        ``dims`` tuples; ``metadata.omero`` and ``root_attributes`` filled;
+        ``metadata`` in the form of the store's version: :class:`Metadata` for 0.4/0.5,
+        :class:`Metadata06` for 0.6 (its coordinate systems and multiscale-level
+        transformations as stored, matrices stored in arrays loaded).
 
     Raises
     ------
@@ -64,9 +72,27 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
         When a remote store keeps failing (:class:`StoreThrottledError`,
         :class:`StoreUnavailableError`) or denies access (:class:`StoreAccessDeniedError`).
     """
-    if kind not in (None, "multiscales"):
-        raise ArgumentError(f"kind={kind!r} is not supported by ngff_gpu (multiscales only)")
-    group = open_image_group(store, storage_options=storage_options)
+    if kind not in (None, "multiscales", "scene", "transformation"):
+        raise ArgumentError(f"kind must be 'multiscales', 'scene' or 'transformation', "
+                            f"got {kind!r}")
+    if kind in ("scene", "transformation"):
+        group = open_group(store, storage_options=storage_options)
+    else:
+        group = open_image_group(store, storage_options=storage_options)
+    held = held_kind(group)
+    if held != (kind if kind in ("scene", "transformation") else None):
+        if held is not None:
+            raise ArgumentError(f"{store} holds an OME-Zarr 0.6 {held}, not "
+                                f"{'an image' if kind in (None, 'multiscales') else 'a ' + kind}"
+                                f"; read it with from_ngff_zarr(store, kind='{held}')")
+        raise ArgumentError(f"{store} holds no {kind}: its root group's 'ome' has no "
+                            f"{'scene' if kind == 'scene' else 'coordinateTransformations'} "
+                            "document of its own")
+    if held == "scene":
+        raise ArgumentError(f"{store} is an OME-Zarr 0.6 scene, which ngff_gpu does not read "
+                            "yet; open each of its images with from_ngff_zarr")
+    if held == "transformation":
+        return read_transformation(group, validate=validate)
     if validate:
         from ngff_gpu.io.validate import validate_store
 
@@ -75,7 +101,9 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
     if version is not None and str(getattr(version, "value", version)) != found:
         raise InvalidStoreError(f"{group.store}: an OME-Zarr {found} store, not {version}")
     entry = attrs["multiscales"][0]
-    meta: Metadata = metadata_from_json(entry, found)
+    meta = metadata_from_json(entry, found)
+    if isinstance(meta, Metadata06):
+        load_matrices(group, meta.coordinateTransformations)
     meta.omero = omero_from_json(attrs.get("omero"))
     dims = tuple(a.name for a in meta.axes)
     try:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError
+from ngff_gpu.io.transform_store import is_transformation, write_transformation
 from ngff_gpu.io.writer import write_multiscales
 from ngff_gpu.model.multiscales import Multiscales
 
@@ -36,7 +37,7 @@ def _check_chain(serializer: Any, filters: Any) -> None:
 def to_ngff_zarr(
     store: Any,
     multiscales: Multiscales,
-    version: str | None = "0.5",
+    version: str | None = None,
     overwrite: bool | str = True,
     use_tensorstore: bool = False,
     chunk_store: Any = None,
@@ -74,9 +75,12 @@ def to_ngff_zarr(
     multiscales : Multiscales
         From :func:`to_multiscales` or :func:`from_ngff_zarr`, possibly edited:
         each level is written as ``images[k].data`` holds it, with its dask
-        chunks, at ``metadata.datasets[k].path``.
+        chunks, at ``metadata.datasets[k].path``. An RFC-5 transformation instead
+        (ngff-zarr 0.50's form) is stored alone in an OME-Zarr 0.6 group
+        (:mod:`ngff_gpu.io.transform_store`; the other parameters do not apply).
     version : {"0.5", "0.4", "0.6"}
-        OME-Zarr version: 0.5 (default; None means 0.5) and 0.6 write Zarr v3
+        OME-Zarr version (None: 0.5 for an image, 0.6 for a transformation): 0.5 and 0.6
+        write Zarr v3
         (``dimension_names``, optional sharding; 0.6 with RFC-5 coordinate systems),
         0.4 writes Zarr v2.
     overwrite : bool or "in-place"
@@ -180,6 +184,9 @@ def to_ngff_zarr(
                             "is not supported by ngff_gpu; write the whole pyramid "
                             "(resume=True continues an interrupted write)")
     _check_chain(serializer, filters)
+    if is_transformation(multiscales):
+        write_transformation(store, multiscales, version, overwrite=bool(overwrite))
+        return
     version = "0.5" if version is None else getattr(version, "value", version)
     if not isinstance(version, str):
         raise ArgumentError(f"version must be a string such as '0.5', got {version!r}")

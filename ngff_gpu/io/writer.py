@@ -44,6 +44,7 @@ from ngff_gpu.io.labels import (
     labels_group_attrs,
     unique_values,
 )
+from ngff_gpu.io.matrices import write_matrices
 from ngff_gpu.io.rawcopy import RawLevels, copy_file
 from ngff_gpu.io.read_pipeline import parallel_source
 from ngff_gpu.io.remote import is_remote_url, open_url_store, split_storage_options
@@ -65,6 +66,7 @@ from ngff_gpu.levels.source import Grid, usable_grid
 from ngff_gpu.model.metadata_json import metadata_to_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.model.omero import omero_json
+from ngff_gpu.model.transforms_json import MatrixArrays
 from ngff_gpu.namespace import is_device_array
 
 DEFAULT_MEMORY_LIMIT = 1 << 30
@@ -238,10 +240,11 @@ def _fingerprint(jobs: list[_Job], version: str, codec: str, level: int | None) 
 
 
 def _ome_attrs(job: _Job, version: str, omero: dict | None,
-               extra: dict[str, Any] | None = None) -> dict[str, Any]:
+               extra: dict[str, Any] | None = None,
+               matrices: MatrixArrays | None = None) -> dict[str, Any]:
     ms = job.ms
     method = ms.method.value if ms.method is not None else None
-    entry = metadata_to_json(ms.metadata, version, method=method)
+    entry = metadata_to_json(ms.metadata, version, method=method, matrices=matrices)
     if not any(lv.step is not None for lv in job.plans):
         entry.pop("metadata", None)  # no level computed here: do not claim our method made them
     if version == "0.4":
@@ -352,7 +355,10 @@ def write_multiscales(
 
         omero = omero_from_data(multiscales.images[0].data, multiscales.images[0].dims)
     # The OME metadata is written last but made now: metadata JSON cannot hold fails first.
-    image_attrs = _ome_attrs(image, version, omero if isinstance(omero, dict) else None)
+    # 0.6: rotation and affine matrices go to arrays (written just before the metadata).
+    matrices = MatrixArrays() if version == "0.6" else None
+    image_attrs = _ome_attrs(image, version, omero if isinstance(omero, dict) else None,
+                             matrices=matrices)
     if multiscales.root_attributes:
         if not isinstance(multiscales.root_attributes, Mapping):
             raise ArgumentTypeError("multiscales.root_attributes must be a dict, got "
@@ -372,7 +378,8 @@ def write_multiscales(
     try:
         return _write(session, report, jobs, image, fp, version, resume, compressors, budget,
                       backend, on_device, device, progress, image_attrs, labels, client, seams,
-                      metadata_only, consolidate, recompress)
+                      metadata_only, consolidate, recompress,
+                      matrices.arrays if matrices else {})
     except BaseException as exc:
         full = disk_full(exc, local_path(store) or store) if isinstance(exc, Exception) else None
         for e in (exc, full):
@@ -389,7 +396,8 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
            backend: Backend, on_device: bool, device: str, progress: bool,
            image_attrs: dict[str, Any],
            labels: Any, client: Any, seams: Seams, metadata_only: bool = False,
-           consolidate: bool = False, recompress: bool = False) -> WriteReport:
+           consolidate: bool = False, recompress: bool = False,
+           matrix_arrays: Mapping[str, Any] | None = None) -> WriteReport:
     """The write itself, in ``session`` (which chose the store, holds the lock and
     swaps a replacement in when it is complete); ``metadata_only`` creates the arrays
     and writes no pixels."""
@@ -470,6 +478,8 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                                                  {"image-label": image_label(version, colors)})))
         if labels:
             groups.append(("labels", labels_group_attrs(version, [j.group[7:] for j in jobs[1:]])))
+        if matrix_arrays:
+            write_matrices(session.root, matrix_arrays)
         session.finalize(groups, image_attrs, consolidate=consolidate)
     return report
 

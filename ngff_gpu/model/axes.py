@@ -10,12 +10,12 @@ ngff-zarr's own ``AnatomicalOrientation`` are accepted wherever one is read
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ngff_gpu.dims import axis_type
 from ngff_gpu.errors import ArgumentError
-from ngff_gpu.model.pretty import PrettyRepr
+from ngff_gpu.model.pretty import PrettyRepr, ValueEq, optional
 
 #: The RFC-4 vocabulary of anatomical orientation values.
 ORIENTATION_VALUES = (
@@ -28,8 +28,8 @@ ORIENTATION_VALUES = (
 )
 
 
-@dataclass(repr=False)
-class AnatomicalOrientation(PrettyRepr):
+@dataclass(repr=False, eq=False)
+class AnatomicalOrientation(ValueEq, PrettyRepr):
     """RFC-4 anatomical orientation of a spatial axis (the direction it increases in)."""
 
     value: str
@@ -83,31 +83,40 @@ def orientation_from_json(value: Any) -> AnatomicalOrientation | None:
     return None
 
 
-@dataclass(repr=False)
-class Axis(PrettyRepr):
+@dataclass(repr=False, eq=False)
+class Axis(ValueEq, PrettyRepr):
     """One axis: ``name`` (t, c, z, y, x), ``type``, an optional UDUNITS ``unit``, an
     optional RFC-4 ``orientation`` and (OME-Zarr 0.6) ``discrete``."""
 
     name: str
     type: str | None
     unit: str | None = None
-    #: Not in the repr: the seed's printed metadata (ngff-zarr's page) has no orientation.
-    orientation: Any = field(default=None, repr=False)
-    discrete: bool | None = field(default=None, repr=False)
+    #: Printed only when set: the seed's printed metadata (ngff-zarr's page) has neither.
+    orientation: Any = optional()
+    discrete: bool | None = optional()
 
     def to_json(self) -> dict[str, Any]:
         """The axis object of OME-Zarr JSON."""
-        out: dict[str, Any] = {"name": self.name}
-        if self.type is not None:
-            out["type"] = self.type
-        if self.unit:
-            out["unit"] = self.unit
-        orientation = orientation_json(self.orientation)
-        if orientation:
-            out["orientation"] = orientation
-        if self.discrete is not None:
-            out["discrete"] = bool(self.discrete)
-        return out
+        return axis_json(self)
+
+
+def axis_json(axis: Any) -> dict[str, Any]:
+    """An axis (ours, ngff-zarr's, or anything with an axis's attributes) as the axis
+    object of OME-Zarr JSON."""
+    out: dict[str, Any] = {"name": str(axis.name)}
+    kind = getattr(axis, "type", None)
+    if kind is not None:
+        out["type"] = str(getattr(kind, "value", kind))
+    unit = getattr(axis, "unit", None)
+    if unit:
+        out["unit"] = str(getattr(unit, "value", unit))
+    orientation = orientation_json(getattr(axis, "orientation", None))
+    if orientation:
+        out["orientation"] = orientation
+    discrete = getattr(axis, "discrete", None)
+    if discrete is not None:
+        out["discrete"] = bool(discrete)
+    return out
 
 
 def axes_for(dims: Sequence[str], units: Mapping[str, str] | None = None,

@@ -3,13 +3,16 @@
 ``Metadata(axes=[Axis], datasets=[Dataset(path, [Scale, Translation])],
 coordinateTransformations, omero, name, version, type, metadata, extra)`` is the form
 :func:`~ngff_gpu.to_multiscales` returns and the seed's page prints (ngff-zarr's
-OME-Zarr 0.4/0.5 model). ``Metadata06`` is OME-Zarr 0.6 (RFC-5): ``coordinateSystems``
-(the ``intrinsic`` one holds the axes) and, per dataset, one ``TransformSequence``
-from the array (``input.path``) to the intrinsic system (``output.name``).
-``Metadata.to_version("0.6")`` and ``Metadata06.to_version("0.5")`` convert between
-them without loss for images (scale and translation per level);
-``Metadata.coordinateSystems`` reads the 0.6 view of the flat form.
-The JSON of both is in :mod:`ngff_gpu.model.metadata_json`.
+OME-Zarr 0.4/0.5 model), and what :func:`~ngff_gpu.from_ngff_zarr` returns for a 0.4/0.5
+store. ``Metadata06`` is OME-Zarr 0.6 (RFC-5; ngff-zarr 0.50's
+``ngff_zarr.v06.zarr_metadata.Metadata``), what a 0.6 store reads as:
+``coordinateSystems`` (the ``intrinsic`` one holds the axes; users may add more), per
+dataset one ``TransformSequence`` from the array (``input.path``) to the intrinsic
+system (``output.name``), and optional multiscale-level ``coordinateTransformations``
+between named systems (any RFC-5 type). ``Metadata.to_version("0.6")`` and
+``Metadata06.to_version("0.5")`` convert between them (without loss for what 0.4/0.5
+can hold); ``Metadata.coordinateSystems`` reads the 0.6 view of the flat form. The JSON
+of both is in :mod:`ngff_gpu.model.metadata_json`.
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ from typing import Any
 from ngff_gpu.errors import ArgumentError
 from ngff_gpu.model.axes import Axis
 from ngff_gpu.model.omero import MethodMetadata, Omero
-from ngff_gpu.model.pretty import PrettyRepr
+from ngff_gpu.model.pretty import PrettyRepr, ValueEq, optional
 from ngff_gpu.model.transforms import (
     CoordinateSystemIdentifier,
     Scale,
-    Transform,
     TransformSequence,
     Translation,
     flatten,
+    is_placement,
 )
 
 #: The OME-Zarr versions the model takes (``Metadata.version``, ``to_version``).
@@ -52,45 +55,41 @@ def check_version(version: Any, param: str = "version") -> str:
     return value
 
 
-@dataclass(repr=False)
-class Dataset(PrettyRepr):
+@dataclass(repr=False, eq=False)
+class Dataset(ValueEq, PrettyRepr):
     """One level of the pyramid: its array ``path`` and its transformations
-    (``[Scale, Translation]``; in 0.6, one ``TransformSequence`` of them)."""
+    (``[Scale, Translation]`` in 0.4/0.5; in 0.6 one ``TransformSequence`` of them)."""
 
     path: str
     coordinateTransformations: list[Any]  # noqa: N815 - OME-NGFF name
 
 
-@dataclass(repr=False)
-class CoordinateSystem(PrettyRepr):
+@dataclass(repr=False, eq=False)
+class CoordinateSystem(ValueEq, PrettyRepr):
     """RFC-5 coordinate system: a ``name`` and its ``axes``."""
 
     name: str
     axes: list[Axis]
 
 
-def _hidden(default: Any = None, compare: bool = True) -> Any:
-    return field(default=default, repr=False, compare=compare)
-
-
-@dataclass(repr=False)
-class Metadata(PrettyRepr):
-    """The ``multiscales`` metadata of one image (OME-Zarr 0.4/0.5 form).
+@dataclass(repr=False, eq=False)
+class Metadata(ValueEq, PrettyRepr):
+    """The ``multiscales`` metadata of one image in the OME-Zarr 0.4/0.5 form.
 
     ``omero``, ``type`` (the method name), ``metadata`` (:class:`MethodMetadata`) and
     ``extra`` (keys of the stored entry this model does not know; never written back)
-    are ngff-zarr's fields; they are left out of the repr, which the seed's page pins,
-    and (but ``omero``) out of ``==``: provenance, not geometry.
+    are ngff-zarr's fields; ``type``, ``metadata`` and ``extra`` are provenance, not
+    geometry, and left out of ``==``.
     """
 
     axes: list[Axis]
     datasets: list[Dataset]
-    coordinateTransformations: list[Transform] | None = None  # noqa: N815
-    omero: Omero | None = _hidden()
+    coordinateTransformations: list[Any] | None = None  # noqa: N815
+    omero: Omero | None = optional()
     name: str = "image"
     version: str = "0.5"
-    type: str | None = _hidden(compare=False)
-    metadata: MethodMetadata | None = _hidden(compare=False)
+    type: str | None = field(default=None, repr=False, compare=False)
+    metadata: MethodMetadata | None = field(default=None, repr=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -103,8 +102,24 @@ class Metadata(PrettyRepr):
 
     @property
     def coordinateSystems(self) -> list[CoordinateSystem]:  # noqa: N802 - OME-NGFF name
-        """The 0.6 view: one ``intrinsic`` coordinate system holding the axes."""
-        return [CoordinateSystem(name=INTRINSIC, axes=self.axes)]
+        """The 0.6 view: the ``intrinsic`` coordinate system (holding ``axes``) first,
+        then any a user adds (``coordinateSystems.append(...)``, as with ngff-zarr 0.50's
+        model). The list is kept with this object (not a field: the 0.4/0.5 repr and
+        ``==`` ignore it); systems beyond the intrinsic one are written at 0.6 only."""
+        systems = self.__dict__.get("_systems")
+        if systems is None or not systems or systems[0].axes is not self.axes:
+            extra = list(systems[1:]) if systems else []
+            systems = [CoordinateSystem(name=INTRINSIC, axes=self.axes), *extra]
+            self.__dict__["_systems"] = systems
+        return systems
+
+    @coordinateSystems.setter
+    def coordinateSystems(self, value: list[Any]) -> None:  # noqa: N802 - OME-NGFF name
+        systems = list(value or [])
+        if not systems:
+            raise ArgumentError("coordinateSystems holds at least the intrinsic system")
+        self.axes = systems[0].axes
+        self.__dict__["_systems"] = systems
 
     @property
     def intrinsic_coordinate_system(self) -> CoordinateSystem:
@@ -124,46 +139,57 @@ class Metadata(PrettyRepr):
         if version == "0.6":
             return Metadata06.from_flat(self)
         out = copy.copy(self)
+        out.__dict__.pop("_systems", None)
+        out.coordinateSystems[1:] = self.coordinateSystems[1:]
         out.version = version
         return out
 
 
-@dataclass(repr=False)
-class Metadata06(PrettyRepr):
-    """OME-Zarr 0.6 multiscales metadata (RFC-5 coordinate systems).
+def _output_name(ds: Any, index: int) -> str:
+    first = ds.coordinateTransformations[0] if ds.coordinateTransformations else None
+    name = getattr(getattr(first, "output", None), "name", None)
+    if name is None:
+        raise ArgumentError(f"datasets[{index}]: its coordinateTransformations name no output "
+                            "coordinate system")
+    return str(name)
+
+
+@dataclass(repr=False, eq=False)
+class Metadata06(ValueEq, PrettyRepr):
+    """OME-Zarr 0.6 multiscales metadata (RFC-5), ngff-zarr 0.50's
+    ``ngff_zarr.v06.zarr_metadata.Metadata`` (it compares equal to one).
+
+    ``version`` is ``"0.6"`` (the form, not the version of a store it was read from);
+    ``axes`` and ``dimension_names`` are the intrinsic system's. ``metadata`` (the
+    method record) and ``extra`` are provenance: out of the repr and of ``==``.
 
     Raises
     ------
     ArgumentError
-        When the datasets do not all map to one coordinate system of
-        ``coordinateSystems`` (the intrinsic one).
+        When the datasets do not all map to one system of ``coordinateSystems``.
     """
+
+    SAME_AS = ("Metadata",)
+    version = "0.6"
 
     coordinateSystems: list[CoordinateSystem]  # noqa: N815
     datasets: list[Dataset]
     coordinateTransformations: list[Any] | None = None  # noqa: N815
-    omero: Omero | None = None
+    omero: Omero | None = optional()
     name: str = "image"
-    type: str | None = None
-    metadata: MethodMetadata | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    type: str | None = optional(compare=False)
+    metadata: MethodMetadata | None = field(default=None, repr=False, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _ = self.intrinsic_coordinate_system
 
-    version = "0.6"
-
     @property
     def intrinsic_coordinate_system(self) -> CoordinateSystem:
         """The coordinate system every dataset's transformation outputs to."""
-        outputs = []
-        for i, ds in enumerate(self.datasets):
-            first = ds.coordinateTransformations[0] if ds.coordinateTransformations else None
-            out = getattr(first, "output", None)
-            if out is None or getattr(out, "name", None) is None:
-                raise ArgumentError(f"datasets[{i}]: its coordinateTransformations name no "
-                                    "output coordinate system")
-            outputs.append(out.name)
+        if not self.datasets:
+            raise ArgumentError("a multiscales has at least one dataset")
+        outputs = [_output_name(ds, i) for i, ds in enumerate(self.datasets)]
         if len(set(outputs)) > 1:
             raise ArgumentError(f"datasets map to different coordinate systems {outputs}; "
                                 "a 0.6 multiscales maps every level to one")
@@ -184,36 +210,49 @@ class Metadata06(PrettyRepr):
         return tuple(a.name for a in self.axes)
 
     @classmethod
-    def from_flat(cls, meta: Metadata) -> Metadata06:
-        """The 0.6 form of a 0.4/0.5 :class:`Metadata`: each dataset's transformations
-        become one sequence ``scale{k}_to_intrinsic`` from its path to ``intrinsic``."""
+    def from_flat(cls, meta: Any) -> Metadata06:
+        """The 0.6 form of a 0.4/0.5 metadata (ours or ngff-zarr's): each dataset's
+        transformations, then the multiscale-level ones of the 0.4/0.5 kind (which apply
+        to every level), become one sequence ``scale{k}_to_intrinsic`` from its path to
+        ``intrinsic``. Multiscale-level transformations between coordinate systems
+        (:func:`between_systems`) and the systems beyond the intrinsic one
+        (``meta.coordinateSystems[1:]``) are kept as they are."""
+        declared = list(getattr(meta, "coordinateTransformations", None) or [])
+        top = flatten([t for t in declared if not between_systems(t)])
+        kept = [t for t in declared if between_systems(t)] or None
+        others = list(getattr(meta, "coordinateSystems", None) or [])[1:]
         datasets = [
             Dataset(path=ds.path, coordinateTransformations=[TransformSequence(
-                transformations=[copy.copy(t) for t in flatten(ds.coordinateTransformations)],
-                name=f"{_stem(ds.path, i)}_to_{INTRINSIC}",
+                transformations=[_plain(t) for t in flatten(ds.coordinateTransformations) + top],
+                name=f"{stem(ds.path, i)}_to_{INTRINSIC}",
                 input=CoordinateSystemIdentifier(path=ds.path),
                 output=CoordinateSystemIdentifier(name=INTRINSIC))])
             for i, ds in enumerate(meta.datasets)]
-        return cls(coordinateSystems=[CoordinateSystem(name=INTRINSIC, axes=list(meta.axes))],
-                   datasets=datasets,
-                   coordinateTransformations=(list(meta.coordinateTransformations)
-                                              if meta.coordinateTransformations else None),
-                   omero=meta.omero, name=meta.name, type=meta.type,
-                   metadata=meta.metadata, extra=dict(meta.extra))
+        return cls(coordinateSystems=[CoordinateSystem(name=INTRINSIC, axes=list(meta.axes)),
+                                      *others],
+                   datasets=datasets, coordinateTransformations=kept,
+                   omero=getattr(meta, "omero", None),
+                   name=getattr(meta, "name", "image"), type=getattr(meta, "type", None),
+                   metadata=getattr(meta, "metadata", None),
+                   extra=dict(getattr(meta, "extra", None) or {}))
 
     def to_flat(self, version: str = "0.5") -> Metadata:
         """The 0.4/0.5 form: the intrinsic axes, and per dataset its scale and
-        translation (sequences opened)."""
+        translation (sequences opened). Multiscale-level scales and translations are
+        kept; other multiscale-level types have no 0.4/0.5 form and are left out (the
+        writer refuses to drop them: :func:`dropped_by_flat`)."""
         datasets = []
         for ds in self.datasets:
-            flat = flatten(ds.coordinateTransformations)
             datasets.append(Dataset(path=ds.path, coordinateTransformations=[
-                Scale(scale=list(t.scale)) if t.type == "scale"
-                else Translation(translation=list(t.translation)) for t in flat]))
-        top = flatten(self.coordinateTransformations) or None
-        return Metadata(axes=list(self.axes), datasets=datasets, coordinateTransformations=top,
-                        omero=self.omero, name=self.name, version=version, type=self.type,
-                        metadata=self.metadata, extra=dict(self.extra))
+                _plain(t) for t in flatten(ds.coordinateTransformations)]))
+        kept = [t for t in (self.coordinateTransformations or [])
+                if is_placement([t]) and not between_systems(t)]
+        top = [_plain(t) for t in flatten(kept)] or None
+        out = Metadata(axes=list(self.axes), datasets=datasets, coordinateTransformations=top,
+                       omero=self.omero, name=self.name, version=version, type=self.type,
+                       metadata=self.metadata, extra=dict(self.extra))
+        out.coordinateSystems[1:] = self.coordinateSystems[1:]
+        return out
 
     def to_version(self, version: str) -> Metadata | Metadata06:
         """This metadata for OME-Zarr ``version`` (0.4/0.5: :class:`Metadata`)."""
@@ -221,6 +260,27 @@ class Metadata06(PrettyRepr):
         return self if version == "0.6" else self.to_flat(version)
 
 
-def _stem(path: str, index: int) -> str:
+def between_systems(t: Any) -> bool:
+    """True for a multiscale-level transformation of the 0.6 kind: one that names the
+    coordinate system it outputs to. (A 0.4/0.5 multiscale-level scale or translation
+    names none: it applies to every level.)"""
+    return getattr(getattr(t, "output", None), "name", None) is not None
+
+
+def dropped_by_flat(meta: Any) -> int:
+    """How many multiscale-level transformations of ``meta`` a 0.4/0.5 form cannot hold."""
+    return sum(between_systems(t) or not is_placement([t])
+               for t in getattr(meta, "coordinateTransformations", None) or [])
+
+
+def _plain(t: Any) -> Scale | Translation:
+    """A scale or translation (ours or ngff-zarr's) as ours, without RFC-5 ends."""
+    if t.type == "scale":
+        return Scale(scale=[float(v) for v in t.scale])
+    return Translation(translation=[float(v) for v in t.translation])
+
+
+def stem(path: str, index: int) -> str:
+    """``scale{k}`` for the dataset ``scale{k}/image`` (the sequence's name prefix)."""
     head = path.split("/")[0]
     return head if head else f"scale{index}"

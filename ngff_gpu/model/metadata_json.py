@@ -2,27 +2,47 @@
 
 :func:`metadata_to_json` writes the ``multiscales[0]`` entry (0.4 carries ``version``
 inside it; 0.5 and 0.6 in the ``ome`` block around it; 0.6 writes RFC-5
-``coordinateSystems`` and one ``sequence`` per dataset, as ngff-zarr 0.50 does).
-:func:`metadata_from_json` parses any of them into the flat :class:`Metadata`
-(``version`` says which it was; :meth:`Metadata.to_version` gives the 0.6 form).
+``coordinateSystems``, one ``sequence`` per dataset and the multiscale-level
+transformations of any RFC-5 type, as ngff-zarr 0.50 does). Everything it writes is
+checked first, as its reader checks it: each vector spans the axes it applies to, each
+multiscale-level transformation names the systems it joins and fits them.
+:func:`metadata_from_json` parses any of them (:class:`Metadata` for 0.4/0.5,
+:class:`Metadata06` for 0.6).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ngff_gpu.dims import axis_type
-from ngff_gpu.errors import InvalidStoreError
-from ngff_gpu.model.axes import Axis, orientation_from_json
+from ngff_gpu.errors import ArgumentError, InvalidStoreError
+from ngff_gpu.model.axes import Axis, axis_json, orientation_from_json
 from ngff_gpu.model.metadata import (
+    INTRINSIC,
     SUPPORTED_VERSIONS,
     CoordinateSystem,
     Dataset,
     Metadata,
     Metadata06,
+    dropped_by_flat,
+    stem,
 )
 from ngff_gpu.model.omero import MethodMetadata, method_from_json, method_json
-from ngff_gpu.model.transforms import bad, scale_translation, transform_json, transforms_from_json
+from ngff_gpu.model.transforms import (
+    MAX_AXES,
+    CoordinateSystemIdentifier,
+    TransformSequence,
+    is_placement,
+    scale_translation,
+    validate_transform,
+)
+from ngff_gpu.model.transforms_json import (
+    MatrixArrays,
+    bad,
+    transform_json,
+    transforms_from_json,
+)
 
 #: Keys of a multiscales entry that the model reads; any other goes to ``Metadata.extra``.
 ENTRY_KEYS = frozenset({"@type", "version", "name", "axes", "coordinateSystems", "datasets",
@@ -31,12 +51,13 @@ ENTRY_KEYS = frozenset({"@type", "version", "name", "axes", "coordinateSystems",
 
 def level_placement(meta: Metadata | Metadata06, index: int, with_global: bool = True
                     ) -> tuple[list[float], list[float]]:
-    """Scale and translation of dataset ``index`` over all axes: its own transformations,
-    then (``with_global``) the multiscales-level ones."""
+    """Scale and translation of dataset ``index`` over the intrinsic axes: its own
+    transformations, then (``with_global``, 0.4/0.5) the multiscales-level ones."""
     ndim = len(meta.axes)
     own = list(meta.datasets[index].coordinateTransformations)
-    return scale_translation(own + (list(meta.coordinateTransformations or [])
-                                    if with_global else []), ndim)
+    top = list(meta.coordinateTransformations or []) if with_global and not isinstance(
+        meta, Metadata06) else []
+    return scale_translation(own + top, ndim)
 
 
 def _package_version() -> str:
@@ -67,13 +88,111 @@ def method_metadata(method: Any) -> MethodMetadata:
                           method=f"ngff_gpu.{name}", version=_package_version())
 
 
-def metadata_to_json(meta: Metadata | Metadata06, version: str,
-                     method: str | None = None) -> dict[str, Any]:
+def _spans(t: Any, where: str, counts: set[int]) -> None:
+    """Each scale and translation of ``t`` (sequences opened) has one value per axis of
+    the system(s) it applies to (``counts``)."""
+    kind = getattr(t, "type", None)
+    if kind in ("scale", "translation"):
+        values = getattr(t, kind)
+        if len(values) not in counts:
+            axes = " or ".join(str(c) for c in sorted(counts))
+            raise ArgumentError(f"{where} ({kind}) gives {len(values)} {kind} values for the "
+                                f"{axes} axes it applies to; a transformation that does not "
+                                "span its axes cannot be applied by a reader")
+    elif kind == "sequence":
+        for j, member in enumerate(t.transformations):
+            _spans(member, f"{where}.transformations[{j}]", counts)
+
+
+def check_system(system: Any, where: str) -> None:
+    """A coordinate system OME-Zarr 0.6 can hold: a name, 1 to 5 named axes with unique
+    names, and (unless it is made of ``array`` axes) 2 or 3 of type ``space``.
+
+    Raises
+    ------
+    ArgumentError
+        Naming ``where`` (``coordinateSystems[1]``...).
+    """
+    name = getattr(system, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ArgumentError(f"{where}.name must be a non-empty string, got {name!r}")
+    axes = list(getattr(system, "axes", None) or [])
+    names = [getattr(a, "name", None) for a in axes]
+    kinds = [str(getattr(getattr(a, "type", None), "value", getattr(a, "type", None)))
+             for a in axes]
+    if not 1 <= len(axes) <= MAX_AXES:
+        raise ArgumentError(f"{where}.axes: OME-Zarr 0.6 holds 1 to {MAX_AXES} axes per "
+                            f"coordinate system, got {len(axes)} ({names})")
+    if any(not isinstance(n, str) or not n for n in names) or len(set(names)) != len(names):
+        raise ArgumentError(f"{where}.axes: axis names must be non-empty and unique, got {names}")
+    if kinds.count("array") < 2 and not 2 <= kinds.count("space") <= 3:
+        raise ArgumentError(f"{where}.axes: OME-Zarr 0.6 needs 2 or 3 axes of type 'space' "
+                            f"(or 2 of type 'array'), got types {kinds}")
+
+
+def check_systems(systems: Sequence[Any], where: str, intrinsic: Any = None) -> None:
+    """Unique non-empty names; every system but ``intrinsic`` (the image's own, checked
+    by its dims) passes :func:`check_system`."""
+    names = [getattr(s, "name", None) for s in systems]
+    if any(not isinstance(n, str) or not n for n in names) or len(set(names)) != len(names):
+        raise ArgumentError(f"{where} names must be non-empty and unique; got {names}")
+    for i, system in enumerate(systems):
+        if system is not intrinsic:
+            check_system(system, f"{where}[{i}]")
+
+
+def top_level_json(transforms: Sequence[Any], systems: Sequence[Any], where: str,
+                   matrices: MatrixArrays | None = None, version: str = "0.6",
+                   inline: bool = False) -> list[dict[str, Any]]:
+    """Multiscale-level (or scene) transformations as JSON, each checked first: it
+    names its ``input`` and ``output`` systems and (when they are among ``systems``)
+    fits them, as the reader checks it."""
+    for i, t in enumerate(transforms):
+        for side in ("input", "output"):
+            if getattr(getattr(t, side, None), "name", None) is None:
+                raise ArgumentError(
+                    f"{where}[{i}] ({getattr(t, 'type', None)}) names no {side} coordinate "
+                    f"system; OME-Zarr {version} requires every multiscale-level "
+                    "transformation to name both its input and its output coordinate system")
+        try:
+            validate_transform(t, systems, version)
+        except ArgumentError as exc:
+            raise ArgumentError(f"{where}[{i}] ({getattr(t, 'type', None)}) would be written "
+                                f"as a transformation ngff_gpu cannot read back: {exc}") from None
+    if matrices is not None:
+        matrices.claim(transforms)
+    return [transform_json(t, f"{where}[{i}]", matrices, inline) for i, t in enumerate(transforms)]
+
+
+def _dataset_06(ds: Any, index: int, ndim: int, intrinsic: str) -> dict[str, Any]:
+    """One 0.6 dataset: one transformation from its array to the intrinsic system."""
+    where = f"datasets[{index}].coordinateTransformations"
+    transforms = list(ds.coordinateTransformations or [])
+    if not is_placement(transforms):
+        raise ArgumentError(f"{where}: a dataset maps its array with scale, translation, "
+                            f"identity or a sequence of them, got "
+                            f"{[getattr(t, 'type', None) for t in transforms]}")
+    if len(transforms) != 1:
+        transforms = [TransformSequence(transformations=transforms,
+                                        name=f"{stem(ds.path, index)}_to_{intrinsic}")]
+    for j, t in enumerate(transforms):
+        _spans(t, f"{where}[{j}]", {ndim})
+    out = []
+    for j, t in enumerate(transforms):
+        entry = transform_json(t, f"{where}[{j}]")
+        entry.setdefault("input", {"path": ds.path})
+        entry.setdefault("output", {"name": intrinsic})
+        out.append(entry)
+    return {"path": ds.path, "coordinateTransformations": out}
+
+
+def metadata_to_json(meta: Any, version: str, method: str | None = None,
+                     matrices: MatrixArrays | None = None) -> dict[str, Any]:
     """The ``multiscales[0]`` entry of OME-Zarr ``version`` for ``meta``.
 
     Parameters
     ----------
-    meta : Metadata or Metadata06
+    meta : Metadata or Metadata06 (or ngff-zarr's)
         The metadata (converted to ``version``'s form first).
     version : {"0.4", "0.5", "0.6"}
         0.4 carries ``version`` inside the entry; 0.5 and 0.6 carry it in the ``ome``
@@ -81,48 +200,79 @@ def metadata_to_json(meta: Metadata | Metadata06, version: str,
     method : str, optional
         Recorded as the multiscales ``type`` and in ``metadata.method`` (otherwise
         ``meta.type`` and ``meta.metadata`` are written when set).
+    matrices : MatrixArrays, optional
+        0.6: store rotation and affine matrices in arrays (the writer writes
+        ``matrices.arrays``); without it they are written inline.
 
     Raises
     ------
     ArgumentError
-        For a transformation JSON cannot hold (NaN, infinity, a scale <= 0).
+        For what a reader could not apply: a vector that does not span its axes, NaN or
+        infinity, a scale <= 0, a multiscale-level transformation that names no system
+        or does not fit the ones it names (0.6), or one that ``version`` has no form for
+        (0.4/0.5: only scales and translations).
     """
-    form = meta.to_version(version)
+    if version not in SUPPORTED_VERSIONS:
+        raise ArgumentError(f"version: unsupported OME-Zarr version {version!r}")
+    form = meta.to_version(version) if hasattr(meta, "to_version") else meta
+    if version != "0.6":
+        lost = dropped_by_flat(meta)
+        if lost:
+            declared = len(getattr(meta, "coordinateTransformations", None) or [])
+            raise ArgumentError(f"{lost} of the multiscales metadata's {declared} "
+                                f"coordinateTransformations have no form in OME-Zarr {version}, "
+                                "which would drop them silently; write with version='0.6', or "
+                                "remove them")
     out: dict[str, Any] = {}
+    ndim = len(form.axes)
     if version == "0.4":
         out["version"] = "0.4"
     if version == "0.6":
-        out["coordinateSystems"] = [
-            {"name": cs.name, "axes": [a.to_json() for a in cs.axes]}
-            for cs in form.coordinateSystems]
+        intrinsic = form.intrinsic_coordinate_system
+        check_systems(form.coordinateSystems, "coordinateSystems", intrinsic)
+        out["coordinateSystems"] = [{"name": str(cs.name), "axes": [axis_json(a) for a in cs.axes]}
+                                    for cs in form.coordinateSystems]
+        if matrices is not None:
+            matrices.reserved = [d.path for d in form.datasets]
+            matrices.claimed |= set(matrices.reserved)
+        out["datasets"] = [_dataset_06(d, i, ndim, intrinsic.name)
+                           for i, d in enumerate(form.datasets)]
+        if form.coordinateTransformations:
+            out["coordinateTransformations"] = top_level_json(
+                form.coordinateTransformations, form.coordinateSystems,
+                "multiscales coordinateTransformations", matrices)
+        out["name"] = form.name
     else:
         out["name"] = form.name
-        out["axes"] = [a.to_json() for a in form.axes]
-    out["datasets"] = [
-        {"path": d.path, "coordinateTransformations": [
-            transform_json(t, f"datasets[{i}].coordinateTransformations[{j}]")
-            for j, t in enumerate(d.coordinateTransformations)]}
-        for i, d in enumerate(form.datasets)]
-    if form.coordinateTransformations:
-        out["coordinateTransformations"] = [
-            transform_json(t, f"coordinateTransformations[{j}]")
-            for j, t in enumerate(form.coordinateTransformations)]
-    if version == "0.6":
-        out["name"] = form.name
+        out["axes"] = [axis_json(a) for a in form.axes]
+        out["datasets"] = []
+        for i, d in enumerate(form.datasets):
+            where = f"datasets[{i}].coordinateTransformations"
+            for j, t in enumerate(d.coordinateTransformations):
+                _spans(t, f"{where}[{j}]", {ndim})
+            out["datasets"].append({"path": d.path, "coordinateTransformations": [
+                transform_json(t, f"{where}[{j}]") for j, t in enumerate(d.coordinateTransformations)]})
+        if form.coordinateTransformations:
+            for j, t in enumerate(form.coordinateTransformations):
+                _spans(t, f"coordinateTransformations[{j}]", {ndim})
+            out["coordinateTransformations"] = [
+                transform_json(t, f"coordinateTransformations[{j}]")
+                for j, t in enumerate(form.coordinateTransformations)]
     if method is not None:
         out["type"] = method
         out["metadata"] = method_json(method_metadata(method))
     else:
-        if form.type is not None:
+        if getattr(form, "type", None) is not None:
             out["type"] = str(form.type)
-        if form.metadata is not None:
+        if getattr(form, "metadata", None) is not None:
             out["metadata"] = method_json(form.metadata)
     if version == "0.6":
         out["@type"] = "ngff:Image"
     return out
 
 
-def _axes_from_json(raw_axes: Any, where: str) -> list[Axis]:
+def axes_from_json(raw_axes: Any, where: str) -> list[Axis]:
+    """Parse an axes list (names unique; a missing ``type`` is the name's default)."""
     if not isinstance(raw_axes, list) or not raw_axes:
         raise bad(where, "expected a non-empty list of axes", raw_axes)
     axes = []
@@ -149,14 +299,31 @@ def _axes_from_json(raw_axes: Any, where: str) -> list[Axis]:
     return axes
 
 
-def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") -> Metadata:
-    """Parse one ``multiscales`` entry (0.4, 0.5 or 0.6) into :class:`Metadata`.
+def systems_from_json(raw: Any, where: str) -> list[CoordinateSystem]:
+    """Parse a ``coordinateSystems`` list."""
+    if not isinstance(raw, list) or not raw:
+        raise bad(where, "expected a non-empty list", raw)
+    out = []
+    for i, cs in enumerate(raw):
+        if not isinstance(cs, dict) or not isinstance(cs.get("name"), str) or not cs["name"]:
+            raise bad(f"{where}[{i}]", "expected an object with a name", cs)
+        out.append(CoordinateSystem(name=cs["name"], axes=axes_from_json(
+            cs.get("axes"), f"{where}[{i}].axes")))
+    return out
+
+
+def metadata_from_json(entry: Any, version: str,
+                       where: str = "multiscales[0]") -> Metadata | Metadata06:
+    """Parse one ``multiscales`` entry: :class:`Metadata` for 0.4/0.5,
+    :class:`Metadata06` for 0.6 (matrices stored in arrays come with their ``path`` and
+    an empty matrix: the reader loads them).
 
     Raises
     ------
     InvalidStoreError
         Naming the key (``multiscales[0].datasets[2].path``...) when anything is
-        missing or of the wrong type.
+        missing, of the wrong type, or (0.6) a transformation does not fit the systems
+        it joins.
     """
     if not isinstance(entry, dict):
         raise bad(where, "expected an object", entry)
@@ -164,19 +331,11 @@ def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") 
         raise InvalidStoreError(f"unsupported OME-Zarr version {version!r} (supported: "
                                 f"{', '.join(SUPPORTED_VERSIONS)})")
     rfc5 = version == "0.6"
-    systems: list[CoordinateSystem] = []
     if rfc5:
-        raw_cs = entry.get("coordinateSystems")
-        if not isinstance(raw_cs, list) or not raw_cs:
-            raise bad(f"{where}.coordinateSystems", "expected a non-empty list", raw_cs)
-        for i, cs in enumerate(raw_cs):
-            if not isinstance(cs, dict) or not isinstance(cs.get("name"), str):
-                raise bad(f"{where}.coordinateSystems[{i}]", "expected an object with a name", cs)
-            systems.append(CoordinateSystem(name=cs["name"], axes=_axes_from_json(
-                cs.get("axes"), f"{where}.coordinateSystems[{i}].axes")))
+        systems = systems_from_json(entry.get("coordinateSystems"), f"{where}.coordinateSystems")
         ndim = None
     else:
-        axes = _axes_from_json(entry.get("axes"), f"{where}.axes")
+        axes = axes_from_json(entry.get("axes"), f"{where}.axes")
         ndim = len(axes)
     raw_ds = entry.get("datasets")
     if not isinstance(raw_ds, list) or not raw_ds:
@@ -191,9 +350,12 @@ def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") 
             raise bad(f"{key}.path", "expected a non-empty string", path)
         if "coordinateTransformations" not in d:
             raise InvalidStoreError(f"{key}: missing key 'coordinateTransformations'")
-        datasets.append(Dataset(path=path, coordinateTransformations=transforms_from_json(
-            d["coordinateTransformations"], ndim, f"{key}.coordinateTransformations",
-            version)))
+        parsed = transforms_from_json(d["coordinateTransformations"], ndim,
+                                      f"{key}.coordinateTransformations", version)
+        if rfc5 and not is_placement(parsed):
+            raise InvalidStoreError(f"{key}.coordinateTransformations: a dataset maps its array "
+                                    "with scale, translation, identity or a sequence of them")
+        datasets.append(Dataset(path=path, coordinateTransformations=parsed))
     top = entry.get("coordinateTransformations")
     name = entry.get("name", "image")
     if not isinstance(name, str):
@@ -204,24 +366,29 @@ def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") 
               "extra": {k: v for k, v in entry.items() if k not in ENTRY_KEYS}}
     transforms = (transforms_from_json(top, ndim, f"{where}.coordinateTransformations", version)
                   or None) if top is not None else None
-    if rfc5:
-        try:
-            meta06 = Metadata06(coordinateSystems=systems, datasets=datasets,
-                                coordinateTransformations=transforms, **common)
-        except ValueError as exc:
-            raise InvalidStoreError(f"{where}: {exc}") from None
-        out = meta06.to_flat("0.6")
-        _check_lengths(out, where)
-        return out
-    return Metadata(axes=axes, datasets=datasets, coordinateTransformations=transforms,
-                    version=version, **common)
+    if not rfc5:
+        return Metadata(axes=axes, datasets=datasets, coordinateTransformations=transforms,
+                        version=version, **common)
+    for ds in datasets:
+        for t in ds.coordinateTransformations:  # a dataset's transformation needs its ends
+            if t.output is None:
+                t.output = CoordinateSystemIdentifier(name=INTRINSIC)
+    try:
+        out = Metadata06(coordinateSystems=systems, datasets=datasets,
+                         coordinateTransformations=transforms, **common)
+        for t in transforms or []:
+            validate_transform(t, systems, version)
+    except ArgumentError as exc:
+        raise InvalidStoreError(f"{where}: {exc}") from None
+    _check_lengths(out, where)
+    return out
 
 
-def _check_lengths(meta: Metadata, where: str) -> None:
+def _check_lengths(meta: Metadata06, where: str) -> None:
     ndim = len(meta.axes)
     for i, ds in enumerate(meta.datasets):
         for j, t in enumerate(ds.coordinateTransformations):
-            values = t.scale if t.type == "scale" else t.translation
-            if len(values) != ndim:
-                raise bad(f"{where}.datasets[{i}].coordinateTransformations[{j}].{t.type}",
-                          f"expected a list of {ndim} numbers", values)
+            try:
+                _spans(t, f"{where}.datasets[{i}].coordinateTransformations[{j}]", {ndim})
+            except ArgumentError as exc:
+                raise InvalidStoreError(str(exc)) from None

@@ -9,7 +9,7 @@ from ngff_gpu.compute.methods import Methods
 from ngff_gpu.errors import ArgumentTypeError
 from ngff_gpu.model.axes import Axis
 from ngff_gpu.model.image import NgffImage
-from ngff_gpu.model.metadata import Dataset, Metadata
+from ngff_gpu.model.metadata import Dataset, Metadata, Metadata06
 from ngff_gpu.model.omero import omero_from_json, omero_json
 from ngff_gpu.model.pretty import PrettyRepr
 from ngff_gpu.model.transforms import Scale, Translation
@@ -23,8 +23,10 @@ class Multiscales(PrettyRepr):
     ----------
     images : list of NgffImage
         Level 0 first; lazy dask arrays.
-    metadata : Metadata
-        Axes and per-level datasets with their scale and translation.
+    metadata : Metadata or Metadata06
+        Axes and per-level datasets with their scale and translation (the 0.4/0.5 form;
+        :class:`Metadata06` for a 0.6 store or a 0.6 model with transformations between
+        coordinate systems).
     scale_factors : int or list
         As passed to :func:`to_multiscales`.
     method : Methods
@@ -48,7 +50,7 @@ class Multiscales(PrettyRepr):
     """
 
     images: list[NgffImage]
-    metadata: Metadata
+    metadata: Metadata | Metadata06
     scale_factors: Any = None
     method: Methods | None = None
     chunks: dict[str, int] | None = None
@@ -79,7 +81,8 @@ class Multiscales(PrettyRepr):
         ours = [im if isinstance(im, NgffImage) else NgffImage.adopt(im) for im in images]
         dims = ours[0].dims
         axes = [Axis(name=a.name, type=getattr(a, "type", None), unit=getattr(a, "unit", None),
-                     orientation=getattr(a, "orientation", None)) for a in meta.axes]
+                     orientation=getattr(a, "orientation", None),
+                     discrete=getattr(a, "discrete", None)) for a in meta.axes]
         datasets = [Dataset(path=ds.path, coordinateTransformations=[
             Scale(scale=[float(im.scale.get(d, 1.0)) for d in dims]),
             Translation(translation=[float(im.translation.get(d, 0.0)) for d in dims])])
@@ -88,6 +91,13 @@ class Multiscales(PrettyRepr):
         metadata = Metadata(axes=axes, datasets=datasets, name=getattr(meta, "name", "image"),
                             omero=omero_from_json(omero_json(getattr(meta, "omero", None))),
                             type=str(kind) if kind is not None else None)
+        systems = getattr(meta, "coordinateSystems", None)
+        if systems and getattr(meta, "coordinateTransformations", None):
+            # a 0.6 model with transformations between systems: keep them (and the systems)
+            metadata = Metadata06.from_flat(metadata)
+            intrinsic = metadata.coordinateSystems[0].name
+            metadata.coordinateSystems += [cs for cs in systems if cs.name != intrinsic]
+            metadata.coordinateTransformations = list(meta.coordinateTransformations)
         return cls(images=ours, metadata=metadata, scale_factors=getattr(other, "scale_factors",
                                                                           None),
                    chunks=None, root_attributes=getattr(other, "root_attributes", None))
