@@ -64,7 +64,8 @@ def test_ngff_zarr_names_and_parameters(tmp_path):
     ms = nz.to_multiscales(data=image, scale_factors=[2], method=nz.Methods.ITKWASM_GAUSSIAN,
                            chunks=16, cache=False, orientation="LPS", axis_order="canonical")
     assert ms.metadata.axes[0].orientation.value == "inferior-to-superior"
-    assert ms.metadata.type == "gaussian" and ms.metadata.metadata.method == "ngff_gpu.gaussian"
+    assert ms.metadata.type == "itkwasm_gaussian"
+    assert ms.metadata.metadata.method == "ngff_gpu.gaussian (in place of itkwasm_downsample.downsample)"
     with pytest.raises(ValueError):
         nz.to_multiscales(image, axis_order="sideways")
     out = tmp_path / "a.ome.zarr"
