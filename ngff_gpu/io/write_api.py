@@ -102,8 +102,13 @@ def to_ngff_zarr(
         Create every array (shape, dtype, chunks, shards, codecs) and write the OME
         metadata, but compute and write no pixels.
     start_level : int
-        Only 0 is supported (writing from a later level of an existing store is not;
-        see the README, "Differences from ngff-zarr").
+        Write only the levels from ``start_level`` on (needs ``overwrite=False``): the
+        levels below it must be in the store with the shape and dtype the multiscales
+        describes; they are read, never rewritten, and the first level written is
+        computed from the last of them as stored (as ngff-zarr does). Root attributes
+        are kept; the levels from ``start_level`` on that the store holds are replaced.
+        In place: the root lists only the kept levels until the new ones are written,
+        so a failed append leaves a readable store (see :mod:`ngff_gpu.io.append`).
     consolidate_metadata : bool
         Write consolidated metadata after the OME metadata (default True, as ngff-zarr).
     compressor, compressors : codec, optional
@@ -173,12 +178,6 @@ def to_ngff_zarr(
                                 "always written to store")
     if scale_strategy not in ("pad", "exact"):
         raise ArgumentError(f"scale_strategy must be 'pad' or 'exact', got {scale_strategy!r}")
-    if isinstance(start_level, bool) or not isinstance(start_level, int) or start_level < 0:
-        raise ArgumentTypeError(f"start_level must be a non-negative int, got {start_level!r}")
-    if start_level:
-        raise ArgumentError("start_level: writing from a later level of an existing store "
-                            "is not supported by ngff_gpu; write the whole pyramid "
-                            "(resume=True continues an interrupted write)")
     _check_chain(serializer, filters)
     version = "0.5" if version is None else getattr(version, "value", version)
     if not isinstance(version, str):
@@ -191,7 +190,8 @@ def to_ngff_zarr(
                "consolidate": bool(consolidate_metadata)}
     # (a .ozx store is staged as a directory, then zipped, by write_multiscales)
     write_multiscales(store, multiscales, overwrite=overwrite, resume=resume,
-                      storage_options=storage_options, recompress=recompress, **options)
+                      storage_options=storage_options, recompress=recompress,
+                      start_level=start_level, **options)
 
 
 #: ngff-zarr 0.50's name of :func:`to_ngff_zarr`.
