@@ -17,7 +17,8 @@ def _check_chain(serializer: Any, filters: Any) -> None:
     """ngff-zarr's rule: the chain is the ``bytes`` codec plus one compressor; filters
     and another serializer (or big-endian bytes) raise ``ValueError``."""
     if filters not in (None, (), []):
-        raise ArgumentError("filters: only a bytes serializer plus compressors are written; "
+        raise ArgumentError("filters are not supported: only a bytes serializer plus "
+                            "compressors are written; "
                             "write the store with metadata_only=True and fill it with a "
                             "writer that implements filters")
     if serializer in (None, "auto"):
@@ -28,9 +29,13 @@ def _check_chain(serializer: Any, filters: Any) -> None:
     else:
         name = type(serializer).__name__.lower()
         endian = str(getattr(serializer, "endian", "little"))
-    if "bytes" not in name or "big" in endian:
-        raise ArgumentError(f"serializer: {serializer!r} is not supported; only the "
-                            "little-endian bytes codec is written")
+    if "bytes" not in name:
+        raise ArgumentError(f"serializer: {serializer!r} is not supported (a serializer "
+                            "other than the bytes codec); only the little-endian bytes "
+                            "codec is written")
+    if "big" in endian:
+        raise ArgumentError(f"serializer: {serializer!r} is not supported (endian='big'); "
+                            "only the little-endian bytes codec is written")
 
 
 def to_ngff_zarr(
@@ -171,11 +176,13 @@ def to_ngff_zarr(
     import warnings
 
     if use_tensorstore:
-        warnings.warn("use_tensorstore has no effect in ngff_gpu (chunks are encoded by "
-                      "zarrs or zarr-python)", DeprecationWarning, stacklevel=2)
+        warnings.warn("use_tensorstore has no effect in ngff_gpu (deprecated in ngff-zarr "
+                      "0.50, which uses its zarrista backend instead; ours encodes chunks "
+                      "with zarrs or zarr-python)", DeprecationWarning, stacklevel=2)
     if chunk_store is not None:
-        raise ArgumentTypeError("chunk_store is not supported: chunks and metadata are "
-                                "always written to store")
+        raise ArgumentTypeError("chunk_store is no longer supported (ngff-zarr 0.50 dropped "
+                                "it): chunks and metadata are always written to the same "
+                                "store, `store`")
     if scale_strategy not in ("pad", "exact"):
         raise ArgumentError(f"scale_strategy must be 'pad' or 'exact', got {scale_strategy!r}")
     _check_chain(serializer, filters)
