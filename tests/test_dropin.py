@@ -300,3 +300,31 @@ def test_a_zipped_store_reads_as_ngff_zarr_reads_it(tmp_path, version):
     ours, theirs = nz.from_ngff_zarr(archive), nzr.from_ngff_zarr(str(archive))
     for a, b in zip(ours.images, theirs.images, strict=True):
         np.testing.assert_array_equal(np.asarray(a.data), np.asarray(b.data))
+
+
+def _codecs(path):
+    return json.loads((path / "scale0" / "image" / "zarr.json").read_text())["codecs"]
+
+
+def test_compressors_as_ngff_zarr_reads_them(tmp_path):
+    """One codec or a chain; a BytesCodec in it is the serializer; a numcodecs Blosc in
+    Zarr v3 is stored as the v3 codec: the chain stored is ngff-zarr's for each."""
+    numcodecs = pytest.importorskip("numcodecs")
+    from zarr.codecs import BytesCodec, GzipCodec, ZstdCodec
+
+    data = np.random.default_rng(5).integers(0, 255, (2, 32, 32), dtype=np.uint8)
+    cases = [[BytesCodec()], [BytesCodec(), ZstdCodec(level=3), GzipCodec(level=2)],
+             ZstdCodec(level=4), numcodecs.Blosc(cname="lz4", clevel=5)]
+    for i, given in enumerate(cases):
+        ours, theirs = tmp_path / f"o{i}.ome.zarr", tmp_path / f"t{i}.ome.zarr"
+        nz.to_ngff_zarr(ours, nz.to_multiscales(nz.to_ngff_image(data, dims=("c", "y", "x")),
+                                                [2]), compressors=given)
+        nzr.to_ngff_zarr(str(theirs), nzr.to_multiscales(
+            nzr.to_ngff_image(data, dims=("c", "y", "x")), scale_factors=[2]),
+            compressors=given)
+        assert _codecs(ours) == _codecs(theirs), given
+        np.testing.assert_array_equal(np.asarray(nz.from_ngff_zarr(ours).images[0].data), data)
+    with pytest.raises(TypeError, match="no Zarr v3"):
+        nz.to_ngff_zarr(tmp_path / "x.ome.zarr", nz.to_multiscales(
+            nz.to_ngff_image(data, dims=("c", "y", "x")), []),
+            compressors=numcodecs.Delta(dtype="uint8"))

@@ -118,7 +118,9 @@ def to_ngff_zarr(
         Write consolidated metadata after the OME metadata (default True, as ngff-zarr).
     compressor, compressors : codec, optional
         Zarr v2 ``compressor`` / Zarr v3 ``compressors`` for every array (instead of
-        ``codec``/``codec_level``).
+        ``codec``/``codec_level``): one codec or a chain; a ``BytesCodec`` in it is the
+        serializer and dropped; in Zarr v3 a numcodecs Blosc, Zstd or GZip becomes its
+        v3 codec (:func:`ngff_gpu.io.codecs.user_compressors`), as ngff-zarr reads them.
     serializer, filters : optional
         As ngff-zarr: only the little-endian ``bytes`` serializer and no filters are
         accepted (others raise ``ValueError``).

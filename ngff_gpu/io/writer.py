@@ -44,7 +44,7 @@ from ngff_gpu.io.append import (
     refuse_overwrite_of_read_store,
     refuse_reading_replaced,
 )
-from ngff_gpu.io.codecs import compressors_for
+from ngff_gpu.io.codecs import compressors_for, user_compressors
 from ngff_gpu.io.guards import disk_full, refuse_unreachable_store
 from ngff_gpu.io.labels import (
     colors_for,
@@ -388,7 +388,9 @@ def write_multiscales(
         for name, lms in label_pyramids(labels, multiscales, image.plans).items():
             jobs.append(_job(f"labels/{name}", lms, chunks_per_shard))
     given = compressors
-    compressors = {job.group: given if given is not None else compressors_for(
+    compressors = {job.group: user_compressors(
+        given, zarr_format, np.dtype(job.ms.images[0].data.dtype).itemsize)
+        if given is not None else compressors_for(
         codec, codec_level, zarr_format, np.dtype(job.ms.images[0].data.dtype).itemsize)
                    for job in jobs}
     if omero is None and multiscales.metadata.omero is not None:

@@ -66,9 +66,8 @@ CAUSES: tuple[Cause, ...] = (
           tests=(r"test/test_non_power_of_2_scale_factors\.py::test_scale_strategy_defaults_to_pad",
                  r"test/test_non_power_of_2_scale_factors\.py::test_scale_strategy_pad_opt_in")),
     Cause("codec-objects", "Codec objects",
-          messages=(r"Expected a BytesBytesCodec", r"object is not iterable",
-                    r"BloscCodecConfiguration"),
-          tests=(r"test/test_migration_guide_v0_44\.py::TestArrayLevelNthreads",)),
+          tests=(r"test/test_migration_guide_v0_44\.py::TestArrayLevelNthreads::"
+                 r"test_array_level_nthreads_rejected$",)),
     Cause("unknown-kwargs", "Unknown keyword arguments",
           tests=(r"test/test_zarrista_compat\.py::test_path_store_rejects_chunks_kwarg$",
                  r"test/test_zarrista_compat\.py::test_path_store_warns_on_unknown_array_kwarg$")),
