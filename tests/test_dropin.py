@@ -5,6 +5,8 @@ behaviour added for it, each checked against ngff-zarr itself where it can be.""
 from __future__ import annotations
 
 import json
+import re
+import zipfile
 
 import numpy as np
 import pytest
@@ -64,7 +66,8 @@ def test_ngff_zarr_names_and_parameters(tmp_path):
     ms = nz.to_multiscales(data=image, scale_factors=[2], method=nz.Methods.ITKWASM_GAUSSIAN,
                            chunks=16, cache=False, orientation="LPS", axis_order="canonical")
     assert ms.metadata.axes[0].orientation.value == "inferior-to-superior"
-    assert ms.metadata.type == "gaussian" and ms.metadata.metadata.method == "ngff_gpu.gaussian"
+    assert ms.metadata.type == "itkwasm_gaussian"
+    assert ms.metadata.metadata.method == "ngff_gpu.gaussian (in place of itkwasm_downsample.downsample)"
     with pytest.raises(ValueError):
         nz.to_multiscales(image, axis_order="sideways")
     out = tmp_path / "a.ome.zarr"
@@ -245,3 +248,83 @@ def test_non_integer_relative_factors_as_ngff_zarr(tmp_path, factors):
     for a, b in zip(back.images, levels):
         np.testing.assert_array_equal(a.data.compute(), b)
     np.testing.assert_array_equal(nz.pyramid(x, factors)[-1], levels[-1])
+
+
+def _bad_stores(root):
+    """Stores that are not OME-Zarr images, each with the phrase ngff-zarr's error has."""
+    (root / "empty.zarr").mkdir()
+    (root / "junk.zarr").mkdir()
+    (root / "junk.zarr" / "random.txt").write_text("not zarr")
+    zarr.save(str(root / "array.zarr"), np.arange(5))
+    g = zarr.open_group(root / "ome_only.zarr", mode="w", zarr_format=3)
+    g.create_array("0", data=np.zeros((8, 8), np.uint8))
+    g.attrs["ome"] = {"version": "0.5", "other": 1}
+    g = zarr.open_group(root / "no_ome.zarr", mode="w", zarr_format=3)
+    g.create_array("0", data=np.zeros((8, 8), np.uint8))
+    g.attrs["multiscales"] = [{"version": "0.5", "datasets": [{"path": "0"}],
+                               "axes": [{"name": "y", "type": "space"},
+                                        {"name": "x", "type": "space"}]}]
+    g = zarr.open_group(root / "empty_list.zarr", mode="w", zarr_format=2)
+    g.create_array("0", data=np.zeros((8, 8), np.uint8))
+    g.attrs["multiscales"] = []
+    return {"empty.zarr": "No valid Zarr group found", "junk.zarr": "No valid Zarr group found",
+            "array.zarr": "contains an array at the root level",
+            "ome_only.zarr": "Available keys under 'ome'", "no_ome.zarr": "'ome' key",
+            "empty_list.zarr": "Could not detect NGFF version"}
+
+
+def test_store_errors_are_value_errors_with_ngff_zarrs_phrases(tmp_path):
+    """Code that matches ngff-zarr's messages keeps working: each phrase is checked in
+    ngff-zarr's own error for the same store first."""
+    for name, phrase in _bad_stores(tmp_path).items():
+        with pytest.raises(ValueError) as theirs:
+            nzr.from_ngff_zarr(str(tmp_path / name))
+        assert phrase in str(theirs.value), name
+        with pytest.raises(ValueError, match=re.escape(phrase)):
+            nz.from_ngff_zarr(str(tmp_path / name))
+    with pytest.raises(ValueError, match="Unsupported target version"):
+        nz.upgrade_ome_zarr(tmp_path / "empty.zarr", version="0.3")
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_zipped_store_reads_as_ngff_zarr_reads_it(tmp_path, version):
+    data = np.random.default_rng(3).integers(0, 255, (12, 10), dtype=np.uint8)
+    store = tmp_path / "image.ome.zarr"
+    nz.to_ngff_zarr(store, nz.to_multiscales(nz.to_ngff_image(data, dims=("y", "x")), [2]),
+                    version=version)
+    archive = tmp_path / "image.ome.zarr.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(store.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(store).as_posix())
+    ours, theirs = nz.from_ngff_zarr(archive), nzr.from_ngff_zarr(str(archive))
+    for a, b in zip(ours.images, theirs.images, strict=True):
+        np.testing.assert_array_equal(np.asarray(a.data), np.asarray(b.data))
+
+
+def _codecs(path):
+    return json.loads((path / "scale0" / "image" / "zarr.json").read_text())["codecs"]
+
+
+def test_compressors_as_ngff_zarr_reads_them(tmp_path):
+    """One codec or a chain; a BytesCodec in it is the serializer; a numcodecs Blosc in
+    Zarr v3 is stored as the v3 codec: the chain stored is ngff-zarr's for each."""
+    numcodecs = pytest.importorskip("numcodecs")
+    from zarr.codecs import BytesCodec, GzipCodec, ZstdCodec
+
+    data = np.random.default_rng(5).integers(0, 255, (2, 32, 32), dtype=np.uint8)
+    cases = [[BytesCodec()], [BytesCodec(), ZstdCodec(level=3), GzipCodec(level=2)],
+             ZstdCodec(level=4), numcodecs.Blosc(cname="lz4", clevel=5)]
+    for i, given in enumerate(cases):
+        ours, theirs = tmp_path / f"o{i}.ome.zarr", tmp_path / f"t{i}.ome.zarr"
+        nz.to_ngff_zarr(ours, nz.to_multiscales(nz.to_ngff_image(data, dims=("c", "y", "x")),
+                                                [2]), compressors=given)
+        nzr.to_ngff_zarr(str(theirs), nzr.to_multiscales(
+            nzr.to_ngff_image(data, dims=("c", "y", "x")), scale_factors=[2]),
+            compressors=given)
+        assert _codecs(ours) == _codecs(theirs), given
+        np.testing.assert_array_equal(np.asarray(nz.from_ngff_zarr(ours).images[0].data), data)
+    with pytest.raises(TypeError, match="no Zarr v3"):
+        nz.to_ngff_zarr(tmp_path / "x.ome.zarr", nz.to_multiscales(
+            nz.to_ngff_image(data, dims=("c", "y", "x")), []),
+            compressors=numcodecs.Delta(dtype="uint8"))

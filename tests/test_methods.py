@@ -214,11 +214,45 @@ def test_mode_refuses_floats():
 
 
 def test_method_aliases():
-    assert Methods.ITKWASM_GAUSSIAN is Methods.GAUSSIAN
-    assert Methods("itkwasm_bin_shrink") is Methods.MEAN
-    assert Methods("DASK_IMAGE_MODE") is Methods.MODE
+    """ngff-zarr's names are members of their own (recorded by name) whose definition is
+    one of ours; a step made with one holds the definition."""
+    assert Methods.ITKWASM_GAUSSIAN is not Methods.GAUSSIAN
+    assert Methods.ITKWASM_GAUSSIAN.definition is Methods.GAUSSIAN
+    assert Methods("itkwasm_bin_shrink").definition is Methods.MEAN
+    assert Methods("DASK_IMAGE_MODE").definition is Methods.MODE
+    assert Methods("dask_image_nearest").definition is Methods.NEAREST
+    assert LevelStep((2,), Methods.ITK_BIN_SHRINK).method is Methods.MEAN
+    for m in Methods:
+        assert m.definition.definition is m.definition
+        assert m.ngff_zarr_name == (m.definition is not m)
+        assert Methods(m.value) is m and Methods(m.name.lower()) is m
     for a, b in itertools.combinations([Methods.GAUSSIAN, Methods.MEAN, Methods.NEAREST], 2):
         assert a is not b
+
+
+@pytest.mark.parametrize("name", [m for m in Methods if m.ngff_zarr_name])
+def test_an_ngff_zarr_name_is_recorded_and_computes_its_definition(name, tmp_path):
+    """The name asked for is what the metadata says (``type``, read back as the same
+    member); the pixels are the definition's, bit for bit."""
+    dtype = np.uint8
+    x = np.random.default_rng(3).integers(0, 255, (24, 20), dtype=dtype)
+    image = nz.to_ngff_image(x)
+    named = nz.to_multiscales(image, [2, 4], method=name)
+    plain = nz.to_multiscales(image, [2, 4], method=name.definition)
+    assert named.method is name and named.metadata.type == name.value
+    assert "in place of" in named.metadata.metadata.method
+    for a, b in zip(named.images, plain.images):
+        np.testing.assert_array_equal(a.data.compute(), b.data.compute())
+    nz.to_ngff_zarr(tmp_path / "a.ome.zarr", named)
+    back = nz.from_ngff_zarr(tmp_path / "a.ome.zarr")
+    assert back.method is name and back.metadata.type == name.value
+    np.testing.assert_array_equal(back.images[2].data.compute(), plain.images[2].data.compute())
+
+
+def test_the_default_method_is_ngff_zarrs_default_name():
+    ms = nz.to_multiscales(nz.to_ngff_image(np.zeros((8, 8), np.uint8)), [2])
+    assert ms.method is Methods.ITKWASM_GAUSSIAN and ms.metadata.type == "itkwasm_gaussian"
+    assert ms.metadata.metadata.method.startswith("ngff_gpu.gaussian")
 
 
 @settings(max_examples=60, deadline=None)

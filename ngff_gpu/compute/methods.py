@@ -12,8 +12,12 @@ from ngff_gpu.errors import ArgumentError, UnsupportedDtypeError
 class Methods(Enum):
     """Downsampling methods (docs/design.md section 2.2).
 
-    Our names come first; ngff-zarr's names are Enum aliases of the same
-    members, so ``Methods.ITKWASM_GAUSSIAN is Methods.GAUSSIAN``.
+    Our six definitions come first; ngff-zarr 0.50's nine names follow, each a
+    member of its own (with ngff-zarr's value, so ``metadata.type`` records the
+    name that was asked for and ``Methods("itkwasm_gaussian")`` reads it back)
+    whose :attr:`definition` is one of ours: ``Methods.ITKWASM_GAUSSIAN.definition
+    is Methods.GAUSSIAN``. What is computed is always the definition's exact
+    numerics, never ngff-zarr's implementation.
     """
 
     GAUSSIAN = "gaussian"
@@ -23,16 +27,26 @@ class Methods(Enum):
     MIN = "min"
     MAX = "max"
 
-    # ngff-zarr's names, accepted as aliases.
-    ITKWASM_GAUSSIAN = "gaussian"
-    ITK_GAUSSIAN = "gaussian"
-    DASK_IMAGE_GAUSSIAN = "gaussian"
-    ITKWASM_BIN_SHRINK = "mean"
-    ITK_BIN_SHRINK = "mean"
-    DASK_BIN_SHRINK = "mean"
-    DASK_IMAGE_NEAREST = "nearest"
-    DASK_IMAGE_MODE = "mode"
-    ITKWASM_LABEL_IMAGE = "mode"
+    # ngff-zarr's names (its values), computed by the definition in DEFINITIONS.
+    ITKWASM_GAUSSIAN = "itkwasm_gaussian"
+    ITKWASM_BIN_SHRINK = "itkwasm_bin_shrink"
+    ITKWASM_LABEL_IMAGE = "itkwasm_label_image"
+    ITK_GAUSSIAN = "itk_gaussian"
+    ITK_BIN_SHRINK = "itk_bin_shrink"
+    DASK_IMAGE_GAUSSIAN = "dask_image_gaussian"
+    DASK_IMAGE_MODE = "dask_image_mode"
+    DASK_IMAGE_NEAREST = "dask_image_nearest"
+    DASK_BIN_SHRINK = "dask_bin_shrink"
+
+    @property
+    def definition(self) -> Methods:
+        """The method whose numerics this name computes (itself for our six)."""
+        return DEFINITIONS.get(self.name, self)
+
+    @property
+    def ngff_zarr_name(self) -> bool:
+        """Whether this is one of ngff-zarr's names (an alias of a definition)."""
+        return self.name in DEFINITIONS
 
     @classmethod
     def _missing_(cls, value: object) -> Methods | None:
@@ -46,17 +60,37 @@ class Methods(Enum):
         return None
 
 
+#: ngff-zarr's method names and the definition each one computes.
+DEFINITIONS: dict[str, Methods] = {
+    "ITKWASM_GAUSSIAN": Methods.GAUSSIAN,
+    "ITK_GAUSSIAN": Methods.GAUSSIAN,
+    "DASK_IMAGE_GAUSSIAN": Methods.GAUSSIAN,
+    "ITKWASM_BIN_SHRINK": Methods.MEAN,
+    "ITK_BIN_SHRINK": Methods.MEAN,
+    "DASK_BIN_SHRINK": Methods.MEAN,
+    "DASK_IMAGE_NEAREST": Methods.NEAREST,
+    "DASK_IMAGE_MODE": Methods.MODE,
+    "ITKWASM_LABEL_IMAGE": Methods.MODE,
+}
+
+#: The method of ``method=None``: ngff-zarr's default name (GAUSSIAN's numerics).
+DEFAULT_METHOD = Methods.ITKWASM_GAUSSIAN
+
 #: Names that the CLI and ``Methods(...)`` accept, ours first.
 METHOD_NAMES: tuple[str, ...] = tuple(m.lower() for m in Methods.__members__)
 
 
 def as_method(method: Methods | str | None) -> Methods:
-    """Normalize ``method`` (member, name, alias or None for GAUSSIAN).
+    """Normalize ``method`` (member, name, value or None for :data:`DEFAULT_METHOD`).
+
+    The name is kept as given (``"itkwasm_gaussian"`` stays ITKWASM_GAUSSIAN, so it
+    is what the metadata records); :attr:`Methods.definition` says what it computes.
 
     Parameters
     ----------
     method : Methods, str or None
-        A member, one of our names or ngff-zarr's names (any case), or None.
+        A member (ours or ngff-zarr's ``Methods``), one of our names or ngff-zarr's
+        names or values (any case), or None.
 
     Returns
     -------
@@ -68,7 +102,7 @@ def as_method(method: Methods | str | None) -> Methods:
         If the name is unknown; the message lists the accepted names.
     """
     if method is None:
-        return Methods.GAUSSIAN
+        return DEFAULT_METHOD
     if isinstance(method, Methods):
         return method
     if hasattr(method, "name") and not isinstance(method, str):  # ngff_zarr.Methods
@@ -102,7 +136,8 @@ def check_dtype(dtype: np.dtype, method: Methods) -> np.dtype:
     """
     dtype = np.dtype(dtype)
     accepted = methods_for_dtype(dtype)
-    if method not in accepted:
+    method = as_method(method)
+    if method.definition not in accepted:
         if accepted:
             names = ", ".join(m.name for m in accepted)
             msg = (f"method {method.name} does not accept dtype {dtype}; "

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from ngff_gpu.compute.methods import Methods
+from ngff_gpu.compute.methods import Methods, as_method
 from ngff_gpu.compute.weights import AxisWeights, gaussian_axis_weights
 from ngff_gpu.errors import ScaleFactorError
 
@@ -27,13 +27,15 @@ class LevelStep:
     factors : tuple of int
         Relative factor per array axis (1 on ``t``, ``c`` and kept axes).
     method : Methods
-        Downsampling method.
+        Downsampling method; an ngff-zarr name is replaced by its definition
+        (:attr:`Methods.definition`), so a step only ever holds one of our six.
     """
 
     factors: tuple[int, ...]
     method: Methods
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "method", as_method(self.method).definition)
         for f in self.factors:
             if not isinstance(f, int) or f < 1:
                 raise ScaleFactorError(f"relative factors must be positive integers: {self.factors}")

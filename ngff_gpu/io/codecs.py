@@ -91,3 +91,48 @@ def compressors_for(codec: str, level: int | None, zarr_format: int,
     from zarr.codecs import GzipCodec, ZstdCodec
 
     return ZstdCodec(level=lvl) if name == "zstd" else GzipCodec(level=lvl)
+
+
+#: numcodecs' Blosc shuffle constants as Zarr v3 ``BloscCodec`` names (-1: AUTOSHUFFLE).
+_SHUFFLE = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
+
+
+def user_compressors(given: Any, zarr_format: int, itemsize: int = 1) -> Any:
+    """The caller's ``compressor``/``compressors`` in the form zarr-python takes for
+    ``zarr_format``, read as ngff-zarr reads them: one codec or a sequence of them; a
+    ``BytesCodec`` in the chain is the serializer (always written) and dropped; in
+    Zarr v3 a numcodecs ``Blosc``, ``Zstd`` or ``GZip`` becomes the v3 codec of the
+    same configuration. Zarr v2 (0.4) arrays take numcodecs codecs as they are.
+
+    Raises
+    ------
+    ArgumentTypeError
+        For a numcodecs codec that has no Zarr v3 equivalent here.
+    """
+    if given is None or zarr_format == 2 or isinstance(given, str | dict):
+        return given
+    from zarr.codecs import BloscCodec, BytesCodec, GzipCodec, ZstdCodec
+
+    chain = list(given) if isinstance(given, list | tuple) else [given]
+    out = []
+    for codec in chain:
+        if isinstance(codec, BytesCodec):
+            continue
+        if isinstance(codec, numcodecs.abc.Codec):
+            cfg = codec.get_config()
+            kind = cfg.get("id")
+            if kind == "blosc":
+                shuffle = _SHUFFLE.get(cfg.get("shuffle", 1),
+                                       "bitshuffle" if itemsize == 1 else "shuffle")
+                codec = BloscCodec(cname=cfg["cname"], clevel=cfg["clevel"], shuffle=shuffle,
+                                   typesize=itemsize, blocksize=cfg.get("blocksize", 0))
+            elif kind == "zstd":
+                codec = ZstdCodec(level=cfg.get("level", 0))
+            elif kind == "gzip":
+                codec = GzipCodec(level=cfg.get("level", 5))
+            else:
+                raise _error(TypeError, f"compressors: numcodecs {kind!r} has no Zarr v3 "
+                                        "codec here; pass a zarr.codecs codec (Blosc, Zstd "
+                                        "or GZip from numcodecs are converted)")
+        out.append(codec)
+    return tuple(out)

@@ -46,7 +46,8 @@ def open_group(store: Any, mode: str = "r",
     else:
         split_storage_options(storage_options)  # checked, unused (as ngff-zarr does)
     try:
-        if is_ozx(store) and mode == "r":  # a zipped OME-Zarr (RFC-9), read-only
+        if mode == "r" and (is_ozx(store) or _zip_file(store)):  # read-only archives:
+            # RFC-9 .ozx, or a store zipped by hand (.zip, read as ngff-zarr does)
             return zarr.open_group(open_zip_store(store), mode="r", use_consolidated=False)
         # Consolidated metadata is written (as ngff-zarr does) but never trusted on
         # read: the arrays' own metadata is what a damaged store gets checked against.
@@ -56,8 +57,23 @@ def open_group(store: Any, mode: str = "r",
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError,
             KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile) as exc:
         # json.JSONDecodeError is a ValueError: a corrupt zarr.json or .zgroup lands here.
-        what = "unreadable metadata" if isinstance(exc, json.JSONDecodeError) else "not a Zarr group"
-        raise InvalidStoreError(f"{store}: {what} ({exc})") from exc
+        # The phrases ngff-zarr's messages use ("No valid Zarr group found", "contains an
+        # array at the root level"), so code that matches on them keeps working.
+        if isinstance(exc, json.JSONDecodeError):
+            what = f"unreadable metadata ({exc})"
+        elif isinstance(exc, zarr.errors.ContainsArrayError):
+            what = ("not a Zarr group: the store contains an array at the root level, and "
+                    f"OME-Zarr needs a group with multiscales metadata ({exc})")
+        else:
+            what = f"No valid Zarr group found (not a Zarr group: {exc})"
+        raise InvalidStoreError(f"{store}: {what}") from exc
+
+
+def _zip_file(store: Any) -> bool:
+    """True for a local path (str or ``Path``) to a file that is a zip archive."""
+    if not isinstance(store, str | os.PathLike) or "://" in str(store):
+        return False
+    return os.path.isfile(store) and zipfile.is_zipfile(store)
 
 
 def read_ome_attrs(group: zarr.Group) -> tuple[str, dict[str, Any]]:
@@ -87,13 +103,24 @@ def read_ome_attrs(group: zarr.Group) -> tuple[str, dict[str, Any]]:
         first = entries[0] if isinstance(entries, list) and entries else {}
         version = first.get("version", "0.4") if isinstance(first, dict) else "0.4"
         holder, key = attrs, "multiscales"
+        if isinstance(version, str) and version not in ("0.1", "0.2", "0.3", "0.4"):
+            raise InvalidStoreError(
+                f"{_where(group)}: multiscales says version {version!r}, whose metadata is "
+                "under the 'ome' key, but the 'ome' key is missing (a 0.4-style store "
+                "with another version?)")
+    elif isinstance(ome, dict):
+        raise InvalidStoreError(
+            f"{_where(group)}: the group has no OME-Zarr multiscales metadata: 'multiscales' "
+            f"is missing under the 'ome' key (Available keys under 'ome': {sorted(ome)}). "
+            "Possible causes: an incomplete or corrupted write, or the root of a plate or "
+            "container (open one of its images)")
     else:
         raise InvalidStoreError(
             f"{_where(group)}: the group has no OME-Zarr multiscales metadata (incomplete store?)")
     entries = holder["multiscales"]
     if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
         raise InvalidStoreError(f"{_where(group)}: {key} must be a non-empty list of objects, "
-                                f"got {_short(entries)}")
+                                f"got {_short(entries)} (Could not detect NGFF version)")
     if not isinstance(version, str):
         raise InvalidStoreError(f"{_where(group)}: the OME-Zarr version must be a string, "
                                 f"got {_short(version)}")

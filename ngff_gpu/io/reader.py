@@ -12,17 +12,13 @@ from ngff_gpu.errors import ArgumentError, InvalidStoreError
 from ngff_gpu.io.containers import open_image_group
 from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
 from ngff_gpu.io.matrices import load_matrices
-from ngff_gpu.io.session import FINGERPRINT_ATTR, IN_PROGRESS_ATTR
+from ngff_gpu.io.session import foreign_attrs
 from ngff_gpu.io.transform_store import held_kind, read_transformation
 from ngff_gpu.model.image import NgffImage, source_view
 from ngff_gpu.model.metadata import Metadata06
 from ngff_gpu.model.metadata_json import level_placement, metadata_from_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.model.omero import omero_from_json
-
-#: Root attributes the OME-Zarr writer owns (not kept in ``Multiscales.root_attributes``).
-OME_KEYS = frozenset({"ome", "multiscales", "omero", "labels", "image-label", "plate", "well",
-                      "bioformats2raw.layout", FINGERPRINT_ATTR, IN_PROGRESS_ATTR})
 
 
 def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = None,
@@ -142,7 +138,7 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
         method = Methods(kind_name) if isinstance(kind_name, str) and kind_name else None
     except ValueError:
         method = None
-    root = {k: v for k, v in group.attrs.asdict().items() if k not in OME_KEYS}
+    root = foreign_attrs(group.attrs.asdict())
     return Multiscales(
         images=images,
         metadata=meta,

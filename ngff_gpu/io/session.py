@@ -49,6 +49,10 @@ from ngff_gpu.io.replace import WriteTarget, local_path, refuse_replacing_valid
 PROGRESS_GROUP = "ngff_gpu_progress"
 IN_PROGRESS_ATTR = "ngff_gpu_in_progress"
 FINGERPRINT_ATTR = "ngff_gpu_fingerprint"
+#: Root attributes the OME-Zarr writer owns: every other root key is the user's
+#: (``Multiscales.root_attributes``), kept when a store is overwritten or appended to.
+OME_ROOT_KEYS = frozenset({"ome", "multiscales", "omero", "labels", "image-label", "plate",
+                           "well", "bioformats2raw.layout", FINGERPRINT_ATTR, IN_PROGRESS_ATTR})
 #: Temporary files of zarr's local store (``<key>.<uuid>.partial``) left by a kill.
 PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
 
@@ -93,6 +97,69 @@ def refuse_foreign_directory(store: Any) -> None:
         raise StoreExistsError(
             f"{path} is a non-empty directory that is not a Zarr store; refusing to overwrite it"
         )
+
+
+def check_root_attributes(attributes: Any) -> dict[str, Any]:
+    """``Multiscales.root_attributes`` checked: a dict without the keys the OME writer
+    owns (:data:`OME_ROOT_KEYS`; ngff-zarr refuses them too).
+
+    Raises
+    ------
+    ArgumentTypeError
+        For something that is not a dict.
+    ArgumentError
+        Naming the OME keys it sets.
+    """
+    from collections.abc import Mapping
+
+    from ngff_gpu.errors import ArgumentTypeError
+
+    if not attributes:
+        return {}
+    if not isinstance(attributes, Mapping):
+        raise ArgumentTypeError(f"multiscales.root_attributes must be a dict, got {attributes!r}")
+    owned = sorted(OME_ROOT_KEYS.intersection(attributes))
+    if owned:
+        raise ArgumentError(f"root_attributes cannot set {owned}: the writer derives the OME "
+                            "metadata from the multiscales.")
+    return dict(attributes)
+
+
+def foreign_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The root attributes that are not the OME writer's (see :data:`OME_ROOT_KEYS`)."""
+    return {k: v for k, v in attrs.items() if k not in OME_ROOT_KEYS}
+
+
+def has_consolidated_metadata(store: Any, zarr_format: int) -> bool:
+    """Whether the root of ``store`` carries consolidated metadata (False when there is
+    no readable root)."""
+    try:
+        root = zarr.open_group(store, mode="r", zarr_format=zarr_format)
+    except Exception:  # noqa: BLE001 - nothing (readable) there
+        return False
+    return root.metadata.consolidated_metadata is not None
+
+
+def refuse_stale_consolidated(store: Any, zarr_format: int, overwrite: Any, resume: bool,
+                              consolidate: bool) -> None:
+    """ngff-zarr's rule: an in-place write (``overwrite=False``) of a Zarr v2 store that
+    has consolidated metadata (``.zmetadata``, a file beside the group's) must
+    consolidate again, or the sidecar would be left stale. (Zarr v3 keeps it in the
+    root's ``zarr.json``, which the write rewrites.)
+
+    Raises
+    ------
+    ArgumentError
+        Naming both remedies.
+    """
+    if zarr_format != 2 or overwrite or resume or consolidate:
+        return
+    if has_consolidated_metadata(store, 2):
+        raise ArgumentError(
+            "Cannot write into a zarr v2 store that already has consolidated metadata with "
+            "consolidate_metadata=False and overwrite=False: the existing consolidated "
+            "metadata would be left stale. Either use overwrite=True, or keep "
+            "consolidate_metadata=True.")
 
 
 def _utf8_path(store: Any) -> bool:
@@ -143,6 +210,14 @@ class StoreSession:
     resume : bool
         Continue an interrupted write of the same plan (in place, or in the
         temporary a killed replacement left).
+    append : bool
+        Write in place into an existing store whose first levels are kept
+        (``start_level``, :mod:`ngff_gpu.io.append`): no marker, the root keeps its
+        OME metadata until :meth:`keep_levels` and :meth:`finalize` rewrite it.
+
+    The root attributes of an existing store that are not the OME writer's
+    (:func:`foreign_attrs`) are kept: written again under the new ones by
+    :meth:`finalize` (an overwrite, an append), as ngff-zarr does.
 
     Examples
     --------
@@ -155,11 +230,14 @@ class StoreSession:
     """
 
     def __init__(self, store: Any, zarr_format: int, *, overwrite: bool | str,
-                 resume: bool) -> None:
+                 resume: bool, append: bool = False) -> None:
         self.store = store
         self.zarr_format = zarr_format
         self.overwrite = overwrite
         self.resume = resume
+        self.append = append
+        #: Root attributes of the existing store that are not the OME writer's.
+        self.kept_attrs: dict[str, Any] = {}
         self.root: zarr.Group | None = None
         self.fingerprint: str | None = None
         self.complete = False
@@ -238,11 +316,25 @@ class StoreSession:
         refuse_foreign_directory(self.store)
         target = self._target()
         existing = self._existing(target)
-        if existing is not None and not (self.overwrite or self.resume):
+        if existing is not None and not (self.overwrite or self.resume or self.append):
             raise StoreExistsError(
                 f"{self.store} already holds a Zarr group; pass overwrite=True (CLI: --overwrite) "
-                "or resume=True (CLI: --resume)"
+                "or resume=True (CLI: --resume), or start_level=K to write the levels from K "
+                "on beside the ones it holds"
             )
+        previous = existing if target is self.store else self._existing(self.store)
+        if previous is not None:
+            try:
+                self.kept_attrs = foreign_attrs(previous.attrs.asdict())
+            except (ValueError, TypeError):  # unreadable attributes: nothing to keep
+                self.kept_attrs = {}
+        if self.append:
+            if existing is None or existing.metadata.zarr_format != self.zarr_format:
+                raise InvalidStoreError(f"cannot append to {self.store}: no Zarr "
+                                        f"v{self.zarr_format} group there")
+            self.root = zarr.open_group(target, mode="r+", use_consolidated=False)
+            self._remove_partial_writes(self.root)
+            return True
         if self.resume and existing is not None:
             if existing.metadata.zarr_format != self.zarr_format:
                 raise InvalidStoreError(
@@ -385,6 +477,29 @@ class StoreSession:
         return group.create_array(f"pass{index}", shape=(n,), chunks=(1,), dtype="uint8",
                                   fill_value=0, compressors=None)
 
+    def keep_levels(self, ome_attrs: dict[str, Any], replaced: Sequence[str],
+                    consolidate: bool) -> None:
+        """An append's first step: the root lists only the kept levels (``ome_attrs``,
+        with the kept root attributes), the arrays at ``replaced`` are deleted, and the
+        consolidated metadata, where the store had it, is made again (without it
+        where ``consolidate`` is False: Zarr v3 rewrites it with the root)."""
+        root = self._root()
+        had = has_consolidated_metadata(root.store, self.zarr_format)
+        root.attrs.put({**self.kept_attrs, **ome_attrs})
+        for path in replaced:
+            if path in root:
+                del root[path]
+        if had and consolidate:
+            self._consolidate(root)
+
+    def _consolidate(self, root: zarr.Group) -> None:
+        import warnings
+
+        with warnings.catch_warnings():  # v3: "not part of the specification" notice
+            warnings.simplefilter("ignore")
+            zarr.consolidate_metadata(root.store, path=root.path or None,
+                                      zarr_format=self.zarr_format)
+
     # ------------------------------------------------------------------ finalize
 
     def finalize(self, groups: Sequence[tuple[str, dict[str, Any]]],
@@ -398,7 +513,8 @@ class StoreSession:
             Sub-groups' complete attributes, each written in one put (a label
             image's ``multiscales`` and ``image-label`` together).
         root_attrs : dict
-            The root's OME attributes.
+            The root's OME attributes (over the kept root attributes of the store
+            replaced or appended to).
         consolidate : bool
             Then write consolidated metadata (``.zmetadata`` in Zarr v2, the root
             ``zarr.json``'s ``consolidated_metadata`` in v3), before the commit.
@@ -408,13 +524,8 @@ class StoreSession:
             root.require_group(path).attrs.put(attrs)
         if PROGRESS_GROUP in root:
             del root[PROGRESS_GROUP]
-        root.attrs.put({**root_attrs, FINGERPRINT_ATTR: self.fingerprint})
+        root.attrs.put({**self.kept_attrs, **root_attrs, FINGERPRINT_ATTR: self.fingerprint})
         if consolidate:
-            import warnings
-
-            with warnings.catch_warnings():  # v3: "not part of the specification" notice
-                warnings.simplefilter("ignore")
-                zarr.consolidate_metadata(root.store, path=root.path or None,
-                                          zarr_format=self.zarr_format)
+            self._consolidate(root)
         self.complete = True
         self._commit()

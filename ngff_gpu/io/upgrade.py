@@ -51,8 +51,8 @@ def upgrade_ome_zarr(input: Any, output: Any = None, *, version: str = "0.6",  #
     """
     version = str(getattr(version, "value", version))
     if version not in WRITABLE_VERSIONS:
-        raise ArgumentError(f"version: unsupported target version {version!r}; ngff_gpu "
-                            f"writes OME-Zarr {', '.join(WRITABLE_VERSIONS)}")
+        raise ArgumentError(f"version: Unsupported target version {version!r}: cannot write "
+                            f"OME-Zarr {version!r}; use one of {WRITABLE_VERSIONS}")
     if output is not None and str(output) != str(input):
         ms = from_ngff_zarr(input, validate=validate, storage_options=storage_options)
         to_ngff_zarr(output, ms, version=version, overwrite=overwrite)

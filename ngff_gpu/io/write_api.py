@@ -18,7 +18,8 @@ def _check_chain(serializer: Any, filters: Any) -> None:
     """ngff-zarr's rule: the chain is the ``bytes`` codec plus one compressor; filters
     and another serializer (or big-endian bytes) raise ``ValueError``."""
     if filters not in (None, (), []):
-        raise ArgumentError("filters: only a bytes serializer plus compressors are written; "
+        raise ArgumentError("filters are not supported: only a bytes serializer plus "
+                            "compressors are written; "
                             "write the store with metadata_only=True and fill it with a "
                             "writer that implements filters")
     if serializer in (None, "auto"):
@@ -29,9 +30,13 @@ def _check_chain(serializer: Any, filters: Any) -> None:
     else:
         name = type(serializer).__name__.lower()
         endian = str(getattr(serializer, "endian", "little"))
-    if "bytes" not in name or "big" in endian:
-        raise ArgumentError(f"serializer: {serializer!r} is not supported; only the "
-                            "little-endian bytes codec is written")
+    if "bytes" not in name:
+        raise ArgumentError(f"serializer: {serializer!r} is not supported (a serializer "
+                            "other than the bytes codec); only the little-endian bytes "
+                            "codec is written")
+    if "big" in endian:
+        raise ArgumentError(f"serializer: {serializer!r} is not supported (endian='big'); "
+                            "only the little-endian bytes codec is written")
 
 
 def to_ngff_zarr(
@@ -106,13 +111,20 @@ def to_ngff_zarr(
         Create every array (shape, dtype, chunks, shards, codecs) and write the OME
         metadata, but compute and write no pixels.
     start_level : int
-        Only 0 is supported (writing from a later level of an existing store is not;
-        see the README, "Differences from ngff-zarr").
+        Write only the levels from ``start_level`` on (needs ``overwrite=False``): the
+        levels below it must be in the store with the shape and dtype the multiscales
+        describes; they are read, never rewritten, and the first level written is
+        computed from the last of them as stored (as ngff-zarr does). Root attributes
+        are kept; the levels from ``start_level`` on that the store holds are replaced.
+        In place: the root lists only the kept levels until the new ones are written,
+        so a failed append leaves a readable store (see :mod:`ngff_gpu.io.append`).
     consolidate_metadata : bool
         Write consolidated metadata after the OME metadata (default True, as ngff-zarr).
     compressor, compressors : codec, optional
         Zarr v2 ``compressor`` / Zarr v3 ``compressors`` for every array (instead of
-        ``codec``/``codec_level``).
+        ``codec``/``codec_level``): one codec or a chain; a ``BytesCodec`` in it is the
+        serializer and dropped; in Zarr v3 a numcodecs Blosc, Zstd or GZip becomes its
+        v3 codec (:func:`ngff_gpu.io.codecs.user_compressors`), as ngff-zarr reads them.
     serializer, filters : optional
         As ngff-zarr: only the little-endian ``bytes`` serializer and no filters are
         accepted (others raise ``ValueError``).
@@ -170,19 +182,15 @@ def to_ngff_zarr(
     import warnings
 
     if use_tensorstore:
-        warnings.warn("use_tensorstore has no effect in ngff_gpu (chunks are encoded by "
-                      "zarrs or zarr-python)", DeprecationWarning, stacklevel=2)
+        warnings.warn("use_tensorstore has no effect in ngff_gpu (deprecated in ngff-zarr "
+                      "0.50, which uses its zarrista backend instead; ours encodes chunks "
+                      "with zarrs or zarr-python)", DeprecationWarning, stacklevel=2)
     if chunk_store is not None:
-        raise ArgumentTypeError("chunk_store is not supported: chunks and metadata are "
-                                "always written to store")
+        raise ArgumentTypeError("chunk_store is no longer supported (ngff-zarr 0.50 dropped "
+                                "it): chunks and metadata are always written to the same "
+                                "store, `store`")
     if scale_strategy not in ("pad", "exact"):
         raise ArgumentError(f"scale_strategy must be 'pad' or 'exact', got {scale_strategy!r}")
-    if isinstance(start_level, bool) or not isinstance(start_level, int) or start_level < 0:
-        raise ArgumentTypeError(f"start_level must be a non-negative int, got {start_level!r}")
-    if start_level:
-        raise ArgumentError("start_level: writing from a later level of an existing store "
-                            "is not supported by ngff_gpu; write the whole pyramid "
-                            "(resume=True continues an interrupted write)")
     _check_chain(serializer, filters)
     if is_transformation(multiscales):
         write_transformation(store, multiscales, version, overwrite=bool(overwrite))
@@ -198,7 +206,8 @@ def to_ngff_zarr(
                "consolidate": bool(consolidate_metadata)}
     # (a .ozx store is staged as a directory, then zipped, by write_multiscales)
     write_multiscales(store, multiscales, overwrite=overwrite, resume=resume,
-                      storage_options=storage_options, recompress=recompress, **options)
+                      storage_options=storage_options, recompress=recompress,
+                      start_level=start_level, **options)
 
 
 #: ngff-zarr 0.50's name of :func:`to_ngff_zarr`.

@@ -22,6 +22,8 @@ fixed brick budget) and returns a :class:`WriteReport` of the plan it ran.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 import sys
@@ -35,7 +37,14 @@ from ngff_gpu.compute.backends import Backend, check_device, device_free_memory,
 from ngff_gpu.compute.methods import Methods, compute_dtype
 from ngff_gpu.dims import SPATIAL_DIMS
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError, DimsError
-from ngff_gpu.io.codecs import compressors_for
+from ngff_gpu.io.append import (
+    bind_kept,
+    check_start_level,
+    open_kept_levels,
+    refuse_overwrite_of_read_store,
+    refuse_reading_replaced,
+)
+from ngff_gpu.io.codecs import compressors_for, user_compressors
 from ngff_gpu.io.guards import disk_full, refuse_unreachable_store
 from ngff_gpu.io.labels import (
     colors_for,
@@ -53,7 +62,9 @@ from ngff_gpu.io.session import (  # noqa: F401 - re-exported names
     IN_PROGRESS_ATTR,
     PROGRESS_GROUP,
     StoreSession,
+    check_root_attributes,
     codec_pipeline,
+    refuse_stale_consolidated,
 )
 from ngff_gpu.levels.bricks import Pass, brick_bytes, count_bricks, plan_passes
 from ngff_gpu.levels.derive import Segment, level_plans, plan_segments
@@ -176,13 +187,16 @@ class WriteReport:
 
 @dataclass
 class _Job:
-    """One image pyramid to write: the image at the root, or one label image."""
+    """One image pyramid to write: the image at the root, or one label image.
+    ``kept`` levels (an append, ``start_level``) are in the store already: read,
+    never written."""
 
     group: str
     ms: Multiscales
     plans: list[LevelPlan]
     segments: list[Segment]
     shards: list[tuple[int, ...] | None]
+    kept: int = 0
 
     def path(self, k: int) -> str:
         p = self.ms.metadata.datasets[k].path
@@ -218,10 +232,22 @@ def shard_shapes(plans: list[LevelPlan], dims: list[str],
     return out
 
 
-def _job(group: str, ms: Multiscales, chunks_per_shard: Any) -> _Job:
-    plans = level_plans(ms)
-    return _Job(group, ms, plans, plan_segments(ms, plans),
-                shard_shapes(plans, list(ms.images[0].dims), chunks_per_shard))
+def _job(group: str, ms: Multiscales, chunks_per_shard: Any,
+         kept: Sequence[Any] = ()) -> _Job:
+    """Plan one pyramid; with ``kept`` (the stored arrays of the levels below
+    ``start_level``), only the levels after them, the first computed from the last
+    kept level read back from the store when ``ms`` still derives it from that level."""
+    plans = level_plans(ms)  # derivation judged on the caller's levels
+    if not kept:
+        return _Job(group, ms, plans, plan_segments(ms, plans),
+                    shard_shapes(plans, list(ms.images[0].dims), chunks_per_shard))
+    s = len(kept)
+    bound = bind_kept(ms, kept)
+    plans = [dataclasses.replace(lv, step=None) if lv.index < s else lv for lv in plans]
+    segments = [seg for seg in plan_segments(bound, plans)
+                if seg.first >= s or (seg.first == s - 1 and len(seg.levels) > 1)]
+    return _Job(group, bound, plans, segments,
+                shard_shapes(plans, list(ms.images[0].dims), chunks_per_shard), kept=s)
 
 
 def _fingerprint(jobs: list[_Job], version: str, codec: str, level: int | None) -> str:
@@ -235,16 +261,22 @@ def _fingerprint(jobs: list[_Job], version: str, codec: str, level: int | None) 
                         [list(lv.step.factors), lv.step.method.value] if lv.step else None]
                        for lv in job.plans],
             "shards": [list(s) if s else None for s in job.shards],
+            **({"kept": job.kept} if job.kept else {}),
         } for job in jobs]}
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _ome_attrs(job: _Job, version: str, omero: dict | None,
-               extra: dict[str, Any] | None = None,
+               extra: dict[str, Any] | None = None, levels: int | None = None,
                matrices: MatrixArrays | None = None) -> dict[str, Any]:
+    """The OME attributes of the job's group (``levels``: of its first levels only)."""
     ms = job.ms
     method = ms.method.value if ms.method is not None else None
-    entry = metadata_to_json(ms.metadata, version, method=method, matrices=matrices)
+    meta = ms.metadata
+    if levels is not None:
+        meta = copy.copy(meta)
+        meta.datasets = list(meta.datasets[:levels])
+    entry = metadata_to_json(meta, version, method=method, matrices=matrices)
     if not any(lv.step is not None for lv in job.plans):
         entry.pop("metadata", None)  # no level computed here: do not claim our method made them
     if version == "0.4":
@@ -284,6 +316,7 @@ def write_multiscales(
     metadata_only: bool = False,
     consolidate: bool = True,
     storage_options: Mapping[str, Any] | None = None,
+    start_level: int = 0,
     seams: Seams | None = None,
     recompress: bool = False,
 ) -> WriteReport:
@@ -291,9 +324,10 @@ def write_multiscales(
 
     Parameters are those of :func:`to_ngff_zarr` (``compressors``: the codec(s) of
     every array, or None for ``codec``; ``consolidate``: write consolidated metadata;
-    ``recompress``: encode every level, see :mod:`ngff_gpu.io.rawcopy`), plus ``seams``
-    (default :class:`Seams`). A ``.ozx`` store is written to a staging directory, then
-    zipped (:mod:`ngff_gpu.io.ozx`); the report is the staged write's.
+    ``recompress``: encode every level, see :mod:`ngff_gpu.io.rawcopy`; ``start_level``:
+    append the levels from it on, :mod:`ngff_gpu.io.append`), plus ``seams`` (default
+    :class:`Seams`). A ``.ozx`` store is written to a staging directory, then zipped
+    (:mod:`ngff_gpu.io.ozx`); the report is the staged write's.
     """
     from ngff_gpu.io.ozx import is_ozx, write_ozx
 
@@ -303,6 +337,9 @@ def write_multiscales(
                                 "directory to resume, or start again with overwrite")
         if metadata_only:
             raise ArgumentError("metadata_only=True is not available for .ozx output")
+        if start_level:
+            raise ArgumentError("start_level is not available for .ozx output: a zipped "
+                                "OME-Zarr is written in one piece.")
         split_storage_options(storage_options)  # checked, unused: a local file
         reports: list[WriteReport] = []
         write_ozx(store, lambda stage: reports.append(write_multiscales(
@@ -332,6 +369,7 @@ def write_multiscales(
         raise ArgumentTypeError(f"omero must be a dict, True or None, got {omero!r}")
     if labels is not None and not isinstance(labels, Mapping):
         raise ArgumentTypeError(f"labels must be a dict {{name: array}}, got {labels!r}")
+    start_level = check_start_level(multiscales, start_level, overwrite, resume, labels)
     if is_remote_url(store):  # every operation through our retry policy
         store = open_url_store(store, storage_options)
     else:
@@ -339,13 +377,22 @@ def write_multiscales(
     report = WriteReport(memory_limit=budget)
 
     # Everything is planned and checked before the store is touched.
-    image = _job("", multiscales, chunks_per_shard)
+    refuse_stale_consolidated(store, zarr_format, overwrite, resume, consolidate)
+    kept: list[Any] = []
+    if start_level:
+        kept = open_kept_levels(store, multiscales, start_level, zarr_format)
+        refuse_reading_replaced(multiscales, store, start_level)
+    elif overwrite and local_path(store) is None and not resume:
+        refuse_overwrite_of_read_store(multiscales, store)  # no atomic replace there
+    image = _job("", multiscales, chunks_per_shard, kept)
     jobs = [image]
     if labels:
         for name, lms in label_pyramids(labels, multiscales, image.plans).items():
             jobs.append(_job(f"labels/{name}", lms, chunks_per_shard))
     given = compressors
-    compressors = {job.group: given if given is not None else compressors_for(
+    compressors = {job.group: user_compressors(
+        given, zarr_format, np.dtype(job.ms.images[0].data.dtype).itemsize)
+        if given is not None else compressors_for(
         codec, codec_level, zarr_format, np.dtype(job.ms.images[0].data.dtype).itemsize)
                    for job in jobs}
     if omero is None and multiscales.metadata.omero is not None:
@@ -360,11 +407,9 @@ def write_multiscales(
     image_attrs = _ome_attrs(image, version, omero if isinstance(omero, dict) else None,
                              matrices=matrices)
     if multiscales.root_attributes:
-        if not isinstance(multiscales.root_attributes, Mapping):
-            raise ArgumentTypeError("multiscales.root_attributes must be a dict, got "
-                                    f"{multiscales.root_attributes!r}")
-        image_attrs = {**{k: v for k, v in multiscales.root_attributes.items()
-                          if k not in image_attrs}, **image_attrs}
+        image_attrs = {**check_root_attributes(multiscales.root_attributes), **image_attrs}
+    kept_attrs = _ome_attrs(image, version, omero if isinstance(omero, dict) else None,
+                            levels=start_level) if start_level else None
     fp = _fingerprint(jobs, version, codec, codec_level)
     on_device = is_device_array(image.segments[0].source)
     backend = get_backend("cuda" if on_device else device)
@@ -374,11 +419,12 @@ def write_multiscales(
     elif client is False:
         client = None
     refuse_unreachable_store(store, client)
-    session = seams.session(store, zarr_format, overwrite=overwrite, resume=resume)
+    session = seams.session(store, zarr_format, overwrite=overwrite, resume=resume,
+                            **({"append": True} if start_level else {}))
     try:
         return _write(session, report, jobs, image, fp, version, resume, compressors, budget,
                       backend, on_device, device, progress, image_attrs, labels, client, seams,
-                      metadata_only, consolidate, recompress,
+                      metadata_only, consolidate, recompress, kept_attrs,
                       matrices.arrays if matrices else {})
     except BaseException as exc:
         full = disk_full(exc, local_path(store) or store) if isinstance(exc, Exception) else None
@@ -397,15 +443,21 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
            image_attrs: dict[str, Any],
            labels: Any, client: Any, seams: Seams, metadata_only: bool = False,
            consolidate: bool = False, recompress: bool = False,
+           kept_attrs: dict[str, Any] | None = None,
            matrix_arrays: Mapping[str, Any] | None = None) -> WriteReport:
     """The write itself, in ``session`` (which chose the store, holds the lock and
     swaps a replacement in when it is complete); ``metadata_only`` creates the arrays
-    and writes no pixels."""
+    and writes no pixels; ``kept_attrs`` (an append) is the root's OME metadata of the
+    kept levels, written before the levels after them are replaced."""
     with session:
         if not session.open(fp):
             report.already_complete = True
             return report
         report.client = client
+        if kept_attrs is not None:
+            session.keep_levels(kept_attrs, [image.path(k) for k in range(image.kept,
+                                                                           len(image.plans))],
+                                consolidate=consolidate)
 
         def write_levels(backend: Backend, shrink: int, retry: bool) -> dict[str, list[Any]]:
             """Plan with bricks of ``1/shrink`` of the budget and run every pass on
@@ -421,15 +473,18 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                 dims = list(job.ms.images[0].dims)
                 dtype = job.ms.images[0].data.dtype
                 arrays[job.group] = [
+                    None if lv.index < job.kept else
                     session.array(job.path(lv.index), lv.shape, lv.chunks, dtype,
                                   compressors[job.group], dims=dims, shards=shard, reuse=again)
                     for lv, shard in zip(job.plans, job.shards)]
             if metadata_only:
                 return arrays
-            # Levels read from a Zarr array stored as they are written: copied raw.
+            # Levels read from a Zarr array stored as they are written: copied raw (not a
+            # level an append keeps: it is not written).
             report.raw = RawLevels.plan(
                 [(f"{job.group + ' ' if job.group else ''}level {seg.first}", seg.source,
-                  arrays[job.group][seg.first]) for job in jobs for seg in job.segments],
+                  arrays[job.group][seg.first]) for job in jobs for seg in job.segments
+                 if arrays[job.group][seg.first] is not None],
                 refuse="recompress asked" if recompress else
                 "a distributed run encodes every chunk" if client is not None else None,
                 copy=seams.raw_copy, earlier=report.raw if retry else None)
@@ -447,13 +502,14 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                   list(r[1].pass_.brick)] + (["handover"] if r[1].handover else [])
                  for r in runs], reuse=again)
             total = sum(int(np.prod(lv.shape)) * np.dtype(job.ms.images[0].data.dtype).itemsize
-                        for job in jobs for lv in job.plans)
-            n_levels = sum(len(job.plans) for job in jobs)
+                        for job in jobs for lv in job.plans[job.kept:])
+            n_levels = sum(len(job.plans) - job.kept for job in jobs)
             with make_progress(progress, total, n_levels, sum(r[1].bricks for r in runs)) as bar:
                 for (job, planned, cost, read_cache), flag in zip(runs, flags):
                     seg, p = planned.segment, planned.pass_
                     level_arrays = {i: arrays[job.group][seg.first + i]
-                                    for i in range(len(seg.levels))}
+                                    for i in range(len(seg.levels))
+                                    if arrays[job.group][seg.first + i] is not None}
                     src = seg.source if p.source == 0 else level_arrays[p.source]
                     bar.start_pass(p)
                     if again:  # a resume: show the bricks an earlier run finished

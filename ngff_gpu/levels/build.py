@@ -141,7 +141,8 @@ def to_multiscales(
         spatial dim per level; a list of dicts gives absolute per-dim factors
         (a missing dim is 1).
     method : Methods or str, optional
-        Downsampling method; default GAUSSIAN. ngff-zarr's names are accepted.
+        Downsampling method; default ``Methods.ITKWASM_GAUSSIAN`` (ngff-zarr's default
+        name, computing GAUSSIAN). The name is recorded as given (``metadata.type``).
     chunks : int, dict or sequence, optional
         Output chunks; default 128 per spatial dim in 3-D, 256 in 2-D, 1 for ``t``/``c``.
     progress : optional

@@ -123,8 +123,8 @@ def _derived_step(prev: NgffImage, cur: NgffImage, method: Methods | None) -> Le
     rel = relative_factors(prev, cur)
     if rel is None:
         return None
-    candidates = [method] if method is not None else []
-    candidates += [m for m in Methods.__members__.values() if m not in candidates]
+    candidates = [method.definition] if method is not None else []
+    candidates += [m.definition for m in Methods]
     for m in dict.fromkeys(candidates):
         step = LevelStep(rel, m)
         if cur.data.name == lazy_level_name(prev.data, step, cur.data.chunks):

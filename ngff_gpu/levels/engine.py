@@ -96,6 +96,8 @@ class BrickJob:
         data = self.data if self.data is not None else read_region(self.source, self.brick.read)
         nbytes = 0
         for k, region, out in compute_brick(backend, self.levels, self.pass_, self.brick, data):
+            if k not in self.arrays:
+                continue  # a level kept as the store holds it (start_level)
             self.write(self.arrays[k], region, out)
             nbytes += out.nbytes
         if self.marker is not None:
@@ -190,6 +192,10 @@ class Engine:
                  arrays: dict[int, Any], done: Callable[[int], bool],
                  mark: Callable[[int], None], brick_cost: int, handover: bool = False) -> None:
         """Run every brick of ``p`` not yet ``done``; raise the first error.
+
+        ``arrays`` maps each level the pass writes to its array; a level the pass
+        computes or reads but that is absent from ``arrays`` is not written (the source
+        level of an append, which the store already holds).
 
         With ``handover`` the bricks are :func:`~ngff_gpu.levels.bricks.iter_handover_bricks`
         (a one-level pass): the computed level goes through a
@@ -326,6 +332,8 @@ class Engine:
                     for k, region, arr in compute_brick(self.backend, levels, p, brick, data):
                         if assembler is not None and k == p.last:
                             assembler.put(region, arr)
+                        elif k not in arrays:
+                            continue  # a level kept as the store holds it (start_level)
                         else:
                             futures.append(writers.submit(timed_write, arrays[k], region, arr))
                         nbytes += arr.nbytes

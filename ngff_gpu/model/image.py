@@ -156,7 +156,8 @@ def _open_stored(data: Any) -> Any:
             arrays = dict(data.arrays())
         if path is None or path not in arrays:
             if not arrays:
-                raise ArgumentError("data: the zarr group holds no array; pass an array")
+                raise ArgumentError("data: the zarr group holds no array (no arrays found); "
+                                    "pass an array")
             path = max(arrays, key=lambda k: math.prod(arrays[k].shape))
         data = arrays[path]
     return data

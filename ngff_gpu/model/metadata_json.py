@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ngff_gpu.compute.methods import Methods
 from ngff_gpu.dims import axis_type
 from ngff_gpu.errors import ArgumentError, InvalidStoreError
 from ngff_gpu.model.axes import Axis, axis_json, orientation_from_json
@@ -69,23 +70,52 @@ def _package_version() -> str:
         return "0+unknown"
 
 
-#: What each method does, for the multiscales ``metadata.description``.
+#: What each definition does, for the multiscales ``metadata.description``.
 DESCRIPTIONS = {
-    "gaussian": "Discrete Gaussian blur (ITK's kernel) and linear interpolation at the block "
-                "centre, fused into one weight vector per axis (ngff_gpu, docs/design.md 2.3)",
-    "mean": "Mean of each block (exact integer rounding for integer data)",
-    "nearest": "The sample at the block's lower centre",
-    "mode": "Most frequent value of each block, ties to the smallest (label images)",
+    "gaussian": "Smoothed with a discrete gaussian filter (ITK's kernel) and read by linear "
+                "interpolation at the block centre, both fused into one weight vector per "
+                "axis (ngff_gpu, docs/design.md 2.3); ideal for intensity images",
+    "mean": "Uses the local mean of each block for the output value (exact integer rounding "
+            "for integer data); appropriate for intensity images",
+    "nearest": "The sample at the block's lower centre (nearest neighbor); for label images",
+    "mode": "The most frequent label of each block, the smallest on a tie; for label images",
     "min": "Minimum of each block",
     "max": "Maximum of each block",
 }
 
+#: ngff-zarr's function behind each of its method names: recorded beside ours in
+#: ``metadata.method`` when a name of ngff-zarr's was asked for (what computed the
+#: level is always ours; the name says which of ngff-zarr's methods it stands in for).
+NGFF_ZARR_FUNCTIONS = {
+    "itkwasm_gaussian": "itkwasm_downsample.downsample",
+    "itkwasm_bin_shrink": "itkwasm_downsample.downsample_bin_shrink",
+    "itkwasm_label_image": "itkwasm_downsample.downsample_label_image",
+    "itk_gaussian": "itk.DiscreteGaussianImageFilter",
+    "itk_bin_shrink": "itk.BinShrinkImageFilter",
+    "dask_image_gaussian": "dask_image.ndfilters.gaussian_filter",
+    "dask_image_mode": "dask.array.coarsen",
+    "dask_image_nearest": "dask_image.ndinterp.affine_transform",
+    "dask_bin_shrink": "dask.array.coarsen",
+}
+
 
 def method_metadata(method: Any) -> MethodMetadata:
-    """The multiscales ``metadata`` object for a method (a :class:`Methods` or its name)."""
+    """The multiscales ``metadata`` object for a method (a :class:`Methods` or its name).
+
+    ``method`` is the function that computed the levels (``ngff_gpu.<definition>``);
+    for one of ngff-zarr's names it adds the ngff-zarr function the name stands for
+    (``"ngff_gpu.gaussian (in place of itkwasm_downsample.downsample)"``).
+    """
     name = str(getattr(method, "value", method))
-    return MethodMetadata(description=DESCRIPTIONS.get(name, name),
-                          method=f"ngff_gpu.{name}", version=_package_version())
+    try:
+        definition = Methods(name).definition.value
+    except ValueError:  # a type this library does not know: recorded as it is
+        definition = name
+    function = f"ngff_gpu.{definition}"
+    if name in NGFF_ZARR_FUNCTIONS:
+        function += f" (in place of {NGFF_ZARR_FUNCTIONS[name]})"
+    return MethodMetadata(description=DESCRIPTIONS.get(definition, definition),
+                          method=function, version=_package_version())
 
 
 def _spans(t: Any, where: str, counts: set[int]) -> None:
