@@ -44,7 +44,6 @@ class Cause:
 #: Every documented difference that a failing test can be put down to. The order
 #: matters: the first cause that covers a failure is its cause.
 CAUSES: tuple[Cause, ...] = (
-    Cause("dtypes", "bool data", messages=(r"dtype bool cannot be downsampled",)),
     Cause("scenes-transforms", "OME-Zarr 0.6 scenes, fields and standalone transformations",
           tests=(r"test/test_scene\.py", r"test/test_declare_field_transform\.py",
                  r"test/test_coordinate_transformations\.py",
