@@ -75,10 +75,12 @@ def to_ngff_zarr(
         From :func:`to_multiscales` or :func:`from_ngff_zarr`, possibly edited:
         each level is written as ``images[k].data`` holds it, with its dask
         chunks, at ``metadata.datasets[k].path``.
-    version : {"0.5", "0.4", "0.6"}
-        OME-Zarr version: 0.5 (default; None means 0.5) and 0.6 write Zarr v3
-        (``dimension_names``, optional sharding; 0.6 with RFC-5 coordinate systems),
-        0.4 writes Zarr v2.
+    version : {"0.5", "0.4", "0.6", "0.9.dev1"}
+        OME-Zarr version: 0.5 (default; None means 0.5), 0.6 and 0.9.dev1 write Zarr v3
+        (``dimension_names``, optional sharding; 0.6 with RFC-5 coordinate systems;
+        0.9.dev1 is 0.6 with RFC-3 axes: any count, names, types and order), 0.4 writes
+        Zarr v2. Axes a version cannot hold (RFC-3 axes, or a channel after space, below
+        0.9.dev1) raise :class:`DimsError` naming the rule before anything is written.
     overwrite : bool or "in-place"
         True: replace an existing store. A local store is replaced atomically:
         the new one is written beside it (``.<name>.ngff-gpu-tmp-<pid>``) and

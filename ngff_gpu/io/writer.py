@@ -33,7 +33,7 @@ import numpy as np
 
 from ngff_gpu.compute.backends import Backend, check_device, device_free_memory, get_backend
 from ngff_gpu.compute.methods import Methods, compute_dtype
-from ngff_gpu.dims import SPATIAL_DIMS
+from ngff_gpu.dims import spatial_dims
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError, DimsError
 from ngff_gpu.io.codecs import compressors_for
 from ngff_gpu.io.guards import disk_full, refuse_unreachable_store
@@ -62,9 +62,11 @@ from ngff_gpu.levels.plan import LevelPlan
 from ngff_gpu.levels.progress import make_progress
 from ngff_gpu.levels.schedule import plan_with_read_cache
 from ngff_gpu.levels.source import Grid, usable_grid
+from ngff_gpu.model.metadata import RFC3_VERSION
 from ngff_gpu.model.metadata_json import metadata_to_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.model.omero import omero_json
+from ngff_gpu.model.rules import check_writable
 from ngff_gpu.namespace import is_device_array
 
 DEFAULT_MEMORY_LIMIT = 1 << 30
@@ -187,15 +189,17 @@ class _Job:
         return f"{self.group}/{p}" if self.group else p
 
 
-def shard_shapes(plans: list[LevelPlan], dims: list[str],
-                 chunks_per_shard: Any) -> list[tuple[int, ...] | None]:
-    """Shard shape per level for ``chunks_per_shard`` (None: no sharding)."""
+def shard_shapes(plans: list[LevelPlan], dims: list[str], chunks_per_shard: Any,
+                 types: Mapping[str, Any] | None = None) -> list[tuple[int, ...] | None]:
+    """Shard shape per level for ``chunks_per_shard`` (None: no sharding; an int counts
+    chunks along the spatial dims, :func:`ngff_gpu.dims.spatial_dims`)."""
     if chunks_per_shard is None:
         return [None] * len(plans)
+    spatial = spatial_dims(dims, types)
     out = []
     for lv in plans:
         if isinstance(chunks_per_shard, int) and not isinstance(chunks_per_shard, bool):
-            cps = [chunks_per_shard if d in SPATIAL_DIMS else 1 for d in dims]
+            cps = [chunks_per_shard if d in spatial else 1 for d in dims]
         elif isinstance(chunks_per_shard, Mapping):
             unknown = [d for d in chunks_per_shard if d not in dims]
             if unknown:
@@ -219,7 +223,8 @@ def shard_shapes(plans: list[LevelPlan], dims: list[str],
 def _job(group: str, ms: Multiscales, chunks_per_shard: Any) -> _Job:
     plans = level_plans(ms)
     return _Job(group, ms, plans, plan_segments(ms, plans),
-                shard_shapes(plans, list(ms.images[0].dims), chunks_per_shard))
+                shard_shapes(plans, list(ms.images[0].dims), chunks_per_shard,
+                             ms.images[0].axes_types))
 
 
 def _fingerprint(jobs: list[_Job], version: str, codec: str, level: int | None) -> str:
@@ -257,8 +262,9 @@ def _ome_attrs(job: _Job, version: str, omero: dict | None,
     return {"ome": ome}
 
 
-#: The OME-Zarr versions :func:`to_ngff_zarr` writes (0.4 on Zarr v2, 0.5 and 0.6 on v3).
-WRITABLE_VERSIONS = ("0.4", "0.5", "0.6")
+#: The OME-Zarr versions :func:`to_ngff_zarr` writes (0.4 on Zarr v2, the others on v3;
+#: 0.9.dev1, RFC-3 axes, only when asked for).
+WRITABLE_VERSIONS = ("0.4", "0.5", "0.6", RFC3_VERSION)
 
 
 def write_multiscales(
@@ -314,6 +320,8 @@ def write_multiscales(
     if version not in WRITABLE_VERSIONS:
         raise ArgumentError(f"version: unsupported OME-Zarr version {version!r}; use one of "
                             f"{WRITABLE_VERSIONS}")
+    # The axes and vectors the version can hold (RFC-3 axes need 0.9.dev1), first.
+    check_writable(multiscales.metadata.to_version(version), version)
     if chunks_per_shard is not None and version == "0.4":
         raise ArgumentError("chunks_per_shard: sharding needs OME-Zarr 0.5 (Zarr v3), "
                             "not version '0.4'")

@@ -9,11 +9,11 @@ inside it; 0.5 and 0.6 in the ``ome`` block around it; 0.6 writes RFC-5
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from ngff_gpu.dims import axis_type
 from ngff_gpu.errors import InvalidStoreError
-from ngff_gpu.model.axes import Axis, orientation_from_json
+from ngff_gpu.model.axes import Axis, axis_json, orientation_from_json
 from ngff_gpu.model.metadata import (
     SUPPORTED_VERSIONS,
     CoordinateSystem,
@@ -22,7 +22,15 @@ from ngff_gpu.model.metadata import (
     Metadata06,
 )
 from ngff_gpu.model.omero import MethodMetadata, method_from_json, method_json
-from ngff_gpu.model.transforms import bad, scale_translation, transform_json, transforms_from_json
+from ngff_gpu.model.transforms import (
+    bad,
+    scale_translation,
+    transform_json,
+    transforms_from_json,
+    uses_rfc5,
+)
+
+log = logging.getLogger(__name__)
 
 #: Keys of a multiscales entry that the model reads; any other goes to ``Metadata.extra``.
 ENTRY_KEYS = frozenset({"@type", "version", "name", "axes", "coordinateSystems", "datasets",
@@ -75,9 +83,9 @@ def metadata_to_json(meta: Metadata | Metadata06, version: str,
     ----------
     meta : Metadata or Metadata06
         The metadata (converted to ``version``'s form first).
-    version : {"0.4", "0.5", "0.6"}
-        0.4 carries ``version`` inside the entry; 0.5 and 0.6 carry it in the ``ome``
-        block.
+    version : {"0.4", "0.5", "0.6", "0.9.dev1"}
+        0.4 carries ``version`` inside the entry; 0.5, 0.6 and 0.9.dev1 carry it in the
+        ``ome`` block (0.9.dev1 is written in the form of 0.6).
     method : str, optional
         Recorded as the multiscales ``type`` and in ``metadata.method`` (otherwise
         ``meta.type`` and ``meta.metadata`` are written when set).
@@ -88,16 +96,17 @@ def metadata_to_json(meta: Metadata | Metadata06, version: str,
         For a transformation JSON cannot hold (NaN, infinity, a scale <= 0).
     """
     form = meta.to_version(version)
+    rfc5 = uses_rfc5(version)
     out: dict[str, Any] = {}
     if version == "0.4":
         out["version"] = "0.4"
-    if version == "0.6":
+    if rfc5:
         out["coordinateSystems"] = [
-            {"name": cs.name, "axes": [a.to_json() for a in cs.axes]}
+            {"name": cs.name, "axes": [axis_json(a) for a in cs.axes]}
             for cs in form.coordinateSystems]
     else:
         out["name"] = form.name
-        out["axes"] = [a.to_json() for a in form.axes]
+        out["axes"] = [axis_json(a) for a in form.axes]
     out["datasets"] = [
         {"path": d.path, "coordinateTransformations": [
             transform_json(t, f"datasets[{i}].coordinateTransformations[{j}]")
@@ -107,7 +116,7 @@ def metadata_to_json(meta: Metadata | Metadata06, version: str,
         out["coordinateTransformations"] = [
             transform_json(t, f"coordinateTransformations[{j}]")
             for j, t in enumerate(form.coordinateTransformations)]
-    if version == "0.6":
+    if rfc5:
         out["name"] = form.name
     if method is not None:
         out["type"] = method
@@ -117,14 +126,24 @@ def metadata_to_json(meta: Metadata | Metadata06, version: str,
             out["type"] = str(form.type)
         if form.metadata is not None:
             out["metadata"] = method_json(form.metadata)
-    if version == "0.6":
+    if rfc5:
         out["@type"] = "ngff:Image"
     return out
 
 
-def _axes_from_json(raw_axes: Any, where: str) -> list[Axis]:
+#: The keys of an axis object each version defines (``orientation``: RFC-4, read at every
+#: version as ngff-zarr does; ``discrete``: RFC-5).
+AXIS_KEYS = frozenset({"name", "type", "unit", "orientation"})
+RFC5_AXIS_KEYS = AXIS_KEYS | {"discrete"}
+
+
+def _axes_from_json(raw_axes: Any, where: str, version: str) -> list[Axis]:
+    """The axes of a stored entry. ``type`` stays as stored (None when absent); an
+    orientation that is not a well-formed RFC-4 object is kept as its JSON value;
+    keys the version does not define are dropped with a logged warning."""
     if not isinstance(raw_axes, list) or not raw_axes:
         raise bad(where, "expected a non-empty list of axes", raw_axes)
+    known = RFC5_AXIS_KEYS if uses_rfc5(version) else AXIS_KEYS
     axes = []
     for i, a in enumerate(raw_axes):
         key = f"{where}[{i}]"
@@ -132,6 +151,8 @@ def _axes_from_json(raw_axes: Any, where: str) -> list[Axis]:
             a = {"name": a}
         if not isinstance(a, dict):
             raise bad(key, "expected an object", a)
+        if "name" not in a:
+            raise InvalidStoreError(f"{key}.name: missing required field 'name' (axis {a!r})")
         name, kind, unit = a.get("name"), a.get("type", None), a.get("unit")
         if not isinstance(name, str) or not name:
             raise bad(f"{key}.name", "expected a non-empty string", name)
@@ -139,9 +160,14 @@ def _axes_from_json(raw_axes: Any, where: str) -> list[Axis]:
             raise bad(f"{key}.type", "expected a string", kind)
         if unit is not None and not isinstance(unit, str):
             raise bad(f"{key}.unit", "expected a string", unit)
-        discrete = a.get("discrete")
-        axes.append(Axis(name=name, type=kind or axis_type(name), unit=unit,
-                         orientation=orientation_from_json(a.get("orientation")),
+        unknown = sorted(set(a) - known)
+        if unknown:
+            log.warning("Ignoring unknown fields %s in axis %r (%s): OME-Zarr %s defines %s",
+                        unknown, name, key, version, sorted(known))
+        raw = a.get("orientation")
+        orientation = orientation_from_json(raw) or raw
+        discrete = a.get("discrete") if "discrete" in known else None
+        axes.append(Axis(name=name, type=kind, unit=unit, orientation=orientation,
                          discrete=discrete if isinstance(discrete, bool) else None))
     names = [a.name for a in axes]
     if len(set(names)) != len(names):
@@ -163,7 +189,10 @@ def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") 
     if version not in SUPPORTED_VERSIONS:
         raise InvalidStoreError(f"unsupported OME-Zarr version {version!r} (supported: "
                                 f"{', '.join(SUPPORTED_VERSIONS)})")
-    rfc5 = version == "0.6"
+    # 0.9.dev1 is read in either shape, as ngff-zarr does: RFC-5 coordinate systems, or
+    # a 0.5-shaped flat ``axes`` list (which its schema rejects: validate=True says so).
+    rfc5 = uses_rfc5(version) and not (version == "0.9.dev1" and "coordinateSystems" not in
+                                       entry and "axes" in entry)
     systems: list[CoordinateSystem] = []
     if rfc5:
         raw_cs = entry.get("coordinateSystems")
@@ -173,10 +202,10 @@ def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") 
             if not isinstance(cs, dict) or not isinstance(cs.get("name"), str):
                 raise bad(f"{where}.coordinateSystems[{i}]", "expected an object with a name", cs)
             systems.append(CoordinateSystem(name=cs["name"], axes=_axes_from_json(
-                cs.get("axes"), f"{where}.coordinateSystems[{i}].axes")))
+                cs.get("axes"), f"{where}.coordinateSystems[{i}].axes", version)))
         ndim = None
     else:
-        axes = _axes_from_json(entry.get("axes"), f"{where}.axes")
+        axes = _axes_from_json(entry.get("axes"), f"{where}.axes", version)
         ndim = len(axes)
     raw_ds = entry.get("datasets")
     if not isinstance(raw_ds, list) or not raw_ds:
@@ -193,7 +222,7 @@ def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") 
             raise InvalidStoreError(f"{key}: missing key 'coordinateTransformations'")
         datasets.append(Dataset(path=path, coordinateTransformations=transforms_from_json(
             d["coordinateTransformations"], ndim, f"{key}.coordinateTransformations",
-            version)))
+            version if rfc5 else "0.5")))
     top = entry.get("coordinateTransformations")
     name = entry.get("name", "image")
     if not isinstance(name, str):
@@ -202,7 +231,8 @@ def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") 
     common = {"name": name, "type": kind if isinstance(kind, str) else None,
               "metadata": method_from_json(entry.get("metadata")),
               "extra": {k: v for k, v in entry.items() if k not in ENTRY_KEYS}}
-    transforms = (transforms_from_json(top, ndim, f"{where}.coordinateTransformations", version)
+    transforms = (transforms_from_json(top, ndim, f"{where}.coordinateTransformations",
+                                       version if rfc5 else "0.5")
                   or None) if top is not None else None
     if rfc5:
         try:
@@ -210,7 +240,7 @@ def metadata_from_json(entry: Any, version: str, where: str = "multiscales[0]") 
                                 coordinateTransformations=transforms, **common)
         except ValueError as exc:
             raise InvalidStoreError(f"{where}: {exc}") from None
-        out = meta06.to_flat("0.6")
+        out = meta06.to_flat(version)
         _check_lengths(out, where)
         return out
     return Metadata(axes=axes, datasets=datasets, coordinateTransformations=transforms,

@@ -81,6 +81,12 @@ class TransformSequence(PrettyRepr):
 Transform = Identity | Scale | Translation | TransformSequence
 
 
+def uses_rfc5(version: str) -> bool:
+    """Whether OME-Zarr ``version`` has RFC-5 coordinate systems and transformations
+    (0.6, its pre-release tags, and 0.9.dev1, which is 0.6 plus RFC-3)."""
+    return version.startswith("0.6") or version == "0.9.dev1"
+
+
 def flatten(transforms: list[Any] | None) -> list[Scale | Translation]:
     """The scales and translations of ``transforms`` in order, sequences opened and
     identities dropped."""
@@ -183,7 +189,7 @@ def transforms_from_json(items: Any, ndim: int | None, where: str,
     where : str
         The key, for messages (``multiscales[0].datasets[1].coordinateTransformations``).
     version : str
-        "0.6" also reads RFC-5 ``sequence`` objects and ``input``/``output``/``name``
+        "0.6" (and 0.9.dev1) also reads RFC-5 ``sequence`` objects and ``input``/``output``/``name``
         (and keeps identities, which 0.4/0.5 drop).
 
     Raises
@@ -194,7 +200,7 @@ def transforms_from_json(items: Any, ndim: int | None, where: str,
     """
     if not isinstance(items, list):
         raise bad(where, "expected a list of transformations", items)
-    rfc5 = version.startswith("0.6")
+    rfc5 = uses_rfc5(version)
     out: list[Any] = []
     for j, t in enumerate(items):
         key = f"{where}[{j}]"
