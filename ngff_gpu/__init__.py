@@ -33,6 +33,7 @@ from ngff_gpu.errors import (
     StoreThrottledError,
     StoreUnavailableError,
     StoreUnreachableError,
+    StructuralValidationError,
     UnsupportedDtypeError,
 )
 from ngff_gpu.io.hcs import HCSPlateWriter, to_hcs_zarr, write_hcs_well_image
@@ -44,7 +45,14 @@ from ngff_gpu.io.validate import validate_store
 from ngff_gpu.io.write_api import to_ngff_zarr, to_ome_zarr
 from ngff_gpu.levels.array_api import downsample, pyramid
 from ngff_gpu.levels.build import to_multiscales
-from ngff_gpu.model.axes import LPS, RAS, AnatomicalOrientation, Axis, orientation_from_name
+from ngff_gpu.model.axes import (
+    LPS,
+    RAS,
+    AnatomicalOrientation,
+    AnatomicalOrientationValues,
+    Axis,
+    orientation_from_name,
+)
 from ngff_gpu.model.image import NgffImage, to_ngff_image
 from ngff_gpu.model.metadata import (
     SUPPORTED_VERSIONS,
@@ -52,6 +60,7 @@ from ngff_gpu.model.metadata import (
     Dataset,
     Metadata,
     Metadata06,
+    Metadata09,
 )
 from ngff_gpu.model.multiscales import Multiscales, NgffMultiscales
 from ngff_gpu.model.omero import MethodMetadata, Omero, OmeroChannel, OmeroWindow
@@ -64,6 +73,7 @@ from ngff_gpu.model.plate import (
     Well,
     WellImage,
 )
+from ngff_gpu.model.rules import SpecRule
 from ngff_gpu.model.transforms import (
     Affine,
     Bijection,
@@ -86,6 +96,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Affine",
     "AnatomicalOrientation",
+    "AnatomicalOrientationValues",
     "ArgumentError",
     "ArgumentTypeError",
     "Axis",
@@ -113,6 +124,7 @@ __all__ = [
     "MapAxis",
     "Metadata",
     "Metadata06",
+    "Metadata09",
     "MethodMetadata",
     "Methods",
     "Multiscales",
@@ -138,6 +150,8 @@ __all__ = [
     "StoreExistsError",
     "StoreLockedError",
     "StoreNotFoundError",
+    "StructuralValidationError",
+    "SpecRule",
     "StoreThrottledError",
     "StoreUnavailableError",
     "StoreUnreachableError",

@@ -8,6 +8,9 @@ See docs/design.md, "Errors".
 
 from __future__ import annotations
 
+import sys
+from typing import Any, ClassVar
+
 
 class NgffGpuError(Exception):
     """Base class of every error ngff_gpu raises on purpose."""
@@ -48,6 +51,79 @@ class InvalidStoreError(NgffGpuError, ValueError):
 
 class StoreNotFoundError(InvalidStoreError, FileNotFoundError):
     """The store to read does not exist (a local path with nothing there)."""
+
+
+#: Subclasses made by :meth:`PeerCompatible.create`, by (our class, the peer's class).
+_PEER_CLASSES: dict[tuple[type, type], type] = {}
+
+
+class PeerCompatible:
+    """Mixin of an error that is also an instance of the class another library raises in
+    the same case, so that ``except`` clauses written against that library keep working.
+
+    ``peer`` names that class (module, name). :meth:`create` builds the error as an
+    instance of a subclass of both classes when the peer's module is loaded (code that
+    names the peer's class in an ``except`` clause has imported it), and of this class
+    alone otherwise; nothing is imported for it. Raise these errors through
+    :meth:`create`.
+    """
+
+    peer: ClassVar[tuple[str, str]]
+
+    @classmethod
+    def create(cls, *args: Any, **kwargs: Any) -> Any:
+        """An instance of ``cls``, and of the peer's class when it is loaded."""
+        module, name = cls.peer
+        other = getattr(sys.modules.get(module), name, None)
+        target: type = cls
+        if isinstance(other, type) and issubclass(other, BaseException) and not issubclass(
+                cls, other):
+            key = (cls, other)
+            if key not in _PEER_CLASSES:
+                try:
+                    _PEER_CLASSES[key] = type(cls.__name__, (cls, other), {
+                        "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                        "__doc__": cls.__doc__})
+                except TypeError:  # incompatible layouts: ours alone
+                    _PEER_CLASSES[key] = cls
+            target = _PEER_CLASSES[key]
+        error = target.__new__(target)
+        error._init_args = (args, kwargs)
+        cls.__init__(error, *args, **kwargs)
+        return error
+
+    def __reduce__(self) -> Any:
+        args, kwargs = getattr(self, "_init_args", ((str(self),), {}))
+        base = next(c for c in type(self).__mro__ if "peer" in c.__dict__)
+        return (_rebuild, (base, args, kwargs))
+
+
+def _rebuild(cls: Any, args: tuple, kwargs: dict) -> Any:
+    return cls.create(*args, **kwargs)
+
+
+class StructuralValidationError(PeerCompatible, InvalidStoreError):
+    """A stored OME-Zarr document breaks a structural rule of the specification that a
+    JSON schema cannot state (axis count, order and names, vector lengths, dataset
+    order...; ``validate=True``). ``rule`` is the rule's identifier (ngff-zarr's
+    ``SpecRule`` value, e.g. ``"axis-order"``), ``location`` the offending node
+    (``multiscales[0].axes[1]``); also an ``ngff_zarr.structural_validation.
+    ValidationError`` when ngff-zarr is loaded."""
+
+    peer = ("ngff_zarr.structural_validation", "ValidationError")
+
+    def __init__(self, rule: Any, message: str, location: str | None = None,
+                 store: str | None = None) -> None:
+        self.rule = rule
+        self.message = message
+        self.location = location
+        self.store = store
+        Exception.__init__(self, str(self))
+
+    def __str__(self) -> str:
+        where = ": ".join(w for w in (self.store, self.location) if w)
+        rule = getattr(self.rule, "value", self.rule)
+        return f"{where + ': ' if where else ''}spec rule [{rule}] violated: {self.message}"
 
 
 class InputFormatError(NgffGpuError, ValueError):

@@ -428,3 +428,18 @@ def test_thread_limit_from_the_environment(monkeypatch) -> None:
     assert cpu_pool.cpu_threads() == cpu_pool.machine_threads()
     with pytest.raises(ArgumentError):
         cpu_pool.set_cpu_threads(0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), fy=st.integers(1, 4), fx=st.integers(2, 5),
+       method=st.sampled_from([Methods.MODE, Methods.MIN, Methods.MAX, Methods.NEAREST]),
+       p=st.sampled_from([0.1, 0.5, 0.9]))
+def test_compiled_bool_equals_numpy(seed, fy, fx, method, p) -> None:
+    """bool is reduced as its uint8 bytes (False < True; a MODE tie is False)."""
+    x = np.random.default_rng(seed).random((13, 23)) < p
+    step = LevelStep((fy, fx), method)
+    region = tuple((0, n) for n in step.out_shape(x.shape))
+    ref = reduce_numpy(x, step, (0, 0), x.shape, region)
+    got = reduce_cpu.reduce_region(x, step, (0, 0), x.shape, region, task_bytes=64)
+    assert got.dtype == ref.dtype == np.bool_
+    np.testing.assert_array_equal(got, ref)

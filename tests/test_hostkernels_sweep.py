@@ -5,7 +5,8 @@ mixed per axis, odd shapes, bricks with a nonzero origin inside a larger
 array, chains of levels as ``engine.compute_brick`` runs them, and inputs that
 are C-order, Fortran-order, negative-step, zero-stride or interleaved views;
 data with NaN, +-inf, +-0, float32 subnormals, integer extremes and few
-distinct values. Results must agree within the contract of
+distinct values; bool data (MODE, NEAREST, MIN and MAX through the uint8 view the
+backend takes). Results must agree within the contract of
 ``tests/hostkernels/contract.py`` (bits, except the sign of zero and NaN payloads).
 """
 
@@ -50,6 +51,8 @@ def special_values(dtype: np.dtype) -> np.ndarray:
                 1e-40, -1e-40, 3e-39, float(np.finfo(np.float32).tiny)]
         with np.errstate(over="ignore"):
             return np.array(vals, dtype=np.float64).astype(dtype)
+    if dtype.kind == "b":
+        return np.array([False, True])
     info = np.iinfo(dtype)
     return np.array([info.min, info.min + 1, info.max, info.max - 1, 0, 1, 2, 3],
                     dtype=dtype)
@@ -68,6 +71,8 @@ def make_data(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype,
             x = rng.choice(np.array([0.0, -0.0, 1.0, 0.5, -2.5], dtype=dtype), n)
         else:
             x = (rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, n)).astype(dtype)
+    elif dtype.kind == "b":  # "few": mostly one value (ties and runs), else half and half
+        x = rng.random(n) < (0.2 if flavor == "few" else 0.5)
     else:
         info = np.iinfo(dtype)
         if flavor == "few":

@@ -25,6 +25,8 @@ def _array(draw, shape, dtype):
     dtype = np.dtype(dtype)
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
+    if dtype.kind == "b":  # balanced or mostly one value (MODE ties and runs)
+        return rng.random(shape) < draw(st.sampled_from([0.5, 0.1]))
     if dtype.kind == "f":
         return (rng.standard_normal(shape) * 1000).astype(dtype)
     info = np.iinfo(dtype)
@@ -39,7 +41,7 @@ def cases(draw, ndim=ANY_NDIM):
     factors = tuple(draw(st.sampled_from([1, 2, 3, 4])) for _ in range(n))
     shape = tuple(f * draw(st.integers(1, 6)) + draw(st.integers(0, f - 1 if f > 1 else 2))
                   for f in factors)
-    dtype = draw(st.sampled_from(DTYPES))
+    dtype = draw(st.sampled_from(DTYPES + [np.bool_]))
     method = draw(st.sampled_from(methods_for_dtype(np.dtype(dtype))))
     return _array(draw, shape, dtype), LevelStep(factors, method)
 
@@ -208,6 +210,38 @@ def test_unsupported_dtypes_raise_type_error_naming_the_dtype(dtype):
         nz.to_multiscales(nz.to_ngff_image(x), [2])
 
 
+@pytest.mark.parametrize("method", [Methods.GAUSSIAN, Methods.MEAN])
+def test_bool_refuses_the_averaging_methods(method):
+    with pytest.raises(nz.UnsupportedDtypeError, match="MODE"):
+        nz.to_multiscales(nz.to_ngff_image(np.zeros((8, 8), bool)), [2], method=method)
+
+
+def test_bool_mode_ties_go_to_false():
+    """MODE on bool is MODE on ``False < True``: a tie is False (the smaller value)."""
+    x = np.array([[True, False, True, True, False, False, True, True],
+                  [False, True, True, False, False, True, True, True]])
+    out = reduce_full(x, LevelStep((2, 2), Methods.MODE))
+    assert out.dtype == np.bool_
+    np.testing.assert_array_equal(out, [[False, True, False, True]])
+    ms = nz.to_multiscales(nz.to_ngff_image(x), [2], method=Methods.DASK_IMAGE_MODE)
+    assert ms.images[1].data.dtype == np.bool_
+    np.testing.assert_array_equal(ms.images[1].data.compute(), out)
+
+
+def test_bool_levels_write_and_read_back(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.random((2, 12, 10)) < 0.3
+    ms = nz.to_multiscales(nz.to_ngff_image(x, dims=["c", "y", "x"]), [2, 4], method="mode")
+    for version in ("0.4", "0.5"):
+        store = tmp_path / f"b{version}.ome.zarr"
+        nz.to_ngff_zarr(store, ms, version=version)
+        assert nz.validate_store(store) == version
+        back = nz.from_ngff_zarr(store)
+        for mine, read in zip(ms.images, back.images):
+            assert read.data.dtype == np.bool_
+            np.testing.assert_array_equal(read.data.compute(), mine.data.compute())
+
+
 def test_mode_refuses_floats():
     with pytest.raises(TypeError, match="float32"):
         nz.to_multiscales(nz.to_ngff_image(np.zeros((8, 8), np.float32)), [2], method="mode")
@@ -260,6 +294,8 @@ def test_the_default_method_is_ngff_zarrs_default_name():
 def test_gaussian_slabs_change_no_bit(case, slab_bytes):
     """The cache-sized slabs of the GAUSSIAN path give the same bits as one slab."""
     x, step = case
+    if x.dtype.kind == "b":  # GAUSSIAN takes no bool: the same shape, as uint8
+        x = x.astype(np.uint8)
     if step.method is not Methods.GAUSSIAN:
         step = LevelStep(step.factors, Methods.GAUSSIAN)
     whole = reduce_full(x, step)

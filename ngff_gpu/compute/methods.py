@@ -116,8 +116,15 @@ def as_method(method: Methods | str | None) -> Methods:
 
 
 def methods_for_dtype(dtype: np.dtype) -> list[Methods]:
-    """The methods that accept ``dtype`` (empty for bool, complex, object)."""
+    """The methods that accept ``dtype`` (docs/design.md section 2.4).
+
+    Integers take every method, floats all but MODE; bool takes the methods that
+    select or order values (MODE, NEAREST, MIN, MAX: ``False < True``), whose result is
+    again a bool; complex, object and string dtypes take none.
+    """
     dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return [Methods.NEAREST, Methods.MODE, Methods.MIN, Methods.MAX]
     if dtype.kind in "iu":
         return [Methods.GAUSSIAN, Methods.MEAN, Methods.NEAREST, Methods.MODE,
                 Methods.MIN, Methods.MAX]
@@ -143,9 +150,10 @@ def check_dtype(dtype: np.dtype, method: Methods) -> np.dtype:
             msg = (f"method {method.name} does not accept dtype {dtype}; "
                    f"methods that accept {dtype}: {names}")
         else:
-            msg = (f"dtype {dtype} cannot be downsampled: bool, complex and object arrays "
-                   "are not supported (GAUSSIAN, MEAN, NEAREST, MIN and MAX accept integer "
-                   "and float dtypes, MODE integer dtypes only)")
+            msg = (f"dtype {dtype} cannot be downsampled: complex, object and string arrays "
+                   "are not supported (GAUSSIAN and MEAN accept integer and float dtypes, "
+                   "NEAREST, MIN and MAX integer, float and bool dtypes, MODE integer and "
+                   "bool dtypes)")
         raise UnsupportedDtypeError(msg)
     return dtype
 

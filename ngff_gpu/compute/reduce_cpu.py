@@ -247,10 +247,11 @@ def _run(kernels: Any, x: np.ndarray, step: LevelStep, origin: tuple[int, ...],
         dst[...] = reduce_numpy.reduce_region(xw, step, tuple(lows), in_shape, sub)
         return
     native = dtype.newbyteorder("=")
-    if native.kind in "iu" and method is not Methods.GAUSSIAN and native.itemsize <= (
+    if native.kind in "iub" and method is not Methods.GAUSSIAN and native.itemsize <= (
             8 if method is not Methods.MEAN else 4):
         # integers as unsigned bits (the kernels flip the sign bit to keep the order):
-        # half the specializations to compile, the same results
+        # half the specializations to compile, the same results; bool as its uint8 bytes
+        # (False < True is 0 < 1), as the CUDA backend reduces it
         work = _BITS[native.itemsize].newbyteorder("=")
         xw = xw.astype(native, copy=False).view(work)
     else:
@@ -258,7 +259,7 @@ def _run(kernels: Any, x: np.ndarray, step: LevelStep, origin: tuple[int, ...],
         xw = xw.astype(work, copy=False)
     xw = np.ascontiguousarray(xw)
     direct = dst.flags.c_contiguous and dst.dtype.newbyteorder("=") == dst.dtype and (
-        dst.dtype == work or dst.dtype.itemsize == work.itemsize and dst.dtype.kind in "iu")
+        dst.dtype == work or dst.dtype.itemsize == work.itemsize and dst.dtype.kind in "iub")
     res = dst.view(work) if direct else np.empty(dst.shape, work)
     signed = native.kind == "i"
     mask = work.type(1 << (8 * work.itemsize - 1)) if signed and work.kind == "u" else None

@@ -97,7 +97,8 @@ def read_ome_attrs(group: zarr.Group) -> tuple[str, dict[str, Any]]:
         raise InvalidStoreError(f"{_where(group)}: unreadable attributes ({exc})") from exc
     ome = attrs.get("ome")
     if isinstance(ome, dict) and "multiscales" in ome:
-        version, holder, key = ome.get("version", "0.5"), ome, "ome.multiscales"
+        # A missing or null ome.version is 0.5, as ngff-zarr reads it (the ome block is 0.5's).
+        version, holder, key = ome.get("version") or "0.5", ome, "ome.multiscales"
     elif "multiscales" in attrs:
         entries = attrs["multiscales"]
         first = entries[0] if isinstance(entries, list) and entries else {}

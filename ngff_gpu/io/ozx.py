@@ -68,7 +68,7 @@ def write_ozx(path: str | Path, write: Callable[[str], None], overwrite: bool,
     ArgumentError
         For a version on Zarr v2 (0.4).
     """
-    if version not in ("0.5", "0.6"):
+    if version not in ("0.5", "0.6", "0.9.dev1"):
         raise ArgumentError(f"version: .ozx (RFC-9) requires OME-Zarr 0.5 or later (Zarr v3); "
                             f"got version {version}")
     path = Path(path)

@@ -7,13 +7,14 @@ from typing import Any
 import numpy as np
 
 from ngff_gpu.compute.methods import Methods
-from ngff_gpu.dims import SPATIAL_DIMS, axis_type, check_dims
+from ngff_gpu.dims import DEFAULT_AXIS_TYPES, check_dims, spatial_dims
 from ngff_gpu.errors import ArgumentError, InvalidStoreError
 from ngff_gpu.io.containers import open_image_group
 from ngff_gpu.io.group import open_dataset, open_group, read_ome_attrs
 from ngff_gpu.io.matrices import load_matrices
 from ngff_gpu.io.session import foreign_attrs
 from ngff_gpu.io.transform_store import held_kind, read_transformation
+from ngff_gpu.model.axes import orientations_of
 from ngff_gpu.model.image import NgffImage, source_view
 from ngff_gpu.model.metadata import Metadata06
 from ngff_gpu.model.metadata_json import level_placement, metadata_from_json
@@ -103,12 +104,15 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
     meta.omero = omero_from_json(attrs.get("omero"))
     dims = tuple(a.name for a in meta.axes)
     try:
-        check_dims(dims, len(dims))
+        check_dims(dims, len(dims), any_names=True)  # RFC-3: any unique names
     except ArgumentError as exc:
         raise InvalidStoreError(f"{group.store}: multiscales[0].axes: {exc}") from None
     units = {a.name: a.unit for a in meta.axes if a.unit} or None
-    orientations = {a.name: a.orientation for a in meta.axes if a.orientation} or None
-    types = {a.name: a.type for a in meta.axes if a.type != axis_type(a.name)} or None
+    orientations = orientations_of(meta.axes)  # the well-formed ones (RFC-4)
+    # Declared types a name alone would not give (RFC-3 axes, displacement fields...).
+    types = {a.name: a.type for a in meta.axes
+             if a.type is not None and a.type != DEFAULT_AXIS_TYPES.get(a.name)} or None
+    spatial = spatial_dims(dims, types)
     names = [str(c.label) for c in meta.omero.channels] if meta.omero else None
     colors = [str(c.color) for c in meta.omero.channels] if meta.omero else None
     images = []
@@ -121,8 +125,10 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
         images.append(NgffImage(
             data=data,
             dims=dims,
-            scale={d: float(s) for d, s in zip(dims, scale) if d in SPATIAL_DIMS},
-            translation={d: float(t) for d, t in zip(dims, translation) if d in SPATIAL_DIMS},
+            # Spatial dims always; another dim where the store places it (a time step).
+            scale={d: float(s) for d, s in zip(dims, scale) if d in spatial or s != 1.0},
+            translation={d: float(t) for d, t in zip(dims, translation)
+                         if d in spatial or t != 0.0},
             name=meta.name,
             axes_units=units,
             axes_orientations=orientations,
@@ -132,7 +138,7 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
             source=arr,
         ))
     base = images[0].scale
-    factors = [{d: int(round(im.scale[d] / base[d])) for d in base} for im in images[1:]]
+    factors = [{d: int(round(im.scale[d] / base[d])) for d in spatial} for im in images[1:]]
     kind_name = entry.get("type")
     try:
         method = Methods(kind_name) if isinstance(kind_name, str) and kind_name else None

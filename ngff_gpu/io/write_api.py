@@ -83,11 +83,13 @@ def to_ngff_zarr(
         chunks, at ``metadata.datasets[k].path``. An RFC-5 transformation instead
         (ngff-zarr 0.50's form) is stored alone in an OME-Zarr 0.6 group
         (:mod:`ngff_gpu.io.transform_store`; the other parameters do not apply).
-    version : {"0.5", "0.4", "0.6"}
-        OME-Zarr version (None: 0.5 for an image, 0.6 for a transformation): 0.5 and 0.6
-        write Zarr v3
-        (``dimension_names``, optional sharding; 0.6 with RFC-5 coordinate systems),
-        0.4 writes Zarr v2.
+    version : {"0.5", "0.4", "0.6", "0.9.dev1"}
+        OME-Zarr version (None: 0.5 for an image, 0.6 for a transformation): 0.5, 0.6 and
+        0.9.dev1 write Zarr v3 (``dimension_names``, optional sharding; 0.6 with RFC-5
+        coordinate systems; 0.9.dev1 is 0.6 with RFC-3 axes: any count, names, types and
+        order), 0.4 writes Zarr v2. Axes a version cannot hold (RFC-3 axes, or a channel
+        after space, below 0.9.dev1) raise :class:`DimsError` naming the rule before
+        anything is written.
     overwrite : bool or "in-place"
         True: replace an existing store. A local store is replaced atomically:
         the new one is written beside it (``.<name>.ngff-gpu-tmp-<pid>``) and

@@ -35,7 +35,7 @@ import numpy as np
 
 from ngff_gpu.compute.backends import Backend, check_device, device_free_memory, get_backend
 from ngff_gpu.compute.methods import Methods, compute_dtype
-from ngff_gpu.dims import SPATIAL_DIMS
+from ngff_gpu.dims import spatial_dims
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError, DimsError
 from ngff_gpu.io.append import (
     bind_kept,
@@ -74,9 +74,11 @@ from ngff_gpu.levels.plan import LevelPlan
 from ngff_gpu.levels.progress import make_progress
 from ngff_gpu.levels.schedule import plan_with_read_cache
 from ngff_gpu.levels.source import Grid, usable_grid
+from ngff_gpu.model.metadata import RFC3_VERSION
 from ngff_gpu.model.metadata_json import metadata_to_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.model.omero import omero_json
+from ngff_gpu.model.rules import check_writable
 from ngff_gpu.model.transforms_json import MatrixArrays
 from ngff_gpu.namespace import is_device_array
 
@@ -203,15 +205,17 @@ class _Job:
         return f"{self.group}/{p}" if self.group else p
 
 
-def shard_shapes(plans: list[LevelPlan], dims: list[str],
-                 chunks_per_shard: Any) -> list[tuple[int, ...] | None]:
-    """Shard shape per level for ``chunks_per_shard`` (None: no sharding)."""
+def shard_shapes(plans: list[LevelPlan], dims: list[str], chunks_per_shard: Any,
+                 types: Mapping[str, Any] | None = None) -> list[tuple[int, ...] | None]:
+    """Shard shape per level for ``chunks_per_shard`` (None: no sharding; an int counts
+    chunks along the spatial dims, :func:`ngff_gpu.dims.spatial_dims`)."""
     if chunks_per_shard is None:
         return [None] * len(plans)
+    spatial = spatial_dims(dims, types)
     out = []
     for lv in plans:
         if isinstance(chunks_per_shard, int) and not isinstance(chunks_per_shard, bool):
-            cps = [chunks_per_shard if d in SPATIAL_DIMS else 1 for d in dims]
+            cps = [chunks_per_shard if d in spatial else 1 for d in dims]
         elif isinstance(chunks_per_shard, Mapping):
             unknown = [d for d in chunks_per_shard if d not in dims]
             if unknown:
@@ -238,16 +242,16 @@ def _job(group: str, ms: Multiscales, chunks_per_shard: Any,
     ``start_level``), only the levels after them, the first computed from the last
     kept level read back from the store when ``ms`` still derives it from that level."""
     plans = level_plans(ms)  # derivation judged on the caller's levels
+    shards = shard_shapes(plans, list(ms.images[0].dims), chunks_per_shard,
+                          ms.images[0].axes_types)
     if not kept:
-        return _Job(group, ms, plans, plan_segments(ms, plans),
-                    shard_shapes(plans, list(ms.images[0].dims), chunks_per_shard))
+        return _Job(group, ms, plans, plan_segments(ms, plans), shards)
     s = len(kept)
     bound = bind_kept(ms, kept)
     plans = [dataclasses.replace(lv, step=None) if lv.index < s else lv for lv in plans]
     segments = [seg for seg in plan_segments(bound, plans)
                 if seg.first >= s or (seg.first == s - 1 and len(seg.levels) > 1)]
-    return _Job(group, bound, plans, segments,
-                shard_shapes(plans, list(ms.images[0].dims), chunks_per_shard), kept=s)
+    return _Job(group, bound, plans, segments, shards, kept=s)
 
 
 def _fingerprint(jobs: list[_Job], version: str, codec: str, level: int | None) -> str:
@@ -292,8 +296,9 @@ def _ome_attrs(job: _Job, version: str, omero: dict | None,
     return {"ome": ome}
 
 
-#: The OME-Zarr versions :func:`to_ngff_zarr` writes (0.4 on Zarr v2, 0.5 and 0.6 on v3).
-WRITABLE_VERSIONS = ("0.4", "0.5", "0.6")
+#: The OME-Zarr versions :func:`to_ngff_zarr` writes (0.4 on Zarr v2, the others on v3;
+#: 0.9.dev1, RFC-3 axes, only when asked for).
+WRITABLE_VERSIONS = ("0.4", "0.5", "0.6", RFC3_VERSION)
 
 
 def write_multiscales(
@@ -354,6 +359,8 @@ def write_multiscales(
     if version not in WRITABLE_VERSIONS:
         raise ArgumentError(f"version: unsupported OME-Zarr version {version!r}; use one of "
                             f"{WRITABLE_VERSIONS}")
+    # The axes and vectors the version can hold (RFC-3 axes need 0.9.dev1), first.
+    check_writable(multiscales.metadata.to_version(version), version)
     if chunks_per_shard is not None and version == "0.4":
         raise ArgumentError("chunks_per_shard: sharding needs OME-Zarr 0.5 (Zarr v3), "
                             "not version '0.4'")

@@ -75,7 +75,7 @@ class LevelImage(NgffImage):
         from ngff_gpu.dims import check_dims
 
         value = self.__dict__["data"]
-        checked = check_dims(self.dims, value.ndim)
+        checked = check_dims(self.dims, value.ndim, any_names=True)
         self.dims = tuple(checked) if isinstance(self.dims, tuple) else checked
 
 
@@ -157,8 +157,10 @@ def to_multiscales(
         ``axes_orientations``.
     axis_order : {"canonical", "preserve"}
         ``"canonical"`` (default, as ngff-zarr) puts the axes in ``t, c, z, y, x``
-        order with a lazy transpose; ``"preserve"`` keeps the image's order if it is
-        already canonical (OME-Zarr 0.4-0.6 require it) and otherwise raises.
+        order with a lazy transpose (axes with other names, RFC-3, keep their order);
+        ``"preserve"`` keeps the image's order, which RFC-3 allows: such a pyramid is
+        written as OME-Zarr 0.9.dev1 (0.4 to 0.6 refuse an order that is not
+        canonical, naming the rule).
 
     Returns
     -------
@@ -189,14 +191,10 @@ def to_multiscales(
             image.data, image.source = as_dask(image.data)
     # An NgffImage may have been built or edited by hand: its placement is checked as
     # to_ngff_image checks it.
-    per_dim("scale", image.scale, image.dims, 1.0, positive=True)
-    per_dim("translation", image.translation, image.dims, 0.0)
+    per_dim("scale", image.scale, image.dims, 1.0, positive=True, types=image.axes_types)
+    per_dim("translation", image.translation, image.dims, 0.0, types=image.axes_types)
     if axis_order == "canonical":
         image = _canonical(image)
-    elif canonical_order(image.dims) != list(range(len(image.dims))):
-        raise DimsError(f"axis_order='preserve': dims {list(image.dims)} are not in the "
-                        "t, c, z, y, x order OME-Zarr 0.4-0.6 require; use "
-                        "axis_order='canonical'")
     if orientation is None:
         orientations = image.axes_orientations
     elif isinstance(orientation, str):
@@ -207,8 +205,12 @@ def to_multiscales(
         raise ArgumentTypeError(f"orientation must be 'LPS', 'RAS' or a dict, got {orientation!r}")
     method = as_method(method)
     check_dtype(image.data.dtype, method)
+    unknown = sorted(set(image.axes_types or {}) - set(image.dims))
+    if unknown:
+        raise DimsError(f"axes_types names dim(s) {unknown} that are not in dims "
+                        f"{list(image.dims)}")
     levels = plan_levels(image.dims, image.data.shape, image.scale, image.translation,
-                         scale_factors, chunks, method)
+                         scale_factors, chunks, method, types=image.axes_types)
     images = []
     reads_source = image.reads_source()
     level0 = (source_view(image.source, levels[0].chunks) if reads_source

@@ -27,7 +27,7 @@ from typing import Any
 
 from ngff_gpu.compute.methods import Methods
 from ngff_gpu.compute.step import LevelStep
-from ngff_gpu.dims import SPATIAL_DIMS
+from ngff_gpu.dims import spatial_dims
 from ngff_gpu.errors import DimsError, ScaleFactorError
 from ngff_gpu.levels.build import PendingLevel
 from ngff_gpu.levels.lazy import lazy_level_name
@@ -87,7 +87,7 @@ def _chunks(image: NgffImage, default: Any) -> tuple[int, ...]:
     if isinstance(chunks, tuple) and len(chunks) == len(shape) and all(
             isinstance(c, int) for c in chunks):
         return tuple(max(1, min(c, n)) for c, n in zip(chunks, shape))
-    c = normalize_chunks(default, image.dims, shape)
+    c = normalize_chunks(default, image.dims, shape, image.axes_types)
     return tuple(c[d] for d in image.dims)
 
 
@@ -95,8 +95,9 @@ def relative_factors(prev: NgffImage, cur: NgffImage) -> tuple[int, ...] | None:
     """Integer factor per axis of ``cur`` over ``prev`` from their scales, checked
     against the shapes (``floor(n / f)``); None when they are not such a step."""
     out = []
+    spatial = spatial_dims(cur.dims, cur.axes_types)
     for d, n, m in zip(cur.dims, prev.data.shape, cur.data.shape):
-        if d not in SPATIAL_DIMS:
+        if d not in spatial:
             f = 1
         else:
             a, b = prev.scale.get(d, 1.0), cur.scale.get(d, 1.0)
@@ -150,6 +151,7 @@ def level_plans(ms: Multiscales) -> list[LevelPlan]:
         raise DimsError(f"the Multiscales has {len(images)} images but "
                         f"{len(ms.metadata.datasets)} datasets in its metadata")
     dims = list(images[0].dims)
+    spatial = spatial_dims(dims, images[0].axes_types)
     dtype = images[0].data.dtype
     base = images[0].scale
     plans: list[LevelPlan] = []
@@ -161,10 +163,9 @@ def level_plans(ms: Multiscales) -> list[LevelPlan]:
             raise DimsError(f"level {k} has dtype {dt}, level 0 has {dtype}")
         step = _derived_step(images[k - 1], img, ms.method) if k else None
         factors = {}
-        for d in dims:
-            if d in SPATIAL_DIMS:
-                r = img.scale.get(d, 1.0) / base.get(d, 1.0) if base.get(d, 1.0) else 1.0
-                factors[d] = max(1, round(r)) if math.isfinite(r) else 1
+        for d in spatial:
+            r = img.scale.get(d, 1.0) / base.get(d, 1.0) if base.get(d, 1.0) else 1.0
+            factors[d] = max(1, round(r)) if math.isfinite(r) else 1
         plans.append(LevelPlan(k, shape, factors, step,
                                _chunks(img, ms.chunks), dict(img.scale), dict(img.translation)))
     return plans

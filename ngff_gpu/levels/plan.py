@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ngff_gpu.compute.methods import Methods, as_method
 from ngff_gpu.compute.step import LevelStep
-from ngff_gpu.dims import SPATIAL_DIMS
+from ngff_gpu.dims import axis_type, spatial_dims
 from ngff_gpu.errors import ArgumentTypeError, DimsError, ScaleFactorError
 
 ScaleFactors = int | Sequence[int] | Sequence[Mapping[str, int]]
@@ -60,9 +61,13 @@ class LevelPlan:
         return self.index - 1 if self.source is None else self.source
 
 
-def spatial_chunk_default(dims: Sequence[str]) -> int:
+#: Axis types chunked one sample at a time by default (as ngff-zarr does for ``t``).
+ONE_PER_CHUNK_TYPES = ("time", "channel")
+
+
+def spatial_chunk_default(dims: Sequence[str], types: Mapping[str, Any] | None = None) -> int:
     """128 per spatial dim for 3-D data, 256 for 2-D (and 1-D)."""
-    return 128 if sum(d in SPATIAL_DIMS for d in dims) >= 3 else 256
+    return 128 if len(spatial_dims(dims, types)) >= 3 else 256
 
 
 def _is_int(value: object) -> bool:
@@ -73,12 +78,14 @@ def normalize_chunks(
     chunks: int | Mapping[str, int] | Sequence[int] | None,
     dims: Sequence[str],
     shape: Sequence[int],
+    types: Mapping[str, Any] | None = None,
 ) -> dict[str, int]:
     """Chunk size per dim, clamped to the shape.
 
-    ``None`` gives 128 (3-D) or 256 (2-D) on spatial dims and 1 on ``t`` and
-    ``c``; an int applies to the spatial dims; a dict sets dims by name; a
-    sequence sets every axis.
+    ``None`` gives 128 (3-D) or 256 (2-D) on spatial dims, 1 on time and channel
+    axes and the spatial size on any other (RFC-3) axis; an int applies to the
+    spatial dims; a dict sets dims by name; a sequence sets every axis. Axis types
+    are :func:`ngff_gpu.dims.axis_type`'s (``types``: the declared ones).
 
     Raises
     ------
@@ -87,13 +94,13 @@ def normalize_chunks(
     DimsError
         When ``chunks`` names dims not in ``dims``, has the wrong length, or a size < 1.
     """
-    base = spatial_chunk_default(dims)
-    out = {d: (base if d in SPATIAL_DIMS else 1) for d in dims}
+    base = spatial_chunk_default(dims, types)
+    spatial = spatial_dims(dims, types)
+    out = {d: (1 if axis_type(d, types) in ONE_PER_CHUNK_TYPES else base) for d in dims}
     kinds = "an int, a dict {dim: int} or a sequence of ints (one per dim)"
     if _is_int(chunks):
-        for d in dims:
-            if d in SPATIAL_DIMS:
-                out[d] = int(chunks)
+        for d in spatial:
+            out[d] = int(chunks)
     elif isinstance(chunks, Mapping):
         unknown = [k for k in chunks if k not in dims]
         if unknown:
@@ -115,12 +122,16 @@ def normalize_chunks(
 
 
 def auto_scale_factors(
-    dims: Sequence[str], shape: Sequence[int], min_length: int, chunks: Mapping[str, int]
+    dims: Sequence[str], shape: Sequence[int], min_length: int, chunks: Mapping[str, int],
+    types: Mapping[str, Any] | None = None,
 ) -> list[dict[str, int]]:
     """ngff-zarr's automatic ladder: halve the spatial dims that are at least
     two chunks long, skipping dims at most half the largest (anisotropy), while
     the level keeps at least ``2 * min_length`` samples."""
-    sizes = {d: n for d, n in zip(dims, shape) if d in SPATIAL_DIMS}
+    spatial = spatial_dims(dims, types)
+    sizes = {d: n for d, n in zip(dims, shape) if d in spatial}
+    if not sizes:
+        return []
     previous = {d: 1 for d in sizes}
     ladder: list[dict[str, int]] = []
     while any(sizes[d] >= 2 * chunks[d] for d in sizes):
@@ -148,6 +159,7 @@ def normalize_scale_factors(
     shape: Sequence[int],
     chunks: Mapping[str, int],
     param: str = "scale_factors",
+    types: Mapping[str, Any] | None = None,
 ) -> list[dict[str, int]]:
     """Absolute factors per spatial dim for levels 1..N.
 
@@ -160,14 +172,14 @@ def normalize_scale_factors(
     ArgumentTypeError
         When ``scale_factors`` or a level has the wrong type (None, a string...).
     ScaleFactorError
-        On a non-positive or non-integer factor, a factor on ``t``/``c``, or a dim name
-        not in ``dims``.
+        On a non-positive or non-integer factor, a factor on an axis that is not
+        spatial (``t``, ``c``...), or a dim name not in ``dims``.
     """
-    spatial = [d for d in dims if d in SPATIAL_DIMS]
+    spatial = spatial_dims(dims, types)
     if _is_int(scale_factors):
         if scale_factors < 1:
             raise ScaleFactorError(f"{param} as an int is a minimum length, got {scale_factors}")
-        return auto_scale_factors(dims, shape, int(scale_factors), chunks)
+        return auto_scale_factors(dims, shape, int(scale_factors), chunks, types)
     if not isinstance(scale_factors, Sequence) or isinstance(scale_factors, str | bytes):
         raise ArgumentTypeError(
             f"{param} must be an int (automatic ladder) or a list of levels (ints, "
@@ -178,10 +190,10 @@ def normalize_scale_factors(
             bad = [d for d in sf if d not in dims]
             if bad:
                 raise ScaleFactorError(f"{param} level {k}: names dim(s) {bad} not in {list(dims)}")
-            fixed = [d for d in sf if d not in SPATIAL_DIMS and sf[d] != 1]
+            fixed = [d for d in sf if d not in spatial and sf[d] != 1]
             if fixed:
-                raise ScaleFactorError(f"{param} level {k}: dims {fixed} (t, c) are never "
-                                       "downsampled")
+                raise ScaleFactorError(f"{param} level {k}: dims {fixed} are not spatial "
+                                       "(t, c...) and are never downsampled")
             level = {d: sf.get(d, 1) for d in spatial}
         elif isinstance(sf, Sequence) and not isinstance(sf, str | bytes):
             if len(sf) != len(spatial):
@@ -213,8 +225,13 @@ def plan_levels(
     chunks: int | Mapping[str, int] | Sequence[int] | None,
     method: Methods | str | None,
     param: str = "scale_factors",
+    types: Mapping[str, Any] | None = None,
 ) -> list[LevelPlan]:
     """Every level of the pyramid, level 0 first.
+
+    Only spatial axes (:func:`ngff_gpu.dims.spatial_dims`: type ``space``, declared in
+    ``types`` or by name) are downsampled and re-placed; every other axis keeps its
+    length, scale and translation.
 
     A level whose factors are not integer multiples of the previous level's (ngff-zarr
     accepts ``[2, 3]``) is computed from the nearest earlier level whose factors divide
@@ -228,10 +245,11 @@ def plan_levels(
     """
     dims = list(dims)
     method = as_method(method)
-    chunk_map = normalize_chunks(chunks, dims, shape)
-    absolute = normalize_scale_factors(scale_factors, dims, shape, chunk_map, param)
+    chunk_map = normalize_chunks(chunks, dims, shape, types)
+    absolute = normalize_scale_factors(scale_factors, dims, shape, chunk_map, param, types)
     shape0 = tuple(int(n) for n in shape)
-    prev_f = {d: 1 for d in dims if d in SPATIAL_DIMS}  # the spatial dims, factor 1
+    spatial = spatial_dims(dims, types)
+    prev_f = {d: 1 for d in spatial}  # the spatial dims, factor 1
     levels = [LevelPlan(0, shape0, dict(prev_f), None, tuple(chunk_map[d] for d in dims),
                         dict(scale), dict(translation))]
     for k, level in enumerate(absolute, start=1):
@@ -239,7 +257,7 @@ def plan_levels(
         j = next(i for i in range(k - 1, -1, -1)
                  if all(level[d] % levels[i].factors[d] == 0 for d in prev_f))
         prev = levels[j]
-        rel = [level[d] // prev.factors[d] if d in SPATIAL_DIMS else 1 for d in dims]
+        rel = [level[d] // prev.factors[d] if d in spatial else 1 for d in dims]
         step = LevelStep(tuple(rel), method)
         try:
             out_shape = step.out_shape(prev.shape)
@@ -247,7 +265,7 @@ def plan_levels(
             raise ScaleFactorError(f"levels {j} -> {k}: {exc}") from None
         sc, tr = dict(prev.scale), dict(prev.translation)
         for axis, d in enumerate(dims):
-            if d not in SPATIAL_DIMS:
+            if d not in spatial:
                 continue
             s_prev = prev.scale.get(d, 1.0)
             sc[d] = s_prev * rel[axis]

@@ -1,49 +1,107 @@
 """Axes of an image: name, type, unit, and RFC-4 anatomical orientation.
 
-``Axis`` has ngff-zarr 0.50's fields (``name``, ``type``, ``unit``, ``orientation``,
-and OME-Zarr 0.6's ``discrete``). An orientation is an :class:`AnatomicalOrientation`
-(``value`` from the RFC-4 vocabulary, ``type="anatomical"``); a plain dict or
-ngff-zarr's own ``AnatomicalOrientation`` are accepted wherever one is read
-(:func:`orientation_json`).
+``Axis`` has ngff-zarr 0.50's fields (``name``, ``type``, ``unit``, ``orientation``, and
+OME-Zarr 0.6's ``discrete``, present only on an axis that declares it, as in ngff-zarr,
+whose 0.4/0.5 axes have no such attribute). An orientation is an
+:class:`AnatomicalOrientation` (``value`` an :class:`AnatomicalOrientationValues` member of
+the RFC-4 vocabulary, ``type="anatomical"``); a plain dict or ngff-zarr's own
+``AnatomicalOrientation`` are accepted wherever one is read (:func:`orientation_json`),
+and an orientation compares equal to any object with the same ``type`` and ``value``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from ngff_gpu.dims import axis_type
+from ngff_gpu.dims import axis_type, type_name
 from ngff_gpu.errors import ArgumentError
 from ngff_gpu.model.pretty import PrettyRepr, ValueEq, optional
 
-#: The RFC-4 vocabulary of anatomical orientation values.
-ORIENTATION_VALUES = (
-    "left-to-right", "right-to-left", "anterior-to-posterior", "posterior-to-anterior",
-    "inferior-to-superior", "superior-to-inferior", "dorsal-to-ventral", "ventral-to-dorsal",
-    "dorsal-to-palmar", "palmar-to-dorsal", "dorsal-to-plantar", "plantar-to-dorsal",
-    "rostral-to-caudal", "caudal-to-rostral", "cranial-to-caudal", "caudal-to-cranial",
-    "proximal-to-distal", "distal-to-proximal", "superficial-to-deep", "deep-to-superficial",
-    "apex-to-base", "base-to-apex",
-)
+
+class AnatomicalOrientationValues(StrEnum):
+    """The RFC-4 vocabulary of anatomical orientations (the direction an axis increases
+    in); members are their JSON strings (``AnatomicalOrientationValues.left_to_right ==
+    "left-to-right"``), as ngff-zarr 0.50's enum of the same name."""
+
+    left_to_right = "left-to-right"
+    right_to_left = "right-to-left"
+    anterior_to_posterior = "anterior-to-posterior"
+    posterior_to_anterior = "posterior-to-anterior"
+    inferior_to_superior = "inferior-to-superior"
+    superior_to_inferior = "superior-to-inferior"
+    dorsal_to_ventral = "dorsal-to-ventral"
+    ventral_to_dorsal = "ventral-to-dorsal"
+    dorsal_to_palmar = "dorsal-to-palmar"
+    palmar_to_dorsal = "palmar-to-dorsal"
+    dorsal_to_plantar = "dorsal-to-plantar"
+    plantar_to_dorsal = "plantar-to-dorsal"
+    rostral_to_caudal = "rostral-to-caudal"
+    caudal_to_rostral = "caudal-to-rostral"
+    cranial_to_caudal = "cranial-to-caudal"
+    caudal_to_cranial = "caudal-to-cranial"
+    proximal_to_distal = "proximal-to-distal"
+    distal_to_proximal = "distal-to-proximal"
+    superficial_to_deep = "superficial-to-deep"
+    deep_to_superficial = "deep-to-superficial"
+    apical_to_basal = "apical-to-basal"
+    basal_to_apical = "basal-to-apical"
+    apex_to_base = "apex-to-base"
+    base_to_apex = "base-to-apex"
+
+
+#: The RFC-4 vocabulary as strings.
+ORIENTATION_VALUES = tuple(v.value for v in AnatomicalOrientationValues)
+
+
+def _vocabulary_value(value: Any) -> AnatomicalOrientationValues | None:
+    try:
+        return AnatomicalOrientationValues(str(getattr(value, "value", value)))
+    except ValueError:
+        return None
 
 
 @dataclass(repr=False, eq=False)
-class AnatomicalOrientation(ValueEq, PrettyRepr):
-    """RFC-4 anatomical orientation of a spatial axis (the direction it increases in)."""
+class AnatomicalOrientation(PrettyRepr):
+    """RFC-4 anatomical orientation of a spatial axis (the direction it increases in).
 
-    value: str
+    ``value`` becomes an :class:`AnatomicalOrientationValues` member when it is in the
+    vocabulary (a string or another library's enum member); a value outside it is kept
+    as given, so that a store's orientation survives a round trip, and is reported by
+    validation where RFC-4 is normative (OME-Zarr 0.9.dev1). Two orientations are equal
+    when their ``type`` and ``value`` are, whatever class holds them.
+    """
+
+    value: Any
     type: str = "anatomical"
+
+    def __post_init__(self) -> None:
+        known = _vocabulary_value(self.value)
+        if known is not None:
+            self.value = known
+
+    def _key(self) -> tuple[str, str]:
+        return (str(self.type), str(getattr(self.value, "value", self.value)))
+
+    def __eq__(self, other: object) -> bool:
+        if not (hasattr(other, "value") and hasattr(other, "type")) or isinstance(other, type):
+            return NotImplemented
+        return self._key() == (str(other.type),
+                               str(getattr(other.value, "value", other.value)))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as ngff-zarr's
 
 
 #: ITK's Left-Posterior-Superior convention, per spatial dim.
-LPS = {"x": AnatomicalOrientation("right-to-left"),
-       "y": AnatomicalOrientation("anterior-to-posterior"),
-       "z": AnatomicalOrientation("inferior-to-superior")}
+LPS = {"x": AnatomicalOrientation(AnatomicalOrientationValues.right_to_left),
+       "y": AnatomicalOrientation(AnatomicalOrientationValues.anterior_to_posterior),
+       "z": AnatomicalOrientation(AnatomicalOrientationValues.inferior_to_superior)}
 #: Right-Anterior-Superior (FreeSurfer, FSL), per spatial dim.
-RAS = {"x": AnatomicalOrientation("left-to-right"),
-       "y": AnatomicalOrientation("posterior-to-anterior"),
-       "z": AnatomicalOrientation("inferior-to-superior")}
+RAS = {"x": AnatomicalOrientation(AnatomicalOrientationValues.left_to_right),
+       "y": AnatomicalOrientation(AnatomicalOrientationValues.posterior_to_anterior),
+       "z": AnatomicalOrientation(AnatomicalOrientationValues.inferior_to_superior)}
 
 
 def orientation_from_name(name: str) -> dict[str, AnatomicalOrientation]:
@@ -58,38 +116,57 @@ def orientation_from_name(name: str) -> dict[str, AnatomicalOrientation]:
     if not isinstance(name, str) or name.lower() not in presets:
         raise ArgumentError(f"orientation: unknown anatomical orientation preset {name!r}; "
                             "use 'LPS' or 'RAS'")
-    return dict(presets[name.lower()])
+    return {d: AnatomicalOrientation(o.value) for d, o in presets[name.lower()].items()}
 
 
-def orientation_json(orientation: Any) -> dict[str, str] | None:
+def orientation_json(orientation: Any) -> dict[str, Any] | None:
     """An orientation (ours, ngff-zarr's, or a dict) as its JSON object."""
     if orientation is None:
         return None
     if isinstance(orientation, Mapping):
-        return {str(k): str(v) for k, v in orientation.items()}
+        return {str(k): getattr(v, "value", v) for k, v in orientation.items()}
     value = getattr(orientation, "value", None)
     if value is None:
         raise ArgumentError(f"orientation {orientation!r}: expected an AnatomicalOrientation "
                             "or a dict {'type': 'anatomical', 'value': ...}")
-    return {"value": str(getattr(value, "value", value)),
-            "type": str(getattr(orientation, "type", "anatomical"))}
+    return {"type": str(getattr(orientation, "type", "anatomical")),
+            "value": str(getattr(value, "value", value))}
 
 
 def orientation_from_json(value: Any) -> AnatomicalOrientation | None:
-    """An RFC-4 orientation object read from JSON; None when it is not one."""
-    if isinstance(value, Mapping) and value.get("type") == "anatomical" \
-            and value.get("value") in ORIENTATION_VALUES:
-        return AnatomicalOrientation(value=str(value["value"]))
+    """An RFC-4 orientation object read from JSON; None when it is not a well-formed one
+    (type ``anatomical``, a value of the vocabulary)."""
+    if isinstance(value, Mapping) and value.get("type") == "anatomical":
+        known = _vocabulary_value(value.get("value"))
+        if known is not None and isinstance(value.get("value"), str):
+            return AnatomicalOrientation(value=known)
     return None
+
+
+def orientations_of(axes: Sequence[Any]) -> dict[str, AnatomicalOrientation] | None:
+    """The well-formed RFC-4 orientations declared on ``axes`` (ours or any object or
+    dict with ``name`` and ``orientation``), by axis name; None when there are none."""
+    out = {}
+    for axis in axes:
+        get = axis.get if isinstance(axis, Mapping) else (lambda k, a=axis: getattr(a, k, None))
+        name, orientation = get("name"), get("orientation")
+        if not isinstance(name, str) or orientation is None:
+            continue
+        found = orientation_from_json(orientation_json(orientation)
+                                      if not isinstance(orientation, Mapping) else orientation)
+        if found is not None:
+            out[name] = found
+    return out or None
 
 
 @dataclass(repr=False, eq=False)
 class Axis(ValueEq, PrettyRepr):
-    """One axis: ``name`` (t, c, z, y, x), ``type``, an optional UDUNITS ``unit``, an
-    optional RFC-4 ``orientation`` and (OME-Zarr 0.6) ``discrete``."""
+    """One axis: a ``name`` (``t, c, z, y, x``, or any name under RFC-3), a ``type``
+    (``space``, ``time``, ``channel``, another string, or None: undeclared), an optional
+    UDUNITS ``unit``, an optional RFC-4 ``orientation`` and (OME-Zarr 0.6) ``discrete``."""
 
     name: str
-    type: str | None
+    type: str | None = None
     unit: str | None = None
     #: Printed only when set: the seed's printed metadata (ngff-zarr's page) has neither.
     orientation: Any = optional()
@@ -104,9 +181,9 @@ def axis_json(axis: Any) -> dict[str, Any]:
     """An axis (ours, ngff-zarr's, or anything with an axis's attributes) as the axis
     object of OME-Zarr JSON."""
     out: dict[str, Any] = {"name": str(axis.name)}
-    kind = getattr(axis, "type", None)
+    kind = type_name(getattr(axis, "type", None))
     if kind is not None:
-        out["type"] = str(getattr(kind, "value", kind))
+        out["type"] = kind
     unit = getattr(axis, "unit", None)
     if unit:
         out["unit"] = str(getattr(unit, "value", unit))
@@ -121,15 +198,14 @@ def axis_json(axis: Any) -> dict[str, Any]:
 
 def axes_for(dims: Sequence[str], units: Mapping[str, str] | None = None,
              orientations: Mapping[str, Any] | None = None,
-             types: Mapping[str, str] | None = None) -> list[Axis]:
-    """The axes of an image with these dims, units, orientations and type overrides
-    (orientation only on spatial axes; a ``displacement``/``coordinate`` type is
-    ``discrete``)."""
-    units, orientations, types = units or {}, orientations or {}, types or {}
+             types: Mapping[str, Any] | None = None) -> list[Axis]:
+    """The axes of an image with these dims, units, orientations and declared types
+    (the type of each by :func:`ngff_gpu.dims.axis_type`; orientation only on spatial
+    axes; a ``displacement``/``coordinate`` axis is ``discrete``)."""
+    units, orientations = units or {}, orientations or {}
     out = []
     for d in dims:
-        kind = types.get(d)
-        kind = str(getattr(kind, "value", kind)) if kind is not None else axis_type(d)
+        kind = axis_type(d, types)
         out.append(Axis(name=d, type=kind, unit=units.get(d),
                         orientation=orientations.get(d) if kind == "space" else None,
                         discrete=True if kind in ("displacement", "coordinate") else None))

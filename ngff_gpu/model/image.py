@@ -17,7 +17,7 @@ import numpy as np
 from dask.base import tokenize
 
 from ngff_gpu.compute.methods import Methods, check_dtype
-from ngff_gpu.dims import SPATIAL_DIMS, check_dims, dims_or_default
+from ngff_gpu.dims import check_dims, default_dims, spatial_dims
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError, DimsError, UnsupportedDtypeError
 from ngff_gpu.model.pretty import PrettyRepr
 from ngff_gpu.namespace import HostView, is_cupy, is_dask, is_region_array, to_compute
@@ -33,10 +33,12 @@ class NgffImage(PrettyRepr):
         Lazy pixel data (chunk type NumPy or CuPy). Any other array is accepted and
         wrapped where it is used (:func:`~ngff_gpu.to_multiscales`).
     dims : sequence of str
-        Dim names, a subset of ``t, c, z, y, x`` in array order (kept as given: a
-        list stays a list, a tuple a tuple).
+        Dim names in array order (kept as given: a list stays a list, a tuple a
+        tuple): a subset of ``t, c, z, y, x``, or any unique names (RFC-3, OME-Zarr
+        0.9.dev1) whose types ``axes_types`` declares.
     scale, translation : dict
-        Pixel spacing and position of the first pixel's centre, per spatial dim.
+        Pixel spacing and position of the first pixel's centre, per spatial dim (and
+        per other dim where it is not 1 and 0).
     name : str
         Image name.
     axes_units : dict, optional
@@ -44,8 +46,9 @@ class NgffImage(PrettyRepr):
     axes_orientations : dict, optional
         RFC-4 anatomical orientation per spatial dim (``LPS``, ``RAS``...).
     axes_types : dict, optional
-        Axis type per dim where it is not the dim's default (``space``, ``channel``,
-        ``time``), e.g. ``displacement``.
+        Axis type per dim where it is not the dim's default (``t`` time, ``c``
+        channel, ``z``/``y``/``x`` space): ``displacement``, or the type of an RFC-3
+        axis (``space`` axes are the ones downsampled, :func:`ngff_gpu.dims.spatial_dims`).
     channel_names, channel_colors : list of str, optional
         Per channel: a label and a colour (six hex digits), for ``omero``.
     computed_callbacks : list
@@ -72,8 +75,14 @@ class NgffImage(PrettyRepr):
     source: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        checked = check_dims(self.dims, self.data.ndim)
+        checked = check_dims(self.dims, self.data.ndim, any_names=True)
         self.dims = tuple(checked) if isinstance(self.dims, tuple) else checked
+
+    @property
+    def spatial_dims(self) -> list[str]:
+        """The dims whose axis type is ``space`` (declared in ``axes_types``, or by
+        name): the ones a pyramid downsamples."""
+        return spatial_dims(self.dims, self.axes_types)
 
     @classmethod
     def adopt(cls, other: Any) -> NgffImage:
@@ -208,9 +217,11 @@ def _number(name: str, dim: str, v: Any, positive: bool) -> float:
 
 
 def per_dim(name: str, value: Mapping[str, float] | Sequence[float] | None,
-            dims: list[str], default: float, positive: bool = False) -> dict[str, float]:
+            dims: list[str], default: float, positive: bool = False,
+            types: Mapping[str, Any] | None = None) -> dict[str, float]:
     """``scale`` or ``translation`` as ``{dim: float}``, checked: finite numbers (and
-    positive for a scale), one per spatial dim or per dim, or a dict naming dims.
+    positive for a scale), one per spatial dim or per dim, or a dict naming dims
+    (spatial by :func:`ngff_gpu.dims.spatial_dims` with the declared ``types``).
 
     Raises
     ------
@@ -221,7 +232,7 @@ def per_dim(name: str, value: Mapping[str, float] | Sequence[float] | None,
     DimsError
         When a dict names a dim not in ``dims``, or a sequence has the wrong length.
     """
-    spatial = [d for d in dims if d in SPATIAL_DIMS]
+    spatial = spatial_dims(dims, types)
     if value is None:
         return {d: default for d in spatial}
     if isinstance(value, Mapping):
@@ -329,10 +340,13 @@ def to_ngff_image(
     arr, source = as_dask(data)
     if dims is None:
         if arr.ndim not in NGFF_ZARR_DEFAULT_DIMS:
-            raise DimsError(f"cannot choose default dims for a {arr.ndim}-D array; pass dims=")
+            default_dims(arr.ndim)  # raises DimsError naming the rank
         dims = NGFF_ZARR_DEFAULT_DIMS[arr.ndim]
     given = dims
-    dims = dims_or_default(dims, arr.ndim)
+    if axes_types is not None and not isinstance(axes_types, Mapping):
+        raise ArgumentTypeError(f"axes_types must be a dict {{dim: type}}, got {axes_types!r}")
+    dims = check_dims(dims, arr.ndim, types=axes_types)
+    types = _per_dim_map("axes_types", axes_types, dims)
     units = None
     if axes_units is not None:
         if not isinstance(axes_units, Mapping) or not all(
@@ -343,12 +357,12 @@ def to_ngff_image(
     return NgffImage(
         data=arr,
         dims=tuple(dims) if isinstance(given, tuple) else dims,
-        scale=per_dim("scale", scale, dims, 1.0, positive=True),
-        translation=per_dim("translation", translation, dims, 0.0),
+        scale=per_dim("scale", scale, dims, 1.0, positive=True, types=types),
+        translation=per_dim("translation", translation, dims, 0.0, types=types),
         name=check_name(name),
         axes_units=units,
         axes_orientations=_per_dim_map("axes_orientations", axes_orientations, dims),
-        axes_types=_per_dim_map("axes_types", axes_types, dims),
+        axes_types=types,
         channel_names=_channel_list("channel_names", channel_names),
         channel_colors=_channel_list("channel_colors", channel_colors),
         source=source,

@@ -18,7 +18,7 @@ of both is in :mod:`ngff_gpu.model.metadata_json`.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ngff_gpu.errors import ArgumentError
@@ -35,7 +35,10 @@ from ngff_gpu.model.transforms import (
 )
 
 #: The OME-Zarr versions the model takes (``Metadata.version``, ``to_version``).
-SUPPORTED_VERSIONS = ("0.4", "0.5", "0.6")
+SUPPORTED_VERSIONS = ("0.4", "0.5", "0.6", "0.9.dev1")
+#: The development version that adopts RFC-3 (any axis count, names, types and order):
+#: OME-Zarr 0.6 plus RFC-3, written only when asked for (never a default).
+RFC3_VERSION = "0.9.dev1"
 #: The name of the coordinate system a 0.6 multiscales maps its arrays to.
 INTRINSIC = "intrinsic"
 
@@ -138,6 +141,8 @@ class Metadata(ValueEq, PrettyRepr):
         version = check_version(version)
         if version == "0.6":
             return Metadata06.from_flat(self)
+        if version == RFC3_VERSION:
+            return Metadata09.from_flat(self)
         out = copy.copy(self)
         out.__dict__.pop("_systems", None)
         out.coordinateSystems[1:] = self.coordinateSystems[1:]
@@ -255,9 +260,23 @@ class Metadata06(ValueEq, PrettyRepr):
         return out
 
     def to_version(self, version: str) -> Metadata | Metadata06:
-        """This metadata for OME-Zarr ``version`` (0.4/0.5: :class:`Metadata`)."""
+        """This metadata for OME-Zarr ``version`` (0.4/0.5: :class:`Metadata`; 0.6:
+        :class:`Metadata06`; 0.9.dev1: :class:`Metadata09`)."""
         version = check_version(version)
-        return self if version == "0.6" else self.to_flat(version)
+        if version not in ("0.6", RFC3_VERSION):
+            return self.to_flat(version)
+        cls = Metadata09 if version == RFC3_VERSION else Metadata06
+        if type(self) is cls:
+            return self
+        return cls(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+@dataclass(repr=False)
+class Metadata09(Metadata06):
+    """OME-Zarr 0.9.dev1 multiscales metadata: the 0.6 form (RFC-5) whose axes follow
+    RFC-3 (any count, names, types and order)."""
+
+    version = RFC3_VERSION
 
 
 def between_systems(t: Any) -> bool:

@@ -12,11 +12,11 @@ multiscale-level transformation names the systems it joins and fits them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from ngff_gpu.compute.methods import Methods
-from ngff_gpu.dims import axis_type
 from ngff_gpu.errors import ArgumentError, InvalidStoreError
 from ngff_gpu.model.axes import Axis, axis_json, orientation_from_json
 from ngff_gpu.model.metadata import (
@@ -26,6 +26,7 @@ from ngff_gpu.model.metadata import (
     Dataset,
     Metadata,
     Metadata06,
+    Metadata09,
     dropped_by_flat,
     stem,
 )
@@ -36,6 +37,7 @@ from ngff_gpu.model.transforms import (
     TransformSequence,
     is_placement,
     scale_translation,
+    uses_rfc5,
     validate_transform,
 )
 from ngff_gpu.model.transforms_json import (
@@ -44,6 +46,8 @@ from ngff_gpu.model.transforms_json import (
     transform_json,
     transforms_from_json,
 )
+
+log = logging.getLogger(__name__)
 
 #: Keys of a multiscales entry that the model reads; any other goes to ``Metadata.extra``.
 ENTRY_KEYS = frozenset({"@type", "version", "name", "axes", "coordinateSystems", "datasets",
@@ -224,9 +228,9 @@ def metadata_to_json(meta: Any, version: str, method: str | None = None,
     ----------
     meta : Metadata or Metadata06 (or ngff-zarr's)
         The metadata (converted to ``version``'s form first).
-    version : {"0.4", "0.5", "0.6"}
-        0.4 carries ``version`` inside the entry; 0.5 and 0.6 carry it in the ``ome``
-        block.
+    version : {"0.4", "0.5", "0.6", "0.9.dev1"}
+        0.4 carries ``version`` inside the entry; 0.5, 0.6 and 0.9.dev1 carry it in the
+        ``ome`` block (0.9.dev1 is written in the form of 0.6).
     method : str, optional
         Recorded as the multiscales ``type`` and in ``metadata.method`` (otherwise
         ``meta.type`` and ``meta.metadata`` are written when set).
@@ -245,7 +249,8 @@ def metadata_to_json(meta: Any, version: str, method: str | None = None,
     if version not in SUPPORTED_VERSIONS:
         raise ArgumentError(f"version: unsupported OME-Zarr version {version!r}")
     form = meta.to_version(version) if hasattr(meta, "to_version") else meta
-    if version != "0.6":
+    rfc5 = uses_rfc5(version)
+    if not rfc5:
         lost = dropped_by_flat(meta)
         if lost:
             declared = len(getattr(meta, "coordinateTransformations", None) or [])
@@ -257,7 +262,7 @@ def metadata_to_json(meta: Any, version: str, method: str | None = None,
     ndim = len(form.axes)
     if version == "0.4":
         out["version"] = "0.4"
-    if version == "0.6":
+    if rfc5:
         intrinsic = form.intrinsic_coordinate_system
         check_systems(form.coordinateSystems, "coordinateSystems", intrinsic)
         out["coordinateSystems"] = [{"name": str(cs.name), "axes": [axis_json(a) for a in cs.axes]}
@@ -296,15 +301,24 @@ def metadata_to_json(meta: Any, version: str, method: str | None = None,
             out["type"] = str(form.type)
         if getattr(form, "metadata", None) is not None:
             out["metadata"] = method_json(form.metadata)
-    if version == "0.6":
+    if rfc5:
         out["@type"] = "ngff:Image"
     return out
 
 
-def axes_from_json(raw_axes: Any, where: str) -> list[Axis]:
-    """Parse an axes list (names unique; a missing ``type`` is the name's default)."""
+#: The keys of an axis object each version defines (``orientation``: RFC-4, read at every
+#: version as ngff-zarr does; ``discrete``: RFC-5).
+AXIS_KEYS = frozenset({"name", "type", "unit", "orientation"})
+RFC5_AXIS_KEYS = AXIS_KEYS | {"discrete"}
+
+
+def axes_from_json(raw_axes: Any, where: str, version: str = "0.6") -> list[Axis]:
+    """The axes of a stored entry. ``type`` stays as stored (None when absent); an
+    orientation that is not a well-formed RFC-4 object is kept as its JSON value;
+    keys the version does not define are dropped with a logged warning."""
     if not isinstance(raw_axes, list) or not raw_axes:
         raise bad(where, "expected a non-empty list of axes", raw_axes)
+    known = RFC5_AXIS_KEYS if uses_rfc5(version) else AXIS_KEYS
     axes = []
     for i, a in enumerate(raw_axes):
         key = f"{where}[{i}]"
@@ -312,6 +326,8 @@ def axes_from_json(raw_axes: Any, where: str) -> list[Axis]:
             a = {"name": a}
         if not isinstance(a, dict):
             raise bad(key, "expected an object", a)
+        if "name" not in a:
+            raise InvalidStoreError(f"{key}.name: missing required field 'name' (axis {a!r})")
         name, kind, unit = a.get("name"), a.get("type", None), a.get("unit")
         if not isinstance(name, str) or not name:
             raise bad(f"{key}.name", "expected a non-empty string", name)
@@ -319,9 +335,14 @@ def axes_from_json(raw_axes: Any, where: str) -> list[Axis]:
             raise bad(f"{key}.type", "expected a string", kind)
         if unit is not None and not isinstance(unit, str):
             raise bad(f"{key}.unit", "expected a string", unit)
-        discrete = a.get("discrete")
-        axes.append(Axis(name=name, type=kind or axis_type(name), unit=unit,
-                         orientation=orientation_from_json(a.get("orientation")),
+        unknown = sorted(set(a) - known)
+        if unknown:
+            log.warning("Ignoring unknown fields %s in axis %r (%s): OME-Zarr %s defines %s",
+                        unknown, name, key, version, sorted(known))
+        raw = a.get("orientation")
+        orientation = orientation_from_json(raw) or raw
+        discrete = a.get("discrete") if "discrete" in known else None
+        axes.append(Axis(name=name, type=kind, unit=unit, orientation=orientation,
                          discrete=discrete if isinstance(discrete, bool) else None))
     names = [a.name for a in axes]
     if len(set(names)) != len(names):
@@ -329,8 +350,8 @@ def axes_from_json(raw_axes: Any, where: str) -> list[Axis]:
     return axes
 
 
-def systems_from_json(raw: Any, where: str) -> list[CoordinateSystem]:
-    """Parse a ``coordinateSystems`` list."""
+def systems_from_json(raw: Any, where: str, version: str = "0.6") -> list[CoordinateSystem]:
+    """Parse a ``coordinateSystems`` list (its axes as :func:`axes_from_json` reads them)."""
     if not isinstance(raw, list) or not raw:
         raise bad(where, "expected a non-empty list", raw)
     out = []
@@ -338,7 +359,7 @@ def systems_from_json(raw: Any, where: str) -> list[CoordinateSystem]:
         if not isinstance(cs, dict) or not isinstance(cs.get("name"), str) or not cs["name"]:
             raise bad(f"{where}[{i}]", "expected an object with a name", cs)
         out.append(CoordinateSystem(name=cs["name"], axes=axes_from_json(
-            cs.get("axes"), f"{where}[{i}].axes")))
+            cs.get("axes"), f"{where}[{i}].axes", version)))
     return out
 
 
@@ -360,12 +381,16 @@ def metadata_from_json(entry: Any, version: str,
     if version not in SUPPORTED_VERSIONS:
         raise InvalidStoreError(f"unsupported OME-Zarr version {version!r} (supported: "
                                 f"{', '.join(SUPPORTED_VERSIONS)})")
-    rfc5 = version == "0.6"
+    # 0.9.dev1 is read in either shape, as ngff-zarr does: RFC-5 coordinate systems, or
+    # a 0.5-shaped flat ``axes`` list (which its schema rejects: validate=True says so).
+    rfc5 = uses_rfc5(version) and not (version == "0.9.dev1" and "coordinateSystems" not in
+                                       entry and "axes" in entry)
     if rfc5:
-        systems = systems_from_json(entry.get("coordinateSystems"), f"{where}.coordinateSystems")
+        systems = systems_from_json(entry.get("coordinateSystems"), f"{where}.coordinateSystems",
+                                    version)
         ndim = None
     else:
-        axes = axes_from_json(entry.get("axes"), f"{where}.axes")
+        axes = axes_from_json(entry.get("axes"), f"{where}.axes", version)
         ndim = len(axes)
     raw_ds = entry.get("datasets")
     if not isinstance(raw_ds, list) or not raw_ds:
@@ -381,7 +406,8 @@ def metadata_from_json(entry: Any, version: str,
         if "coordinateTransformations" not in d:
             raise InvalidStoreError(f"{key}: missing key 'coordinateTransformations'")
         parsed = transforms_from_json(d["coordinateTransformations"], ndim,
-                                      f"{key}.coordinateTransformations", version)
+                                      f"{key}.coordinateTransformations",
+                                      version if rfc5 else "0.5")
         if rfc5 and not is_placement(parsed):
             raise InvalidStoreError(f"{key}.coordinateTransformations: a dataset maps its array "
                                     "with scale, translation, identity or a sequence of them")
@@ -394,7 +420,8 @@ def metadata_from_json(entry: Any, version: str,
     common = {"name": name, "type": kind if isinstance(kind, str) else None,
               "metadata": method_from_json(entry.get("metadata")),
               "extra": {k: v for k, v in entry.items() if k not in ENTRY_KEYS}}
-    transforms = (transforms_from_json(top, ndim, f"{where}.coordinateTransformations", version)
+    transforms = (transforms_from_json(top, ndim, f"{where}.coordinateTransformations",
+                                       version if rfc5 else "0.5")
                   or None) if top is not None else None
     if not rfc5:
         return Metadata(axes=axes, datasets=datasets, coordinateTransformations=transforms,
@@ -404,8 +431,9 @@ def metadata_from_json(entry: Any, version: str,
             if t.output is None:
                 t.output = CoordinateSystemIdentifier(name=INTRINSIC)
     try:
-        out = Metadata06(coordinateSystems=systems, datasets=datasets,
-                         coordinateTransformations=transforms, **common)
+        cls = Metadata09 if version == "0.9.dev1" else Metadata06
+        out = cls(coordinateSystems=systems, datasets=datasets,
+                  coordinateTransformations=transforms, **common)
         for t in transforms or []:
             validate_transform(t, systems, version)
     except ArgumentError as exc:

@@ -433,6 +433,12 @@ def validate_transform(transformation: Any, coordinateSystems: Sequence[Any] | N
             raise ArgumentError(f"a {kind} transformation names the path of its field image")
 
 
+def uses_rfc5(version: str) -> bool:
+    """Whether OME-Zarr ``version`` has RFC-5 coordinate systems and transformations
+    (0.6, its pre-release tags, and 0.9.dev1, which is 0.6 plus RFC-3)."""
+    return version.startswith("0.6") or version == "0.9.dev1"
+
+
 def flatten(transforms: Sequence[Any] | None) -> list[Any]:
     """The scales and translations of ``transforms`` in order, sequences opened and
     identities dropped (the placement of an image level)."""

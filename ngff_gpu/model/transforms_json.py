@@ -38,6 +38,7 @@ from ngff_gpu.model.transforms import (
     Scale,
     TransformSequence,
     Translation,
+    uses_rfc5,
 )
 
 #: The group generated matrix arrays are written under (as in the 0.6 specification's
@@ -433,15 +434,15 @@ def transforms_from_json(items: Any, ndim: int | None, where: str,
     where : str
         The key, for messages (``multiscales[0].datasets[1].coordinateTransformations``).
     version : str
-        "0.6" reads every RFC-5 type (nested ones too) with ``input``/``output``/``name``
-        and keeps identities, which 0.4/0.5 drop.
+        "0.6" (and 0.9.dev1) reads every RFC-5 type (nested ones too) with
+        ``input``/``output``/``name`` and keeps identities, which 0.4/0.5 drop.
 
     Raises
     ------
     InvalidStoreError
         Naming ``where`` when the list, a transformation or a vector is malformed.
     """
-    if version.startswith("0.6"):
+    if uses_rfc5(version):
         return _list_06(items, where)
     if not isinstance(items, list):
         raise bad(where, "expected a list of transformations", items)

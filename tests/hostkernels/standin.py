@@ -323,7 +323,7 @@ class RecordingKernels:
 
 
 ALL_DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.uint64, np.int64,
-              np.float16, np.float32, np.float64]
+              np.float16, np.float32, np.float64, np.bool_]
 
 
 def every_launch(backend: Any) -> None:

@@ -6,6 +6,9 @@ and are compiled with ``--fmad=false``. CuPy is imported when a backend is
 created, never at module import, so this module imports on machines without
 a GPU.
 
+bool policy: bricks are viewed as uint8 (same bytes, 0 or 1) and reduced by the uint8
+kernels; the result is viewed back as bool (only MODE, NEAREST, MIN and MAX take bool).
+
 float16 policy: the kernels have no half type. float16 bricks are converted
 to float32 on the device (exact), reduced with the float32 kernels, and the
 result is rounded back to float16 (round to nearest even), which is exactly
@@ -203,6 +206,12 @@ class CupyBackend:
             if math.prod(out_shape) == 0:
                 return cp.empty(out_shape, dtype=dtype)
             method = step.method
+            if dtype == np.bool_:
+                # The kernels have no bool type: a bool is one byte holding 0 or 1, so
+                # the uint8 view orders, counts and selects the same values (MODE,
+                # NEAREST, MIN, MAX); the result's bytes are viewed back as bool.
+                return self.reduce_region(x.view(np.uint8), step, origin, in_shape,
+                                          out_region).view(np.bool_)
             if method is Methods.NEAREST:
                 return self._nearest(x, step, origin, out_region, out_shape)
             if dtype == np.float16:
