@@ -197,7 +197,7 @@ def test_a_store_written_by_ngff_zarr_with_an_affine_reads_the_same(tmp_path):
     (MapAxis([1, 0, 2, 3], input=CoordinateSystemIdentifier(name="intrinsic")),
      "names no output"),
     (Scale([1.0, 2.0], input=CoordinateSystemIdentifier(name="intrinsic"),
-           output=CoordinateSystemIdentifier(name="physical")), "2 scale values"),
+           output=CoordinateSystemIdentifier(name="physical")), r"2 (scale )?values"),
 ])
 def test_a_transformation_that_does_not_fit_is_refused_before_any_write(tmp_path, transform,
                                                                         message):
