@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from ngff_gpu.errors import InvalidStoreError
+from ngff_gpu.errors import ArgumentError, InvalidStoreError
 from ngff_gpu.model.transforms_json import check_array_path, iter_matrix_transforms
 
 
@@ -65,3 +65,46 @@ def load_matrices(group: zarr.Group, transforms: Sequence[Any] | None) -> None:
             raise InvalidStoreError(f"the {kind} transformation's array at {path!r} is not a "
                                     "non-empty 2D matrix")
         setattr(t, kind, values.astype(np.float64).tolist())
+
+
+def stored_matrix_paths(document: Any) -> set[str]:
+    """The ``path`` of every rotation and affine in a stored OME JSON document."""
+    found: set[str] = set()
+    if isinstance(document, dict):
+        if document.get("type") in ("rotation", "affine") and isinstance(document.get("path"),
+                                                                         str):
+            found.add(document["path"])
+        for value in document.values():
+            found |= stored_matrix_paths(value)
+    elif isinstance(document, list):
+        for value in document:
+            found |= stored_matrix_paths(value)
+    return found
+
+
+def refuse_occupied_matrix_paths(root: zarr.Group, paths: Sequence[str]) -> None:
+    """Before an append writes matrices into an existing group: refuse a path where the
+    group holds a node (or an array where a parent group would go) that its stored
+    metadata does not name as a matrix, so that an array of the user's is never replaced.
+
+    Raises
+    ------
+    ArgumentError
+        (a ``ValueError``) naming the path and the node already there.
+    """
+    named = stored_matrix_paths(root.attrs.asdict())
+    for path in paths:
+        parts = path.split("/")
+        for k in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:k])
+            if prefix in named:
+                break
+            try:
+                node = root[prefix]
+            except KeyError:
+                break
+            if isinstance(node, zarr.Group) and k < len(parts):
+                continue  # a parent group: the matrix goes below it
+            raise ArgumentError(f"matrix path '{path}': the store holds a node at '{prefix}' "
+                                "that its metadata does not name as a matrix; it is kept: "
+                                "choose another path")

@@ -32,7 +32,7 @@ from ngff_gpu.model.transforms_json import (
 )
 
 #: The OME-Zarr versions that store a transformation alone.
-TRANSFORM_STORE_VERSIONS = ("0.6",)
+TRANSFORM_STORE_VERSIONS = ("0.6", "0.9.dev1")
 
 
 def is_transformation(value: Any) -> bool:
@@ -160,7 +160,7 @@ def read_transformation(group: zarr.Group, validate: bool = False) -> Any:
         raise InvalidStoreError(f"{group.store}: ome.version {version!r}: a transformation "
                                 f"stored alone is OME-Zarr {TRANSFORM_STORE_VERSIONS[0]}")
     raw = ome.get("coordinateTransformations")
-    items = transforms_from_json(raw, None, "ome.coordinateTransformations", "0.6")
+    items = transforms_from_json(raw, None, "ome.coordinateTransformations", version)
     if len(items) != 1:
         raise InvalidStoreError(f"{group.store}: ome.coordinateTransformations holds "
                                 f"{len(items)} transformations; a transformation store holds "

@@ -14,11 +14,18 @@ from typing import Any
 
 from ngff_gpu.errors import ArgumentError
 from ngff_gpu.io.group import open_group, read_ome_attrs
+from ngff_gpu.io.matrices import (
+    refuse_occupied_matrix_paths,
+    stored_matrix_paths,
+    write_matrices,
+)
 from ngff_gpu.io.reader import from_ngff_zarr
 from ngff_gpu.io.replace import local_path
 from ngff_gpu.io.write_api import to_ngff_zarr
 from ngff_gpu.io.writer import WRITABLE_VERSIONS
 from ngff_gpu.model.metadata_json import metadata_from_json, metadata_to_json
+from ngff_gpu.model.transforms import uses_rfc5
+from ngff_gpu.model.transforms_json import MatrixArrays
 
 
 def upgrade_ome_zarr(input: Any, output: Any = None, *, version: str = "0.6",  # noqa: A002
@@ -75,7 +82,15 @@ def upgrade_ome_zarr(input: Any, output: Any = None, *, version: str = "0.6",  #
     attrs = group.attrs.asdict()
     ome = dict(attrs["ome"])
     ome["version"] = version
-    ome["multiscales"] = [metadata_to_json(meta, version)]
+    matrices = MatrixArrays() if uses_rfc5(version) else None
+    ome["multiscales"] = [metadata_to_json(meta, version, matrices=matrices)]
+    if matrices is not None:
+        # Inline matrices move into arrays (the form our writer and ngff-zarr write); an
+        # array the store holds already is left as it is, a node of the user's is kept.
+        named = stored_matrix_paths(attrs)
+        moved = {p: m for p, m in matrices.arrays.items() if p not in named}
+        refuse_occupied_matrix_paths(group, list(moved))
+        write_matrices(group, moved)
     attrs["ome"] = ome
     group.attrs.put(attrs)
 

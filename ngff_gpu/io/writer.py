@@ -45,6 +45,7 @@ from ngff_gpu.io.append import (
     refuse_reading_replaced,
 )
 from ngff_gpu.io.codecs import compressors_for, user_compressors
+from ngff_gpu.io.group import open_group
 from ngff_gpu.io.guards import disk_full, refuse_unreachable_store
 from ngff_gpu.io.labels import (
     colors_for,
@@ -53,7 +54,7 @@ from ngff_gpu.io.labels import (
     labels_group_attrs,
     unique_values,
 )
-from ngff_gpu.io.matrices import write_matrices
+from ngff_gpu.io.matrices import refuse_occupied_matrix_paths, write_matrices
 from ngff_gpu.io.rawcopy import RawLevels, copy_file
 from ngff_gpu.io.read_pipeline import parallel_source
 from ngff_gpu.io.remote import is_remote_url, open_url_store, split_storage_options
@@ -79,6 +80,7 @@ from ngff_gpu.model.metadata_json import metadata_to_json
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.model.omero import omero_json
 from ngff_gpu.model.rules import check_writable
+from ngff_gpu.model.transforms import uses_rfc5
 from ngff_gpu.model.transforms_json import MatrixArrays
 from ngff_gpu.namespace import is_device_array
 
@@ -410,13 +412,15 @@ def write_multiscales(
         omero = omero_from_data(multiscales.images[0].data, multiscales.images[0].dims)
     # The OME metadata is written last but made now: metadata JSON cannot hold fails first.
     # 0.6: rotation and affine matrices go to arrays (written just before the metadata).
-    matrices = MatrixArrays() if version == "0.6" else None
+    matrices = MatrixArrays() if uses_rfc5(version) else None
     image_attrs = _ome_attrs(image, version, omero if isinstance(omero, dict) else None,
                              matrices=matrices)
     if multiscales.root_attributes:
         image_attrs = {**check_root_attributes(multiscales.root_attributes), **image_attrs}
     kept_attrs = _ome_attrs(image, version, omero if isinstance(omero, dict) else None,
                             levels=start_level) if start_level else None
+    if start_level and matrices is not None and matrices.arrays:
+        refuse_occupied_matrix_paths(open_group(store, mode="r"), list(matrices.arrays))
     fp = _fingerprint(jobs, version, codec, codec_level)
     on_device = is_device_array(image.segments[0].source)
     backend = get_backend("cuda" if on_device else device)

@@ -12,7 +12,7 @@ and an orientation compares equal to any object with the same ``type`` and ``val
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -168,13 +168,23 @@ class Axis(ValueEq, PrettyRepr):
     name: str
     type: str | None = None
     unit: str | None = None
-    #: Printed only when set: the seed's printed metadata (ngff-zarr's page) has neither.
+    #: Printed only when set: the seed's printed metadata (ngff-zarr's page) has none.
     orientation: Any = optional()
-    discrete: bool | None = optional()
+    discrete: InitVar[bool | None] = None
+
+    def __post_init__(self, discrete: bool | None) -> None:
+        if discrete is not None:
+            self.discrete = bool(discrete)
 
     def to_json(self) -> dict[str, Any]:
         """The axis object of OME-Zarr JSON."""
         return axis_json(self)
+
+
+# ``discrete`` is an attribute of an axis that declares it, not of every axis (0.4/0.5
+# axes have none, as ngff-zarr's): the class keeps no default for it (the generated
+# ``__init__`` has its own).
+del Axis.discrete
 
 
 def axis_json(axis: Any) -> dict[str, Any]:
