@@ -132,11 +132,19 @@ def test_view_ozx(sharded, tmp_path):
         thread.join(timeout=30)
 
 
-def test_view_cli_ctrl_c(sharded):
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_view_cli_ctrl_c(sharded, inherited):
+    """Ctrl-C stops the server, also in a process that inherited SIGINT ignored (a job a
+    non-interactive shell started in the background, as CI runners may start the suite)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("NGFF_GPU_DEBUG", None)
     proc = subprocess.Popen([sys.executable, "-m", "ngff_gpu.cli", "view", str(sharded), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_ignore_sigint if inherited == "ignored" else None)
     try:
         first = proc.stdout.readline()
         second = proc.stdout.readline()  # printed once the socket listens

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from typing import Any
 from urllib.parse import quote
 
@@ -115,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
         raise ArgumentError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc} "
                             "(choose another with --port)") from exc
     url = link(server, viewer_state(server.data_url, info, inner))
+    # Serving until Ctrl-C (SIGINT) is this command's contract, also when the process
+    # inherited SIGINT ignored (a job a non-interactive shell started in the background).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"serving {store} at {server.data_url} (Ctrl-C stops)")
     print(f"open in neuroglancer: {url}", flush=True)
     try:
