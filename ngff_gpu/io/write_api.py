@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError
+from ngff_gpu.io.scene_write import is_scene, write_scene
 from ngff_gpu.io.transform_store import is_transformation, write_transformation
 from ngff_gpu.io.writer import write_multiscales
 from ngff_gpu.model.multiscales import Multiscales
@@ -196,6 +197,15 @@ def to_ngff_zarr(
     _check_chain(serializer, filters)
     if is_transformation(multiscales):
         write_transformation(store, multiscales, version, overwrite=bool(overwrite))
+        return
+    if is_scene(multiscales):
+        others = {"compressor": compressor, "compressors": compressors, "codec": codec,
+                  "codec_level": codec_level, "chunks_per_shard": chunks_per_shard,
+                  "progress": progress, "memory_limit": memory_limit, "device": device,
+                  "client": client, "recompress": recompress,
+                  "metadata_only": metadata_only, "start_level": start_level}
+        write_scene(store, multiscales, to_ngff_zarr, version, overwrite=bool(overwrite),
+                    consolidate_metadata=consolidate_metadata, **others)
         return
     version = "0.5" if version is None else getattr(version, "value", version)
     if not isinstance(version, str):
