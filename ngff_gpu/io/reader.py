@@ -1,4 +1,5 @@
-"""Read an OME-Zarr store (0.4, 0.5 or 0.6) back into a Multiscales of lazy dask arrays."""
+"""Read an OME-Zarr store (0.4, 0.5, 0.6 or 0.9.dev1) back: an image into a Multiscales of lazy
+dask arrays (:mod:`ngff_gpu.io.image_read`), a scene or a transformation stored alone."""
 
 from __future__ import annotations
 
@@ -37,8 +38,11 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
     kind : {None, "multiscales", "transformation", "scene"}
         What the store holds, as ngff-zarr 0.50 names it: an image (default), or an
         OME-Zarr 0.6 transformation stored alone (returned as it was written, see
-        :mod:`ngff_gpu.io.transform_store`). Scenes are not read yet (``ValueError``).
-        A store holding another kind than asked raises ``ValueError`` naming it.
+        :mod:`ngff_gpu.io.transform_store`), or a scene (an
+        :class:`~ngff_gpu.io.scene.NgffScene` with every image its transformations
+        name; ``validate`` checks each image and the scene's rules). A store holding
+        another kind than asked raises ``ValueError`` naming it; a path into a scene
+        (``scene.ome.zarr/tile_0``) reads that image.
 
     Returns
     -------

@@ -83,9 +83,12 @@ def to_ngff_zarr(
         each level is written as ``images[k].data`` holds it, with its dask
         chunks, at ``metadata.datasets[k].path``. An RFC-5 transformation instead
         (ngff-zarr 0.50's form) is stored alone in an OME-Zarr 0.6 group
-        (:mod:`ngff_gpu.io.transform_store`; the other parameters do not apply).
+        (:mod:`ngff_gpu.io.transform_store`; the other parameters do not apply). An
+        :class:`~ngff_gpu.io.scene.NgffScene` (ours or ngff-zarr's) is written to a
+        local directory at 0.6 or 0.9.dev1: ``ome.scene`` in the root group and each
+        image below its path with this call's options (:mod:`ngff_gpu.io.scene_write`).
     version : {"0.5", "0.4", "0.6", "0.9.dev1"}
-        OME-Zarr version (None: 0.5 for an image, 0.6 for a transformation): 0.5, 0.6 and
+        OME-Zarr version (None: 0.5 for an image, 0.6 for a transformation or a scene): 0.5, 0.6 and
         0.9.dev1 write Zarr v3 (``dimension_names``, optional sharding; 0.6 with RFC-5
         coordinate systems; 0.9.dev1 is 0.6 with RFC-3 axes: any count, names, types and
         order), 0.4 writes Zarr v2. Axes a version cannot hold (RFC-3 axes, or a channel
