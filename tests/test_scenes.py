@@ -297,3 +297,11 @@ def test_read_refuses_image_paths_outside_the_scene(tmp_path, path):
     with pytest.raises(ArgumentError, match="relative path below the scene group"):
         nz.from_ngff_zarr(store, kind="scene")
     assert os.path.isdir(store)
+
+
+@pytest.mark.parametrize("option", [{"labels": {"x": np.zeros((16, 16), np.uint8)}},
+                                    {"omero": True}, {"resume": True}])
+def test_image_only_options_are_refused_for_a_scene(tmp_path, option):
+    with pytest.raises(ArgumentError, match="not available for a scene"):
+        nz.to_ngff_zarr(tmp_path / "s.ome.zarr", _scene()[1], **option)
+    assert not (tmp_path / "s.ome.zarr").exists()

@@ -202,6 +202,11 @@ def to_ngff_zarr(
         write_transformation(store, multiscales, version, overwrite=bool(overwrite))
         return
     if is_scene(multiscales):
+        unused = [k for k, v in (("labels", labels), ("omero", omero), ("resume", resume),
+                                 ("storage_options", storage_options)) if v]
+        if unused:
+            raise ArgumentError(f"{', '.join(unused)}: not available for a scene (set them "
+                                "on each image, or write the images one by one)")
         others = {"compressor": compressor, "compressors": compressors, "codec": codec,
                   "codec_level": codec_level, "chunks_per_shard": chunks_per_shard,
                   "progress": progress, "memory_limit": memory_limit, "device": device,
