@@ -51,7 +51,9 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
         ``dims`` tuples; ``metadata.omero`` and ``root_attributes`` filled;
         ``metadata`` in the form of the store's version: :class:`Metadata` for 0.4/0.5,
         :class:`Metadata06` for 0.6 (its coordinate systems and multiscale-level
-        transformations as stored, matrices stored in arrays loaded).
+        transformations as stored, matrices stored in arrays loaded). With
+        ``kind="scene"``: an :class:`~ngff_gpu.io.scene.NgffScene`; with
+        ``kind="transformation"``: the transformation.
 
     Raises
     ------
