@@ -40,6 +40,7 @@ from ngff_gpu.io.hcs import HCSPlateWriter, to_hcs_zarr, write_hcs_well_image
 from ngff_gpu.io.hcs_read import HCSPlate, HCSWell, from_hcs_zarr
 from ngff_gpu.io.omero import compute_omero_from_multiscales
 from ngff_gpu.io.reader import from_ngff_zarr, from_ome_zarr
+from ngff_gpu.io.scene import NgffScene
 from ngff_gpu.io.upgrade import upgrade_ome_zarr
 from ngff_gpu.io.validate import validate_store
 from ngff_gpu.io.write_api import to_ngff_zarr, to_ome_zarr
@@ -131,6 +132,7 @@ __all__ = [
     "NgffGpuError",
     "NgffImage",
     "NgffMultiscales",
+    "NgffScene",
     "Omero",
     "OmeroChannel",
     "OmeroWindow",

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError
+from ngff_gpu.io.scene_write import is_scene, write_scene
 from ngff_gpu.io.transform_store import is_transformation, write_transformation
 from ngff_gpu.io.writer import write_multiscales
 from ngff_gpu.model.multiscales import Multiscales
@@ -82,9 +83,12 @@ def to_ngff_zarr(
         each level is written as ``images[k].data`` holds it, with its dask
         chunks, at ``metadata.datasets[k].path``. An RFC-5 transformation instead
         (ngff-zarr 0.50's form) is stored alone in an OME-Zarr 0.6 group
-        (:mod:`ngff_gpu.io.transform_store`; the other parameters do not apply).
+        (:mod:`ngff_gpu.io.transform_store`; the other parameters do not apply). An
+        :class:`~ngff_gpu.io.scene.NgffScene` (ours or ngff-zarr's) is written to a
+        local directory at 0.6 or 0.9.dev1: ``ome.scene`` in the root group and each
+        image below its path with this call's options (:mod:`ngff_gpu.io.scene_write`).
     version : {"0.5", "0.4", "0.6", "0.9.dev1"}
-        OME-Zarr version (None: 0.5 for an image, 0.6 for a transformation): 0.5, 0.6 and
+        OME-Zarr version (None: 0.5 for an image, 0.6 for a transformation or a scene): 0.5, 0.6 and
         0.9.dev1 write Zarr v3 (``dimension_names``, optional sharding; 0.6 with RFC-5
         coordinate systems; 0.9.dev1 is 0.6 with RFC-3 axes: any count, names, types and
         order), 0.4 writes Zarr v2. Axes a version cannot hold (RFC-3 axes, or a channel
@@ -196,6 +200,20 @@ def to_ngff_zarr(
     _check_chain(serializer, filters)
     if is_transformation(multiscales):
         write_transformation(store, multiscales, version, overwrite=bool(overwrite))
+        return
+    if is_scene(multiscales):
+        unused = [k for k, v in (("labels", labels), ("omero", omero), ("resume", resume),
+                                 ("storage_options", storage_options)) if v]
+        if unused:
+            raise ArgumentError(f"{', '.join(unused)}: not available for a scene (set them "
+                                "on each image, or write the images one by one)")
+        others = {"compressor": compressor, "compressors": compressors, "codec": codec,
+                  "codec_level": codec_level, "chunks_per_shard": chunks_per_shard,
+                  "progress": progress, "memory_limit": memory_limit, "device": device,
+                  "client": client, "recompress": recompress,
+                  "metadata_only": metadata_only, "start_level": start_level}
+        write_scene(store, multiscales, to_ngff_zarr, version, overwrite=bool(overwrite),
+                    consolidate_metadata=consolidate_metadata, **others)
         return
     version = "0.5" if version is None else getattr(version, "value", version)
     if not isinstance(version, str):

@@ -122,7 +122,7 @@ def method_metadata(method: Any) -> MethodMetadata:
                           method=function, version=_package_version())
 
 
-def _spans(t: Any, where: str, counts: set[int]) -> None:
+def check_spans(t: Any, where: str, counts: set[int]) -> None:
     """Each scale and translation of ``t`` (sequences opened) has one value per axis of
     the system(s) it applies to (``counts``)."""
     kind = getattr(t, "type", None)
@@ -135,7 +135,7 @@ def _spans(t: Any, where: str, counts: set[int]) -> None:
                                 "span its axes cannot be applied by a reader")
     elif kind == "sequence":
         for j, member in enumerate(t.transformations):
-            _spans(member, f"{where}.transformations[{j}]", counts)
+            check_spans(member, f"{where}.transformations[{j}]", counts)
 
 
 def check_system(system: Any, where: str) -> None:
@@ -210,7 +210,7 @@ def _dataset_06(ds: Any, index: int, ndim: int, intrinsic: str) -> dict[str, Any
         transforms = [TransformSequence(transformations=transforms,
                                         name=f"{stem(ds.path, index)}_to_{intrinsic}")]
     for j, t in enumerate(transforms):
-        _spans(t, f"{where}[{j}]", {ndim})
+        check_spans(t, f"{where}[{j}]", {ndim})
     out = []
     for j, t in enumerate(transforms):
         entry = transform_json(t, f"{where}[{j}]")
@@ -284,12 +284,12 @@ def metadata_to_json(meta: Any, version: str, method: str | None = None,
         for i, d in enumerate(form.datasets):
             where = f"datasets[{i}].coordinateTransformations"
             for j, t in enumerate(d.coordinateTransformations):
-                _spans(t, f"{where}[{j}]", {ndim})
+                check_spans(t, f"{where}[{j}]", {ndim})
             out["datasets"].append({"path": d.path, "coordinateTransformations": [
                 transform_json(t, f"{where}[{j}]") for j, t in enumerate(d.coordinateTransformations)]})
         if form.coordinateTransformations:
             for j, t in enumerate(form.coordinateTransformations):
-                _spans(t, f"coordinateTransformations[{j}]", {ndim})
+                check_spans(t, f"coordinateTransformations[{j}]", {ndim})
             out["coordinateTransformations"] = [
                 transform_json(t, f"coordinateTransformations[{j}]")
                 for j, t in enumerate(form.coordinateTransformations)]
@@ -447,6 +447,6 @@ def _check_lengths(meta: Metadata06, where: str) -> None:
     for i, ds in enumerate(meta.datasets):
         for j, t in enumerate(ds.coordinateTransformations):
             try:
-                _spans(t, f"{where}.datasets[{i}].coordinateTransformations[{j}]", {ndim})
+                check_spans(t, f"{where}.datasets[{i}].coordinateTransformations[{j}]", {ndim})
             except ArgumentError as exc:
                 raise InvalidStoreError(str(exc)) from None

@@ -47,7 +47,7 @@ SERVED_FUNCTIONS = (
     "compute_omero_from_multiscales",
     "upgrade_ome_zarr",
 )
-SERVED_CLASSES = ("NgffImage", "Multiscales", "NgffMultiscales")
+SERVED_CLASSES = ("NgffImage", "Multiscales", "NgffMultiscales", "NgffScene")
 #: Served too, but not counted as a call (an enum and a constant).
 SERVED_VALUES = ("Methods", "SUPPORTED_VERSIONS")
 SERVED = SERVED_FUNCTIONS + SERVED_CLASSES + SERVED_VALUES
