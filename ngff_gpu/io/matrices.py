@@ -17,6 +17,7 @@ import numpy as np
 import zarr
 
 from ngff_gpu.errors import ArgumentError, InvalidStoreError
+from ngff_gpu.io.group import open_group
 from ngff_gpu.model.transforms_json import check_array_path, iter_matrix_transforms
 
 
@@ -82,16 +83,21 @@ def stored_matrix_paths(document: Any) -> set[str]:
     return found
 
 
-def refuse_occupied_matrix_paths(root: zarr.Group, paths: Sequence[str]) -> None:
+def refuse_occupied_matrix_paths(root: Any, paths: Sequence[str]) -> None:
     """Before an append writes matrices into an existing group: refuse a path where the
     group holds a node (or an array where a parent group would go) that its stored
     metadata does not name as a matrix, so that an array of the user's is never replaced.
+    ``root`` is the group or its store.
 
     Raises
     ------
     ArgumentError
         (a ``ValueError``) naming the path and the node already there.
     """
+    if not paths:
+        return
+    if not isinstance(root, zarr.Group):  # a store: opened read-only for the check
+        root = open_group(root, mode="r")
     named = stored_matrix_paths(root.attrs.asdict())
     for path in paths:
         parts = path.split("/")

@@ -39,7 +39,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -73,19 +73,25 @@ def copy_file(src: str, dst: str) -> int | None:
         return None
     with fin:
         size = os.fstat(fin.fileno()).st_size
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        tmp = f"{dst}.{uuid.uuid4().hex}.partial"
-        try:
-            with open(tmp, "wb") as fout:
-                _clone(fin, fout, size)
-            os.replace(tmp, dst)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        _replace_atomically(dst, lambda fout: _clone(fin, fout, size))
     return size
+
+
+def _replace_atomically(dst: str, fill: Callable[[BinaryIO], object]) -> None:
+    """Write ``dst`` through ``fill`` into a ``<dst>.<uuid>.partial`` temporary renamed
+    onto it (removed on any failure), so that ``dst`` is never partial."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    tmp = f"{dst}.{uuid.uuid4().hex}.partial"
+    try:
+        with open(tmp, "wb") as fout:
+            fill(fout)
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _clone(fin: Any, fout: Any, size: int) -> None:
@@ -119,18 +125,7 @@ def _clone(fin: Any, fout: Any, size: int) -> None:
 
 def _write_file(dst: str, data: bytes) -> None:
     """Write ``data`` to ``dst`` atomically (a ``.partial`` temporary renamed)."""
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    tmp = f"{dst}.{uuid.uuid4().hex}.partial"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    _replace_atomically(dst, lambda f: f.write(data))
 
 
 # ---------------------------------------------------------------------- shard index

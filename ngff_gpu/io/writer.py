@@ -45,7 +45,6 @@ from ngff_gpu.io.append import (
     refuse_reading_replaced,
 )
 from ngff_gpu.io.codecs import compressors_for, user_compressors
-from ngff_gpu.io.group import open_group
 from ngff_gpu.io.guards import disk_full, refuse_unreachable_store
 from ngff_gpu.io.labels import (
     colors_for,
@@ -419,8 +418,8 @@ def write_multiscales(
         image_attrs = {**check_root_attributes(multiscales.root_attributes), **image_attrs}
     kept_attrs = _ome_attrs(image, version, omero if isinstance(omero, dict) else None,
                             levels=start_level) if start_level else None
-    if start_level and matrices is not None and matrices.arrays:
-        refuse_occupied_matrix_paths(open_group(store, mode="r"), list(matrices.arrays))
+    if start_level and matrices is not None:
+        refuse_occupied_matrix_paths(store, list(matrices.arrays))
     fp = _fingerprint(jobs, version, codec, codec_level)
     on_device = is_device_array(image.segments[0].source)
     backend = get_backend("cuda" if on_device else device)

@@ -31,12 +31,9 @@ from ngff_gpu.errors import InputFormatError
 from ngff_gpu.io.inputs.common import (
     InputImage,
     Stacked,
-    checked_dims,
-    keep_dims,
+    arrange_tczyx,
     permuted,
-    reorder,
     safe_name,
-    squeeze,
     stem,
     udunits,
 )
@@ -298,14 +295,8 @@ def _open(path: str, seq: SpimSequence, dims: Sequence[str] | None,
             translation = {d: float(affine[i, 3]) for i, d in enumerate("xyz")}
     names = [seq.channel_names.get(s.attrs.get("channel", ""), "") for s in group]
     omero = {"channels": [{"label": n} for n in names]} if all(names) and names else None
-    guessed = ["t", "c", "z", "y", "x"]
-    if dims is not None:
-        guessed = checked_dims(dims, 5, path, data.shape)
-        scale, translation = keep_dims(scale, guessed) or {}, keep_dims(translation, guessed) or {}
-        units = keep_dims(units, guessed) or {}
-        data, guessed = reorder(data, guessed, path)
-    else:  # singleton axes the file always has are left out
-        data, guessed = squeeze(data, guessed, ("t", "c"), path)
+    data, guessed, scale, translation, units = arrange_tczyx(data, dims, path, scale,
+                                                             translation, units)
     name = stem(path) if len(images) == 1 else f"{stem(path)}_{_group_name(group)}"
     kind = f"BigDataViewer {'HDF5' if seq.loader == 'hdf5' else 'N5'}"
     if len(images) > 1:

@@ -358,3 +358,21 @@ def squeeze(array: Any, dims: Sequence[str], drop: Sequence[str], path: str
     return (RegionArray([array.shape[i] for i in keep], array.dtype, read, path,
                         chunks=[chunks[i] for i in keep] if chunks is not None else None),
             [dims[i] for i in keep])
+
+
+def arrange_tczyx(data: Any, dims: Sequence[str] | None, path: str,
+                  scale: dict[str, Any], translation: dict[str, Any], units: dict[str, Any]
+                  ) -> tuple[Any, list[str], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A ``t, c, z, y, x`` volume as the caller asked for it: with ``dims``, checked,
+    the metadata kept to those dims and the axes reordered; without, the singleton ``t``
+    and ``c`` the file always has left out. Returns data, dims, scale, translation, units.
+    """
+    guessed = ["t", "c", "z", "y", "x"]
+    if dims is None:
+        data, guessed = squeeze(data, guessed, ("t", "c"), path)
+        return data, guessed, scale, translation, units
+    guessed = checked_dims(dims, 5, path, data.shape)
+    scale, translation = keep_dims(scale, guessed) or {}, keep_dims(translation, guessed) or {}
+    units = keep_dims(units, guessed) or {}
+    data, guessed = reorder(data, guessed, path)
+    return data, guessed, scale, translation, units

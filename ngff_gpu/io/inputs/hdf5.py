@@ -35,11 +35,11 @@ from ngff_gpu.io.inputs.bdv import open_bdv_h5
 from ngff_gpu.io.inputs.common import (
     InputImage,
     Stacked,
+    arrange_tczyx,
     checked_dims,
     keep_dims,
     reorder,
     safe_name,
-    squeeze,
     stem,
     udunits,
 )
@@ -250,14 +250,8 @@ def _open_imaris(f: Any, path: str, dims: Sequence[str] | None) -> InputImage:
     if step is not None and len(times) > 1:
         scale["t"], units["t"] = step, "second"
     omero = _imaris_channels(f, len(channels))
-    guessed = ["t", "c", "z", "y", "x"]
-    if dims is not None:
-        guessed = checked_dims(dims, 5, path, data.shape)
-        scale, translation = keep_dims(scale, guessed) or {}, keep_dims(translation, guessed) or {}
-        units = keep_dims(units, guessed) or {}
-        data, guessed = reorder(data, guessed, path)
-    else:  # singleton axes the file always has are left out
-        data, guessed = squeeze(data, guessed, ("t", "c"), path)
+    data, guessed, scale, translation, units = arrange_tczyx(data, dims, path, scale,
+                                                             translation, units)
     name = attr_text(info, "Name") if info is not None else None
     return InputImage(data=data, dims=guessed, scale=scale or None,
                       translation=translation or None, units=units or None,
