@@ -41,10 +41,16 @@ def rng() -> np.random.Generator:
 
 
 _RELIABILITY: dict[str, list[tuple[str, str]]] = {}
+#: Tables of the ngff-zarr compatibility run, taken from its report's user properties
+#: (they reach the controlling process also when the test ran in a pytest-xdist worker).
+_COMPAT_TABLES: list[str] = []
 
 
 def pytest_runtest_logreport(report):
-    """Record the outcome of every ``reliability`` case (tests/test_reliability.py)."""
+    """Record the outcome of every ``reliability`` case (tests/test_reliability.py) and
+    the table of the ngff-zarr compatibility run (tests/test_ngff_zarr_compat.py)."""
+    if report.when == "call":
+        _COMPAT_TABLES.extend(v for k, v in report.user_properties if k == "ngff_zarr_compat_table")
     marker = report.keywords.get("reliability")
     if marker is None or not (report.when == "call" or report.outcome != "passed"):
         return
@@ -81,10 +87,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 def print_compat_table(terminalreporter):
     """Print the table of the ngff-zarr compatibility run (tests/test_ngff_zarr_compat.py)."""
-    import sys
-
-    suite = sys.modules.get("tests.compat.suite")
-    for table in getattr(suite, "LAST_REPORT", []):
+    for table in _COMPAT_TABLES:
         terminalreporter.section("ngff-zarr 0.50.0 test suite against ngff_gpu")
         for line in table.splitlines():
             terminalreporter.write_line(line)

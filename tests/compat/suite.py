@@ -36,9 +36,6 @@ from tests.compat.causes import CAUSES, Cause, classify
 PACKAGE = "ngff-zarr"
 VERSION = "0.50.0"
 ROOT = Path(__file__).resolve().parents[2]
-#: Tables of the runs made in this process, printed at the end of the pytest session
-#: (tests/conftest.py).
-LAST_REPORT: list[str] = []
 
 #: Test files left out of both runs, each with the reason. Every other file of
 #: ngff-zarr's ``test/`` folder that names a served name runs.
