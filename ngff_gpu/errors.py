@@ -126,6 +126,41 @@ class StructuralValidationError(PeerCompatible, InvalidStoreError):
         return f"{where + ': ' if where else ''}spec rule [{rule}] violated: {self.message}"
 
 
+class SchemaValidationError(PeerCompatible, InvalidStoreError):
+    """A stored OME-Zarr document does not satisfy the official JSON schema of its
+    version (``validate=True``; :mod:`ngff_gpu.model.schema`). Also a
+    ``jsonschema.ValidationError`` (what ngff-zarr raises there; jsonschema is loaded
+    whenever the schema pass runs), with its ``message``, ``path``, ``validator``,
+    ``validator_value`` and ``instance``; ``version`` and ``schema_file`` name the
+    schema, ``store`` the store."""
+
+    peer = ("jsonschema.exceptions", "ValidationError")
+
+    def __init__(self, message: str, version: str, schema: str, path: Any = (),
+                 validator: Any = None, validator_value: Any = None, instance: Any = None,
+                 store: str | None = None) -> None:
+        from collections import deque
+
+        self.message = message
+        self.version = version
+        self.schema_file = schema
+        self.path = self.relative_path = deque(path)
+        self.schema_path = self.relative_schema_path = deque()
+        self.context: list[Any] = []
+        self.cause = None
+        self.parent = None
+        self.validator = validator
+        self.validator_value = validator_value
+        self.instance = instance
+        self.store = store
+        Exception.__init__(self, str(self))
+
+    def __str__(self) -> str:
+        at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path)
+        return (f"{self.store + ': ' if self.store else ''}OME-Zarr {self.version} schema "
+                f"({self.schema_file}): {self.message}{' at ' + at.lstrip('.') if at else ''}")
+
+
 class InputFormatError(NgffGpuError, ValueError):
     """An input file cannot be read as an image."""
 

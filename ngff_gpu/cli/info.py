@@ -278,9 +278,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any] | None:
 def add_validate_parser(sub: Any) -> None:
     """Register ``validate``."""
     p = sub.add_parser("validate", help="check that a store is a complete, valid OME-Zarr image",
-                       description="Check a store against the OME-Zarr 0.4/0.5 schema "
-                                   "(ome-zarr-models) and for completeness. Exit status 1 when "
-                                   "it is not valid.",
+                       description="Check a store against the official OME-Zarr JSON schema "
+                                   "of its version (0.4, 0.5, 0.6, 0.9.dev1; bundled), the "
+                                   "structural rules, ome-zarr-models (0.4/0.5) and for "
+                                   "completeness. Exit status 1 when it is not valid.",
                        epilog=VALIDATE_EPILOG, formatter_class=HelpFormatter)
     p.add_argument("store", metavar="STORE", help="OME-Zarr image (path or URL)")
     _storage_option(p)

@@ -28,7 +28,11 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
         ``bioformats2raw.layout`` container of one series (see
         :func:`~ngff_gpu.io.containers.open_image_group`).
     validate : bool
-        Validate the store with ``ome-zarr-models`` first.
+        Validate the store first, as ngff-zarr 0.50 does (:func:`~ngff_gpu.validate_store`):
+        the official JSON schema of its version (bundled; ``SchemaValidationError``, also a
+        ``jsonschema.ValidationError``; a superseded ``0.6.dev4`` tag warns), then the
+        structural rules (``StructuralValidationError``), the arrays and, for 0.4/0.5,
+        ``ome-zarr-models``.
     version : str, optional
         The version the store must have (raises ``ValueError`` when it has another).
     storage_options : dict, optional
@@ -58,7 +62,9 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
     Raises
     ------
     InvalidStoreError
-        If the store is not an OME-Zarr 0.4/0.5/0.6 image, or not of ``version``.
+        If the store is not an OME-Zarr 0.4/0.5/0.6 image, or not of ``version``; with
+        ``validate``, its subclasses above, or "No JSON Schema is bundled for OME-Zarr
+        version ..." for a version string no schema is bundled for.
     ArgumentError
         For a plate's root or a container of several series (the message names the
         paths to open).

@@ -25,6 +25,7 @@ from ngff_gpu.io.transform_store import held_kind
 from ngff_gpu.model.metadata import CoordinateSystem
 from ngff_gpu.model.multiscales import Multiscales
 from ngff_gpu.model.scene import SCENE_VERSIONS, check_image_path, check_scene, scene_from_json
+from ngff_gpu.model.schema import validate_document
 
 
 @dataclass
@@ -98,6 +99,9 @@ def read_scene(group: zarr.Group, store: Any, validate: bool = False,
     ArgumentError
         An image path outside the scene group; with ``validate``, a scene that
         :func:`~ngff_gpu.model.scene.check_scene` refuses (and each image validated).
+    SchemaValidationError
+        With ``validate``, a root document that breaks the OME-Zarr scene schema
+        (checked before anything is parsed).
     """
     ome = group.attrs.asdict()["ome"]
     found = ome.get("version")
@@ -106,6 +110,8 @@ def read_scene(group: zarr.Group, store: Any, validate: bool = False,
                                 f"{' or '.join(SCENE_VERSIONS)}")
     if version is not None and str(getattr(version, "value", version)) != found:
         raise InvalidStoreError(f"{store}: an OME-Zarr {found} scene, not {version}")
+    if validate:  # the scene schema first, as ngff-zarr reads a scene
+        validate_document(group.attrs.asdict(), "scene", store=str(store))
     systems, transforms = scene_from_json(ome.get("scene"), found)
     images: dict[str, Multiscales] = {}
     for t in transforms:

@@ -45,8 +45,7 @@ class Cause:
 #: matters: the first cause that covers a failure is its cause.
 CAUSES: tuple[Cause, ...] = (
     Cause("scenes", "OME-Zarr 0.6 scenes and resampling through fields",
-          tests=(r"test/test_scene\.py::test_read_validates_references_against_the_store$",
-                 r"test/test_declare_field_transform\.py::test_a_declaration_beside_the_image_references_its_systems$",
+          tests=(r"test/test_declare_field_transform\.py::test_a_declaration_beside_the_image_references_its_systems$",
                  r"test/test_declare_field_transform\.py::test_a_declared_store_streams_region_by_region$",
                  r"test/test_declare_field_transform\.py::test_a_standalone_declaration_round_trips$",
                  r"test/test_declare_field_transform\.py::test_declaring_appends_to_existing_transformations$",
@@ -90,15 +89,9 @@ CAUSES: tuple[Cause, ...] = (
                  r"matrices"),
           messages=(r"zarr-python used", r"cache was not written")),
     Cause("structural-validation", "Validation on read",
-          tests=(r"test/test_ngff_validation\.py::test_read_",
-                 r"test/test_ngff_validation\.py::test_validate_v0[56]_schema_active_on_read_path",
-                 r"test/test_v09_metadata\.py::test_the_flat_axes_shape_fails_the_schema_pass",
-                 r"test/test_v09_metadata\.py::test_a_broken_0_9_dev1_store_is_refused",
-                 r"test/test_rfc4_validation\.py::test_from_ngff_zarr_invalid_orientation_reads_"
-                 r"below_rfc4",
-                 r"test/test_rfc4_validation\.py::test_from_ngff_zarr_with_rfc4_validation",
-                 r"test/test_rfc4_validation\.py::test_read_accepts_orientation_on_a_non_space_",
-                 r"test/test_structural_validation_reader\.py::test_scale_length_violation_")),
+          tests=(r"test/test_ngff_validation\.py::test_read_path_schema_instance_by_version$",
+                 r"test/test_structural_validation_reader\.py::test_scale_length_violation_raises_"
+                 r"only_when_validating$")),
     Cause("bioformats2raw", "`bioformats2raw.layout` containers",
           tests=(r"test/test_version_detection\.py::test_from_ngff_zarr_bioformats2raw_"
                  r"(single_image|with_explicit_subpath|with_ome_series_single)$",)),
