@@ -79,6 +79,10 @@ def test_wheel_ships_kernels(tmp_path: Path) -> None:
         assert f"ngff_gpu/kernels/{name}" in names, f"{name} missing from the wheel"
     for header in KERNELS.glob("*.cuh"):
         assert f"ngff_gpu/kernels/{header.name}" in names
+    # The OME-NGFF schemas of validate=True ship too (package data of ngff_gpu.model).
+    schemas = Path(__file__).parent.parent / "ngff_gpu" / "model" / "ngff_schemas"
+    for path in [*schemas.glob("*/*.schema"), schemas / "LICENSE", schemas / "README.md"]:
+        assert f"ngff_gpu/model/ngff_schemas/{path.relative_to(schemas).as_posix()}" in names
 
 
 def test_loader_finds_every_kernel_file() -> None:

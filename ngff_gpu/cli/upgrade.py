@@ -40,7 +40,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--to", "--version", dest="version", choices=VERSIONS, default="0.6",
                    help="target OME-Zarr version (default: 0.6)")
     p.add_argument("--validate", action="store_true",
-                   help="validate INPUT (ome-zarr-models) before converting it")
+                   help="validate INPUT (as `ngff-gpu validate`) before converting it")
     p.add_argument("--overwrite", dest="overwrite", action="store_true", default=True,
                    help="replace an existing OUTPUT (default)")
     p.add_argument("--no-overwrite", dest="overwrite", action="store_false",
