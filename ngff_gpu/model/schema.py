@@ -7,8 +7,11 @@ BSD-2-Clause, see the README there). Every file of a version is registered under
 ``$id`` with ``referencing``, so the cross-file ``$ref`` of 0.6 (axes, coordinate
 systems, transformations) resolve locally; nothing is fetched. OME publishes no
 0.9.dev1 schema: :func:`registry` derives it from 0.6's, as RFC-3 and RFC-4 change
-0.6 (the version tag, the axis-count and space-axis constraints lifted, an axis
-``orientation`` from RFC-4's vocabulary).
+0.6 (the version tag; the axis-count and space-axis constraints and the bounds on
+``mapAxis``/``projectAxis`` axis indices lifted; an axis ``orientation`` from RFC-4's
+vocabulary; the release's omero channel: a window of ``start`` and ``end``, an
+``inverted`` flag). ngff-zarr 0.50's own 0.9.dev1 tree is the oracle the tests compare it
+with.
 
 The version that selects the schemas is the one the document records (``ome.version``;
 ``multiscales[0].version`` for 0.4), as ngff-zarr 0.50 reads it: a pre-release tag
@@ -82,7 +85,30 @@ def _rfc3_tree() -> dict[str, dict[str, Any]]:
                        "value": {"enum": [v.value for v in AnatomicalOrientationValues]}},
         "required": ["type", "value"],
     }
+    # RFC-3: axis indices of mapAxis and projectAxis have no upper bound (0.6: 0..4), nor
+    # their lists a length bound beyond one index (0.6: mapAxis 2..5, projectAxis 1..3).
+    defs = tree["coordinate_transformations.schema"]["$defs"]
+    defs["mapAxis"]["properties"]["mapAxis"].pop("minItems", None)
+    for node in _nodes(defs["mapAxis"]) + _nodes(defs["projectAxis"]):
+        node.pop("maxItems", None)
+        if node.get("type") == "integer":
+            node.pop("maximum", None)
+    # The omero channel of the 0.9.dev1 release, as ngff-zarr 0.50 checks it: a window
+    # needs only start and end, ``inverted`` is a boolean, ``family`` is free.
+    channel = tree["image.schema"]["$defs"]["omero"]["properties"]["channels"]["items"]
+    channel["properties"]["window"]["required"] = ["start", "end"]
+    channel["properties"].pop("family", None)
+    channel["properties"]["inverted"] = {"type": "boolean"}
     return tree
+
+
+def _nodes(node: Any) -> list[dict[str, Any]]:
+    """Every object of a JSON tree, ``node`` included."""
+    found = [node] if isinstance(node, dict) else []
+    for child in node.values() if isinstance(node, dict) else node if isinstance(node, list) \
+            else ():
+        found += _nodes(child)
+    return found
 
 
 @cache
