@@ -122,8 +122,8 @@ def refuse_foreign_directory(store: Any, adding: Collection[str] | None = None,
     children = zarr_children(path, zarr_format)
     if children is None:
         raise StoreExistsError(
-            f"{path} is a non-empty directory that is not a Zarr store; refusing to overwrite it"
-        )
+            f"{path} is a non-empty directory that is not a Zarr store (nor holds only Zarr "
+            f"v{zarr_format} nodes); refusing to overwrite it")
     if adding is None:
         raise StoreExistsError(
             f"{path} holds Zarr nodes {sorted(children)} without root metadata; refusing to "
