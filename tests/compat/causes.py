@@ -99,9 +99,6 @@ CAUSES: tuple[Cause, ...] = (
     Cause("bioformats2raw", "`bioformats2raw.layout` containers",
           tests=(r"test/test_version_detection\.py::test_from_ngff_zarr_bioformats2raw_"
                  r"(single_image|with_explicit_subpath|with_ome_series_single)$",)),
-    Cause("hcs", "HCS plates through ngff-zarr's `hcs` module",
-          tests=(r"test/test_hcs", r"test/test_write_hcs", r"test/test_index_out_of_range\.py",
-                 r"test/test_parse_hcs", r"test/test_well_path")),
     Cause("overwrite-guard", "Overwriting the store being read",
           tests=(r"test/test_to_ngff_zarr_overwrite_guard\.py::test_overwrite_of_read_store_raises",
                  r"test/test_to_ngff_zarr_overwrite_guard\.py::test_image_opened_from_the_array",
