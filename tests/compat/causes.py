@@ -45,12 +45,7 @@ class Cause:
 #: matters: the first cause that covers a failure is its cause.
 CAUSES: tuple[Cause, ...] = (
     Cause("scenes", "OME-Zarr 0.6 scenes and resampling through fields",
-          tests=(r"test/test_scene\.py::test_read_validates_references_against_the_store$",
-                 r"test/test_declare_field_transform\.py::test_a_declaration_beside_the_image_references_its_systems$",
-                 r"test/test_declare_field_transform\.py::test_a_declared_store_streams_region_by_region$",
-                 r"test/test_declare_field_transform\.py::test_a_standalone_declaration_round_trips$",
-                 r"test/test_declare_field_transform\.py::test_declaring_appends_to_existing_transformations$",
-                 r"test/test_declare_field_transform\.py::test_the_argument_is_not_mutated$")),
+          tests=(r"test/test_scene\.py::test_read_validates_references_against_the_store$",)),
     Cause("metadata-form", "Metadata form and repr",
           tests=(r"test/test_ngff_validation\.py::"
                  r"test_v06_write_refuses_a_top_level_transform_without_references",
