@@ -120,14 +120,16 @@ def refuse_foreign_directory(store: Any, adding: Collection[str] | None = None,
     if not entries or any(os.path.exists(os.path.join(path, m)) for m in ROOT_FILES):
         return
     children = zarr_children(path, zarr_format)
+    if adding is None:
+        nodes = children or zarr_children(path, {2: 3, 3: 2}[zarr_format])
+        detail = (f" (it holds Zarr nodes {sorted(nodes)} without root metadata: to_ngff_zarr "
+                  "with overwrite=False adds an image beside them)") if nodes else ""
+        raise StoreExistsError(f"{path} is a non-empty directory that is not a Zarr store"
+                               f"{detail}; refusing to overwrite it")
     if children is None:
         raise StoreExistsError(
             f"{path} is a non-empty directory that is not a Zarr store (nor holds only Zarr "
             f"v{zarr_format} nodes); refusing to overwrite it")
-    if adding is None:
-        raise StoreExistsError(
-            f"{path} holds Zarr nodes {sorted(children)} without root metadata; refusing to "
-            "replace them (overwrite=False writes the image beside them)")
     taken = sorted(set(children) & set(adding))
     if taken:
         raise StoreExistsError(
@@ -311,11 +313,11 @@ class StoreSession:
         """
         adding = self._adding()
         refuse_foreign_directory(self.store, adding, self.zarr_format)
+        self._out = self._replace.open()
         path = local_path(self.store)
         if adding is not None and path is not None and os.path.isdir(path) and not any(
                 os.path.exists(os.path.join(path, m)) for m in ROOT_FILES):
             self.beside = zarr_children(path, self.zarr_format) or None
-        self._out = self._replace.open()
 
     def _adding(self) -> frozenset[str] | None:
         """The names this write adds beside a hierarchy without root metadata: only
