@@ -151,7 +151,9 @@ def _systems(self: Metadata) -> list[CoordinateSystem]:
         self.__dict__["_systems"] = systems
     return systems
 
+
 def _set_systems(self: Metadata, value: list[Any]) -> None:
+    """Set the 0.6 view; its first system is the intrinsic one, whose axes are ``axes``."""
     systems = list(value or [])
     if not systems:
         raise ArgumentError("coordinateSystems holds at least the intrinsic system")
