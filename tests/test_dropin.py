@@ -79,8 +79,16 @@ def test_ngff_zarr_names_and_parameters(tmp_path):
     assert back.images[0].axes_orientations["x"].value == "right-to-left"
     with pytest.raises(ValueError):
         nz.from_ngff_zarr(out, version="0.4")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="always written to the same local directory store"):
         nz.to_ngff_zarr(tmp_path / "b.ome.zarr", ms, chunk_store={})
+    # ngff-zarr's migration messages for a removed keyword and for chunks=; any other
+    # keyword is refused as Python refuses it; nothing is written
+    for kwargs, message in (({"enabled_rfcs": [4]}, "no longer accepts 'enabled_rfcs'"),
+                            ({"chunks": (16, 16)}, r"to_multiscales\(\.\.\., chunks="),
+                            ({"memory_limt": "1G"}, "unexpected keyword argument 'memory_limt'")):
+        with pytest.raises(TypeError, match=message):
+            nz.to_ome_zarr(tmp_path / "b.ome.zarr", ms, **kwargs)
+    assert not (tmp_path / "b.ome.zarr").exists()
     with pytest.raises(ValueError):
         nz.to_ngff_zarr(tmp_path / "b.ome.zarr", ms, filters=[object()])
     with pytest.raises(FileNotFoundError):

@@ -419,3 +419,74 @@ def test_a_06_plate_is_written_validated_and_read_by_both(tmp_path):
     (out / "B/2/zarr.json").write_text(json.dumps(doc))
     with pytest.raises(InvalidStoreError, match="B/2"):
         nz.from_hcs_zarr(str(out), validate=True)
+
+
+def test_a_06_axis_has_discrete_and_a_04_05_axis_has_none(tmp_path):
+    """As ngff-zarr 0.50: its 0.6 axes (``to_multiscales``'s, a 0.6 read) have ``discrete``
+    (True on a displacement/coordinate axis, else None); its 0.4/0.5 axes have none."""
+    field = nz.to_ngff_image(np.zeros((2, 8, 8), np.float32), dims=("c", "y", "x"),
+                             axes_types={"c": "displacement"})
+    ms = nz.to_multiscales(field, scale_factors=[])
+    axes = ms.metadata.intrinsic_coordinate_system.axes
+    assert [a.discrete for a in axes] == [True, None, None]
+    out = tmp_path / "field.ome.zarr"
+    nz.to_ngff_zarr(out, ms, version="0.6")
+    attrs = json.loads((out / "zarr.json").read_text())["attributes"]
+    schema_validate(attrs, version="0.6")
+    stored = attrs["ome"]["multiscales"][0]["coordinateSystems"][0]["axes"]
+    assert [a.get("discrete") for a in stored] == [True, None, None]
+    for read in (nz.from_ngff_zarr, pytest.importorskip("ngff_zarr").from_ngff_zarr):
+        back = read(str(out)).metadata.intrinsic_coordinate_system.axes
+        assert [(a.type, a.discrete) for a in back] == [
+            ("displacement", True), ("space", None), ("space", None)]
+    image = nz.to_multiscales(np.zeros((8, 8), np.uint8), scale_factors=[])
+    image.metadata.axes[0] = nz.Axis(name="y", type="space", discrete=False)
+    for version in ("0.4", "0.5"):
+        out = tmp_path / f"image{version}.ome.zarr"
+        nz.to_ngff_zarr(out, image, version=version)
+        assert nz.validate_store(str(out)) == version
+        assert "discrete" not in (out / (".zattrs" if version == "0.4" else "zarr.json")
+                                  ).read_text()  # RFC-5's, dropped at 0.4/0.5
+        back = nz.from_ngff_zarr(str(out)).metadata.axes
+        assert not any(hasattr(a, "discrete") for a in back)
+
+
+def test_the_flat_form_takes_coordinate_systems_on_construction_as_ngff_zarr_does(tmp_path):
+    """ngff-zarr 0.50's code builds 0.6 metadata with ``coordinateSystems=`` (its
+    ``declare_field_transform`` calls ``dataclasses.replace(metadata,
+    coordinateSystems=..., coordinateTransformations=...)``): the flat form takes it too,
+    as the same 0.6 view ``metadata.coordinateSystems`` reads; the repr and ``==`` of the
+    0.4/0.5 form stay as they were."""
+    import dataclasses
+
+    data = np.random.default_rng(3).normal(size=(2, 6, 8)).astype(np.float32)
+    image = nz.to_ngff_image(data, dims=["c", "y", "x"], axes_types={"c": "displacement"})
+    ms = nz.to_multiscales(image, scale_factors=[])
+    before = repr(ms.metadata)
+    physical = nz.CoordinateSystem(name="physical", axes=[
+        nz.Axis(name="y", type="space"), nz.Axis(name="x", type="space")])
+    warp = Displacements(path=ms.metadata.datasets[0].path, interpolation="linear",
+                         input=CoordinateSystemIdentifier(name="physical"),
+                         output=CoordinateSystemIdentifier(name="physical"))
+    meta = dataclasses.replace(ms.metadata,
+                               coordinateSystems=[*ms.metadata.coordinateSystems, physical],
+                               coordinateTransformations=[warp])
+    assert [cs.name for cs in meta.coordinateSystems] == ["intrinsic", "physical"]
+    assert [cs.name for cs in ms.metadata.coordinateSystems] == ["intrinsic"]  # not mutated
+    assert repr(ms.metadata) == before and meta.axes == ms.metadata.axes
+    assert dataclasses.replace(meta).coordinateSystems == meta.coordinateSystems  # kept
+    with pytest.raises(ArgumentError, match="intrinsic system"):
+        nz.Metadata(axes=list(meta.axes), datasets=meta.datasets,
+                    coordinateSystems=[physical])
+    out = tmp_path / "field.ome.zarr"
+    nz.to_ngff_zarr(out, dataclasses.replace(ms, metadata=meta), version="0.6")
+    schema_validate(json.loads((out / "zarr.json").read_text())["attributes"], version="0.6")
+    for read in (nz.from_ngff_zarr, nzr.from_ngff_zarr):
+        back = read(str(out)).metadata
+        assert [cs.name for cs in back.coordinateSystems] == ["intrinsic", "physical"]
+        assert [(t.type, t.path, t.input.name) for t in back.coordinateTransformations] == [
+            ("displacements", "scale0/image", "physical")]
+    # ngff-zarr's own function on our multiscales gives the same declaration
+    declared = nzr.declare_field_transform(ms)
+    assert declared.metadata.coordinateTransformations == [warp]
+    assert declared.metadata.coordinateSystems == meta.coordinateSystems

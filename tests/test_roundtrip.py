@@ -222,3 +222,26 @@ def test_any_edited_multiscales_writes_as_it_reads(case):
         got = back.images[k].data.compute()
         assert got.dtype == w.dtype and np.array_equal(got, w), (k, case)
         assert back.images[k].data.chunksize == ms.images[k].data.chunksize, (k, case)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_an_image_name_with_slashes_nests_its_arrays_as_ngff_zarr_does(tmp_path, version):
+    """ngff-zarr puts level k of an image named ``"Well A/1"`` at ``scale{k}/Well A/1``
+    (its HCS example names images so); so do we, and both read it back."""
+    data = np.arange(2 * 32 * 32, dtype=np.uint8).reshape(2, 32, 32)
+    ms = nz.to_multiscales(nz.to_ngff_image(data, dims=["c", "y", "x"], name="Well A/1"),
+                           scale_factors=[2])
+    assert [ds.path for ds in ms.metadata.datasets] == ["scale0/Well A/1", "scale1/Well A/1"]
+    theirs = nzr.to_multiscales(nzr.to_ngff_image(data, dims=["c", "y", "x"], name="Well A/1"),
+                                scale_factors=[2])
+    assert [ds.path for ds in ms.metadata.datasets] == [ds.path for ds in
+                                                        theirs.metadata.datasets]
+    out = tmp_path / "well.ome.zarr"
+    nz.to_ngff_zarr(out, ms, version=version)
+    assert nz.validate_store(str(out)) == version
+    for read in (nz.from_ngff_zarr, nzr.from_ngff_zarr):
+        back = read(str(out))
+        assert back.metadata.name == "Well A/1"
+        for k in range(2):
+            np.testing.assert_array_equal(np.asarray(back.images[k].data),
+                                          np.asarray(ms.images[k].data))

@@ -8,15 +8,21 @@
   (an ``OSError`` with ``ENOSPC``, or the text of an error raised by the Rust
   ``zarrs`` pipeline) and turn it into :class:`~ngff_gpu.errors.DiskFullError`
   naming the path.
+* :func:`refuse_foreign_directory`: never write into a local file or a non-empty
+  directory that is not a Zarr store; a directory of Zarr nodes without root metadata
+  (:func:`zarr_children`) only to add nodes beside them.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
+from collections.abc import Collection
 from typing import Any
 
-from ngff_gpu.errors import DiskFullError, StoreUnreachableError
+from ngff_gpu.errors import DiskFullError, StoreExistsError, StoreUnreachableError
+from ngff_gpu.io.replace import local_path
 
 _NO_SPACE = ("no space left on device", "disk quota exceeded", "enospc")
 
@@ -99,3 +105,65 @@ def disk_full(exc: BaseException, path: Any) -> DiskFullError | None:
         return None
     where = os.fspath(path) if isinstance(path, str | os.PathLike) else repr(path)
     return DiskFullError(errno.ENOSPC, "no space left on device", where)
+
+
+#: Temporary files of zarr's local store (``<key>.<uuid>.partial``) left by a kill.
+PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
+#: A directory's entry is a Zarr node of this format when it holds one of these files.
+NODE_FILES = {2: (".zgroup", ".zarray"), 3: ("zarr.json",)}
+#: The files of a store's root node (no entry of a hierarchy missing its root has one).
+ROOT_FILES = ("zarr.json", ".zgroup", ".zattrs", ".zmetadata")
+
+
+def zarr_children(path: str, zarr_format: int) -> list[str] | None:
+    """The entries of the directory ``path`` when every one is a Zarr node (a group
+    or an array) of ``zarr_format``: a hierarchy missing only its root metadata (as
+    ngff-zarr leaves a field image written into ``<store>/<path>`` before the image);
+    None when any entry is something else (a file, a folder that is no node)."""
+    entries = [e for e in os.listdir(path) if not PARTIAL.search(e)]
+    if all(os.path.isdir(os.path.join(path, e)) and any(
+            os.path.isfile(os.path.join(path, e, m)) for m in NODE_FILES[zarr_format])
+           for e in entries):
+        return entries
+    return None
+
+
+def refuse_foreign_directory(store: Any, adding: Collection[str] | None = None,
+                             zarr_format: int = 3) -> None:
+    """Never touch a local file, or a non-empty directory that is not a Zarr store.
+
+    With ``adding`` (the top-level names a write with ``overwrite=False`` creates), a
+    directory whose every entry is a Zarr node of ``zarr_format``
+    (:func:`zarr_children`) is accepted when no entry has one of those names: the
+    write adds its nodes and the root metadata beside them and removes none.
+
+    Raises
+    ------
+    StoreExistsError
+        Naming the path (and, for a hierarchy without root metadata, what collides or
+        that only ``overwrite=False`` writes beside it).
+    """
+    path = local_path(store)
+    if path is None:
+        return
+    if os.path.isfile(path):
+        raise StoreExistsError(f"{path} is a file, not a Zarr store; refusing to overwrite it")
+    entries = [e for e in os.listdir(path) if not PARTIAL.search(e)] if os.path.isdir(path) else []
+    if not entries or any(os.path.exists(os.path.join(path, m)) for m in ROOT_FILES):
+        return
+    children = zarr_children(path, zarr_format)
+    if adding is None:
+        nodes = children or zarr_children(path, {2: 3, 3: 2}[zarr_format])
+        detail = (f" (it holds Zarr nodes {sorted(nodes)} without root metadata: to_ngff_zarr "
+                  "with overwrite=False adds an image beside them)") if nodes else ""
+        raise StoreExistsError(f"{path} is a non-empty directory that is not a Zarr store"
+                               f"{detail}; refusing to overwrite it")
+    if children is None:
+        raise StoreExistsError(
+            f"{path} is a non-empty directory that is not a Zarr store (nor holds only Zarr "
+            f"v{zarr_format} nodes); refusing to overwrite it")
+    taken = sorted(set(children) & set(adding))
+    if taken:
+        raise StoreExistsError(
+            f"{path} already holds Zarr node(s) {taken} that this write would create; "
+            "refusing to overwrite them")

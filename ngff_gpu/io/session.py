@@ -33,8 +33,7 @@ subclass (a *session double*) to the writer, never by patching this module.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,6 +41,12 @@ import numpy as np
 import zarr
 
 from ngff_gpu.errors import ArgumentError, InvalidStoreError, StoreExistsError
+from ngff_gpu.io.guards import (  # noqa: F401 - refuse_foreign_directory re-exported
+    PARTIAL,
+    ROOT_FILES,
+    refuse_foreign_directory,
+    zarr_children,
+)
 from ngff_gpu.io.read_pipeline import ZARR_CONFIG_LOCK
 from ngff_gpu.io.remote import RetryingStore
 from ngff_gpu.io.replace import WriteTarget, local_path, refuse_replacing_valid
@@ -53,8 +58,6 @@ FINGERPRINT_ATTR = "ngff_gpu_fingerprint"
 #: (``Multiscales.root_attributes``), kept when a store is overwritten or appended to.
 OME_ROOT_KEYS = frozenset({"ome", "multiscales", "omero", "labels", "image-label", "plate",
                            "well", "bioformats2raw.layout", FINGERPRINT_ATTR, IN_PROGRESS_ATTR})
-#: Temporary files of zarr's local store (``<key>.<uuid>.partial``) left by a kill.
-PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
 
 
 def codec_pipeline(requested: str = "auto") -> str | None:
@@ -75,28 +78,6 @@ def codec_pipeline(requested: str = "auto") -> str | None:
                                 ) from None
         return None
     return "zarrs.ZarrsCodecPipeline"
-
-
-def refuse_foreign_directory(store: Any) -> None:
-    """Never touch a local file, or a non-empty directory that is not a Zarr store.
-
-    Raises
-    ------
-    StoreExistsError
-        Naming the path.
-    """
-    path = local_path(store)
-    if path is None:
-        return
-    if os.path.isfile(path):
-        raise StoreExistsError(f"{path} is a file, not a Zarr store; refusing to overwrite it")
-    entries = [e for e in os.listdir(path) if not PARTIAL.search(e)] if os.path.isdir(path) else []
-    if entries and not any(
-        os.path.exists(os.path.join(path, m)) for m in ("zarr.json", ".zgroup", ".zattrs")
-    ):
-        raise StoreExistsError(
-            f"{path} is a non-empty directory that is not a Zarr store; refusing to overwrite it"
-        )
 
 
 def check_root_attributes(attributes: Any) -> dict[str, Any]:
@@ -214,6 +195,12 @@ class StoreSession:
         Write in place into an existing store whose first levels are kept
         (``start_level``, :mod:`ngff_gpu.io.append`): no marker, the root keeps its
         OME metadata until :meth:`keep_levels` and :meth:`finalize` rewrite it.
+    nodes : collection of str
+        The top-level names this write creates. With ``overwrite=False``, a local
+        directory whose every entry is a Zarr node (a hierarchy without root metadata,
+        :func:`zarr_children`) is written into when none of its entries has one of
+        these names: the root and these nodes are added, nothing is removed, and a
+        failed write (not an interrupt, kept for resume) removes what it added.
 
     The root attributes of an existing store that are not the OME writer's
     (:func:`foreign_attrs`) are kept: written again under the new ones by
@@ -230,12 +217,16 @@ class StoreSession:
     """
 
     def __init__(self, store: Any, zarr_format: int, *, overwrite: bool | str,
-                 resume: bool, append: bool = False) -> None:
+                 resume: bool, append: bool = False, nodes: Collection[str] = ()) -> None:
         self.store = store
         self.zarr_format = zarr_format
         self.overwrite = overwrite
         self.resume = resume
         self.append = append
+        self.nodes = frozenset(nodes)
+        #: The user's Zarr nodes a write with ``overwrite=False`` adds its own beside.
+        self.beside: list[str] | None = None
+        self._added_root = False
         #: Root attributes of the existing store that are not the OME writer's.
         self.kept_attrs: dict[str, Any] = {}
         self.root: zarr.Group | None = None
@@ -263,8 +254,19 @@ class StoreSession:
         StoreLockedError
             Another live process writes the store.
         """
-        refuse_foreign_directory(self.store)
+        adding = self._adding()
+        refuse_foreign_directory(self.store, adding, self.zarr_format)
         self._out = self._replace.open()
+        path = local_path(self.store)
+        if adding is not None and path is not None and os.path.isdir(path) and not any(
+                os.path.exists(os.path.join(path, m)) for m in ROOT_FILES):
+            self.beside = zarr_children(path, self.zarr_format) or None
+
+    def _adding(self) -> frozenset[str] | None:
+        """The names this write adds beside a hierarchy without root metadata: only
+        with ``overwrite=False``, not resumed, and declared ``nodes``."""
+        return self.nodes if self.overwrite is False and not self.resume and self.nodes \
+            else None
 
     def _target(self) -> Any:
         """The store the arrays are written to: the user's store, or the temporary
@@ -280,10 +282,29 @@ class StoreSession:
         """Called when the session ends, on success or failure: after a failure the
         unfinished temporary is deleted (kept after an interrupt, for resume); the lock
         is released."""
-        if failed:
-            self._replace.abort(self._exc)
-        else:
-            self._replace.release()
+        try:
+            if failed and self._added_root and not isinstance(self._exc, KeyboardInterrupt):
+                self._remove_added()
+        finally:
+            if failed:
+                self._replace.abort(self._exc)
+            else:
+                self._replace.release()
+
+    def _remove_added(self) -> None:
+        """After a failed write beside the user's nodes (:attr:`beside`): remove the
+        root metadata and the nodes this write added (none of them was there before);
+        the user's nodes are untouched."""
+        import shutil
+
+        path = local_path(self.store)
+        assert path is not None
+        for name in sorted(self.nodes):
+            if os.path.isdir(os.path.join(path, name)):
+                shutil.rmtree(os.path.join(path, name))
+        for name in ROOT_FILES:
+            if os.path.isfile(os.path.join(path, name)):
+                os.remove(os.path.join(path, name))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -313,7 +334,7 @@ class StoreSession:
         """
         self._acquire()
         self.fingerprint = fingerprint
-        refuse_foreign_directory(self.store)
+        refuse_foreign_directory(self.store, self._adding(), self.zarr_format)
         target = self._target()
         existing = self._existing(target)
         if existing is not None and not (self.overwrite or self.resume or self.append):
@@ -357,7 +378,15 @@ class StoreSession:
             if existing is not None and self.overwrite is True and local_path(target) is None:
                 # No rename here (MemoryStore, object stores): no atomic replace.
                 refuse_replacing_valid(self.store, existing.attrs.asdict())
-            root = zarr.open_group(target, mode="w", zarr_format=self.zarr_format)
+            # overwrite=False never deletes: "a" creates the root (there is none: see
+            # ``existing``) beside what the directory holds
+            mode = "w" if self.overwrite else "a"
+            try:
+                root = zarr.open_group(target, mode=mode, zarr_format=self.zarr_format)
+            except (zarr.errors.ContainsArrayError, zarr.errors.ContainsGroupError) as e:
+                raise StoreExistsError(f"{self.store} already holds a Zarr node at its root; "
+                                       "pass overwrite=True (CLI: --overwrite)") from e
+            self._added_root = self.beside is not None
         root.attrs.put({IN_PROGRESS_ATTR: fingerprint})
         self.root = root
         return True

@@ -68,6 +68,7 @@ def to_ngff_zarr(
     client: Any = None,
     storage_options: Mapping[str, Any] | None = None,
     recompress: bool = False,
+    **kwargs: Any,
 ) -> None:
     """Compute and write every level of ``multiscales`` to an OME-Zarr store.
 
@@ -159,6 +160,10 @@ def to_ngff_zarr(
         ``backoff``, ``max_backoff``, ``timeout``; docs/design.md, "Remote stores").
         Every write and read of the store is retried by that policy. Ignored for
         local paths and store objects.
+    **kwargs
+        None is taken: any other keyword raises ``TypeError`` (ngff-zarr's migration
+        messages for its removed ``enabled_rfcs`` and for ``chunks``, Python's otherwise),
+        before anything is written.
     recompress : bool
         Encode every level. By default a level read from a Zarr array whose chunks,
         data type and codecs are those the level is written with is copied as the
@@ -191,10 +196,12 @@ def to_ngff_zarr(
         warnings.warn("use_tensorstore has no effect in ngff_gpu (deprecated in ngff-zarr "
                       "0.50, which uses its zarrista backend instead; ours encodes chunks "
                       "with zarrs or zarr-python)", DeprecationWarning, stacklevel=2)
+    refuse_keywords(kwargs)
     if chunk_store is not None:
         raise ArgumentTypeError("chunk_store is no longer supported (ngff-zarr 0.50 dropped "
                                 "it): chunks and metadata are always written to the same "
-                                "store, `store`")
+                                "local directory store, or to the same store object or URL "
+                                "that `store` names")
     if scale_strategy not in ("pad", "exact"):
         raise ArgumentError(f"scale_strategy must be 'pad' or 'exact', got {scale_strategy!r}")
     _check_chain(serializer, filters)
@@ -228,6 +235,30 @@ def to_ngff_zarr(
     write_multiscales(store, multiscales, overwrite=overwrite, resume=resume,
                       storage_options=storage_options, recompress=recompress,
                       start_level=start_level, **options)
+
+
+def refuse_keywords(kwargs: Mapping[str, Any]) -> None:
+    """Refuse any keyword :func:`to_ngff_zarr` does not take.
+
+    Raises
+    ------
+    ArgumentTypeError
+        (a ``TypeError``) naming the first one: for ``enabled_rfcs`` (removed in
+        ngff-zarr 0.50) and ``chunks`` (set by ``to_multiscales``) with ngff-zarr's
+        migration advice, else as Python words an unexpected keyword.
+    """
+    if "enabled_rfcs" in kwargs:
+        raise ArgumentTypeError(
+            "to_ngff_zarr() no longer accepts 'enabled_rfcs' (removed in ngff-zarr 0.50): "
+            "RFC-4 anatomical orientation is written whenever it is present. Set "
+            "NgffImage.axes_orientations, or pass orientation= to to_multiscales()")
+    if "chunks" in kwargs:
+        raise ArgumentTypeError(
+            "to_ngff_zarr() does not accept 'chunks': the stored chunk shape comes from the "
+            "dask chunking of the images. Set it with to_multiscales(..., chunks=...), or "
+            "rechunk NgffImage.data before writing; chunks_per_shard sets sharding")
+    for name in kwargs:
+        raise ArgumentTypeError(f"to_ngff_zarr() got an unexpected keyword argument {name!r}")
 
 
 #: ngff-zarr 0.50's name of :func:`to_ngff_zarr`.

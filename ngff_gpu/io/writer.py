@@ -429,8 +429,10 @@ def write_multiscales(
     elif client is False:
         client = None
     refuse_unreachable_store(store, client)
+    nodes = {job.path(k).split("/")[0] for job in jobs for k in range(len(job.plans))}  # ours
+    nodes |= {PROGRESS_GROUP, *(p.split("/")[0] for p in (matrices.arrays if matrices else {}))}
     session = seams.session(store, zarr_format, overwrite=overwrite, resume=resume,
-                            **({"append": True} if start_level else {}))
+                            nodes=nodes, **({"append": True} if start_level else {}))
     try:
         return _write(session, report, jobs, image, fp, version, resume, compressors, budget,
                       backend, on_device, device, progress, image_attrs, labels, client, seams,

@@ -1,8 +1,11 @@
 """Axes of an image: name, type, unit, and RFC-4 anatomical orientation.
 
 ``Axis`` has ngff-zarr 0.50's fields (``name``, ``type``, ``unit``, ``orientation``, and
-OME-Zarr 0.6's ``discrete``, present only on an axis that declares it, as in ngff-zarr,
-whose 0.4/0.5 axes have no such attribute). An orientation is an
+OME-Zarr 0.6's ``discrete``). As in ngff-zarr, whose 0.4/0.5 axes have no ``discrete``
+while its 0.6 axes always have one (None unless declared), ``discrete`` is an attribute of
+a 0.6 axis only: one built with ``discrete=`` given (None included; ``to_multiscales``, whose
+axes are ngff-zarr 0.50's 0.6 axes, and a 0.6 read always give it), not of an axis read
+from a 0.4/0.5 store. An orientation is an
 :class:`AnatomicalOrientation` (``value`` an :class:`AnatomicalOrientationValues` member of
 the RFC-4 vocabulary, ``type="anatomical"``); a plain dict or ngff-zarr's own
 ``AnatomicalOrientation`` are accepted wherever one is read (:func:`orientation_json`),
@@ -159,6 +162,10 @@ def orientations_of(axes: Sequence[Any]) -> dict[str, AnatomicalOrientation] | N
     return out or None
 
 
+#: ``Axis(discrete=...)`` not given: an axis of the 0.4/0.5 kind, without ``discrete``.
+UNDECLARED: Any = type("Undeclared", (), {"__repr__": lambda self: "UNDECLARED"})()
+
+
 @dataclass(repr=False, eq=False)
 class Axis(ValueEq, PrettyRepr):
     """One axis: a ``name`` (``t, c, z, y, x``, or any name under RFC-3), a ``type``
@@ -170,26 +177,26 @@ class Axis(ValueEq, PrettyRepr):
     unit: str | None = None
     #: Printed only when set: the seed's printed metadata (ngff-zarr's page) has none.
     orientation: Any = optional()
-    discrete: InitVar[bool | None] = None
+    discrete: InitVar[Any] = UNDECLARED
 
-    def __post_init__(self, discrete: bool | None) -> None:
-        if discrete is not None:
-            self.discrete = bool(discrete)
+    def __post_init__(self, discrete: Any) -> None:
+        if discrete is not UNDECLARED:
+            self.discrete = None if discrete is None else bool(discrete)
 
     def to_json(self) -> dict[str, Any]:
         """The axis object of OME-Zarr JSON."""
         return axis_json(self)
 
 
-# ``discrete`` is an attribute of an axis that declares it, not of every axis (0.4/0.5
-# axes have none, as ngff-zarr's): the class keeps no default for it (the generated
-# ``__init__`` has its own).
+# ``discrete`` is an attribute of a 0.6 axis, not of every axis (0.4/0.5 axes have none, as
+# ngff-zarr's): the class keeps no default for it (the generated ``__init__`` has its own).
 del Axis.discrete
 
 
-def axis_json(axis: Any) -> dict[str, Any]:
+def axis_json(axis: Any, rfc5: bool = True) -> dict[str, Any]:
     """An axis (ours, ngff-zarr's, or anything with an axis's attributes) as the axis
-    object of OME-Zarr JSON."""
+    object of OME-Zarr JSON; ``discrete`` (RFC-5) only when ``rfc5`` (0.4/0.5 axes have
+    none: ngff-zarr drops it converting to them)."""
     out: dict[str, Any] = {"name": str(axis.name)}
     kind = type_name(getattr(axis, "type", None))
     if kind is not None:
@@ -200,7 +207,7 @@ def axis_json(axis: Any) -> dict[str, Any]:
     orientation = orientation_json(getattr(axis, "orientation", None))
     if orientation:
         out["orientation"] = orientation
-    discrete = getattr(axis, "discrete", None)
+    discrete = getattr(axis, "discrete", None) if rfc5 else None
     if discrete is not None:
         out["discrete"] = bool(discrete)
     return out
@@ -211,7 +218,8 @@ def axes_for(dims: Sequence[str], units: Mapping[str, str] | None = None,
              types: Mapping[str, Any] | None = None) -> list[Axis]:
     """The axes of an image with these dims, units, orientations and declared types
     (the type of each by :func:`ngff_gpu.dims.axis_type`; orientation only on spatial
-    axes; a ``displacement``/``coordinate`` axis is ``discrete``)."""
+    axes; a ``displacement``/``coordinate`` axis is ``discrete``, any other has
+    ``discrete=None``: ngff-zarr 0.50's ``to_multiscales`` axes are 0.6 axes)."""
     units, orientations = units or {}, orientations or {}
     out = []
     for d in dims:

@@ -253,11 +253,18 @@ def per_dim(name: str, value: Mapping[str, float] | Sequence[float] | None,
     raise DimsError(f"{name} has {len(value)} values; expected one per spatial dim {spatial}")
 
 
-def check_name(name: Any, param: str = "name") -> str:
-    """An image name: a non-empty string without ``/`` (it is part of array paths)."""
+def check_name(name: Any, param: str = "name", nested: bool = False) -> str:
+    """A name that is part of Zarr paths: a non-empty string, neither ``.`` nor ``..``,
+    without ``/``; with ``nested`` (an image name: its arrays are ``scale{k}/{name}``,
+    as ngff-zarr writes them, so ``"Well A/1"`` gives ``scale0/Well A/1``) ``/`` may
+    separate such parts, which keeps every array below its level's group."""
     if not isinstance(name, str):
         raise ArgumentTypeError(f"{param} must be a string, got {name!r}")
-    if not name or "/" in name or name in (".", ".."):
+    parts = name.split("/") if nested else [name]
+    if any(not p or "/" in p or p in (".", "..") for p in parts):
+        if nested:
+            raise ArgumentError(f"{param} {name!r} must be a non-empty string whose "
+                                "'/'-separated parts are non-empty and not '.' or '..'")
         raise ArgumentError(f"{param} {name!r} must be a non-empty string without '/'")
     return name
 
@@ -359,7 +366,7 @@ def to_ngff_image(
         dims=tuple(dims) if isinstance(given, tuple) else dims,
         scale=per_dim("scale", scale, dims, 1.0, positive=True, types=types),
         translation=per_dim("translation", translation, dims, 0.0, types=types),
-        name=check_name(name),
+        name=check_name(name, nested=True),
         axes_units=units,
         axes_orientations=_per_dim_map("axes_orientations", axes_orientations, dims),
         axes_types=types,

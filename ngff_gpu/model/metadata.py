@@ -18,7 +18,7 @@ of both is in :mod:`ngff_gpu.model.metadata_json`.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, fields
+from dataclasses import InitVar, dataclass, field, fields
 from typing import Any
 
 from ngff_gpu.errors import ArgumentError
@@ -94,35 +94,24 @@ class Metadata(ValueEq, PrettyRepr):
     type: str | None = field(default=None, repr=False, compare=False)
     metadata: MethodMetadata | None = field(default=None, repr=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The 0.6 view (:attr:`coordinateSystems`), also taken on construction as ngff-zarr
+    #: 0.50's 0.6 model takes it (``dataclasses.replace(meta, coordinateSystems=...)``);
+    #: not a field: the repr and ``==`` of the 0.4/0.5 form do not see it.
+    coordinateSystems: InitVar[list[Any] | None] = None  # noqa: N815
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, coordinateSystems: list[Any] | None) -> None:  # noqa: N803
         self.version = check_version(self.version)
+        if coordinateSystems is not None:
+            systems = list(coordinateSystems)
+            if not systems or [a.name for a in systems[0].axes] != [a.name for a in self.axes]:
+                raise ArgumentError("coordinateSystems[0] is the intrinsic system: its axes "
+                                    f"must be the metadata's axes {list(self.dimension_names)}")
+            self.coordinateSystems = systems
 
     @property
     def dimension_names(self) -> tuple[str, ...]:
         """The axis names, in order."""
         return tuple(a.name for a in self.axes)
-
-    @property
-    def coordinateSystems(self) -> list[CoordinateSystem]:  # noqa: N802 - OME-NGFF name
-        """The 0.6 view: the ``intrinsic`` coordinate system (holding ``axes``) first,
-        then any a user adds (``coordinateSystems.append(...)``, as with ngff-zarr 0.50's
-        model). The list is kept with this object (not a field: the 0.4/0.5 repr and
-        ``==`` ignore it); systems beyond the intrinsic one are written at 0.6 only."""
-        systems = self.__dict__.get("_systems")
-        if systems is None or not systems or systems[0].axes is not self.axes:
-            extra = list(systems[1:]) if systems else []
-            systems = [CoordinateSystem(name=INTRINSIC, axes=self.axes), *extra]
-            self.__dict__["_systems"] = systems
-        return systems
-
-    @coordinateSystems.setter
-    def coordinateSystems(self, value: list[Any]) -> None:  # noqa: N802 - OME-NGFF name
-        systems = list(value or [])
-        if not systems:
-            raise ArgumentError("coordinateSystems holds at least the intrinsic system")
-        self.axes = systems[0].axes
-        self.__dict__["_systems"] = systems
 
     @property
     def intrinsic_coordinate_system(self) -> CoordinateSystem:
@@ -148,6 +137,33 @@ class Metadata(ValueEq, PrettyRepr):
         out.coordinateSystems[1:] = self.coordinateSystems[1:]
         out.version = version
         return out
+
+
+def _systems(self: Metadata) -> list[CoordinateSystem]:
+    """The 0.6 view: the ``intrinsic`` coordinate system (holding ``axes``) first,
+    then any a user adds (``coordinateSystems.append(...)``, as with ngff-zarr 0.50's
+    model). The list is kept with this object (not a field: the 0.4/0.5 repr and
+    ``==`` ignore it); systems beyond the intrinsic one are written at 0.6 only."""
+    systems = self.__dict__.get("_systems")
+    if systems is None or not systems or systems[0].axes is not self.axes:
+        extra = list(systems[1:]) if systems else []
+        systems = [CoordinateSystem(name=INTRINSIC, axes=self.axes), *extra]
+        self.__dict__["_systems"] = systems
+    return systems
+
+
+def _set_systems(self: Metadata, value: list[Any]) -> None:
+    """Set the 0.6 view; its first system is the intrinsic one, whose axes are ``axes``."""
+    systems = list(value or [])
+    if not systems:
+        raise ArgumentError("coordinateSystems holds at least the intrinsic system")
+    self.axes = systems[0].axes
+    self.__dict__["_systems"] = systems
+
+
+# Set after the class is made, so that the generated ``__init__`` keeps ``None`` as the
+# default of its ``coordinateSystems`` argument.
+Metadata.coordinateSystems = property(_systems, _set_systems)  # type: ignore[assignment]
 
 
 def _output_name(ds: Any, index: int) -> str:

@@ -279,7 +279,7 @@ def metadata_to_json(meta: Any, version: str, method: str | None = None,
         out["name"] = form.name
     else:
         out["name"] = form.name
-        out["axes"] = [axis_json(a) for a in form.axes]
+        out["axes"] = [axis_json(a, rfc5=False) for a in form.axes]
         out["datasets"] = []
         for i, d in enumerate(form.datasets):
             where = f"datasets[{i}].coordinateTransformations"
@@ -341,9 +341,11 @@ def axes_from_json(raw_axes: Any, where: str, version: str = "0.6") -> list[Axis
                         unknown, name, key, version, sorted(known))
         raw = a.get("orientation")
         orientation = orientation_from_json(raw) or raw
+        # a 0.6 axis has ``discrete`` (None when undeclared), a 0.4/0.5 axis none
         discrete = a.get("discrete") if "discrete" in known else None
         axes.append(Axis(name=name, type=kind, unit=unit, orientation=orientation,
-                         discrete=discrete if isinstance(discrete, bool) else None))
+                         **({"discrete": discrete if isinstance(discrete, bool) else None}
+                            if "discrete" in known else {})))
     names = [a.name for a in axes]
     if len(set(names)) != len(names):
         raise bad(where, "axis names repeat", names)

@@ -82,7 +82,8 @@ class Multiscales(PrettyRepr):
         dims = ours[0].dims
         axes = [Axis(name=a.name, type=getattr(a, "type", None), unit=getattr(a, "unit", None),
                      orientation=getattr(a, "orientation", None),
-                     discrete=getattr(a, "discrete", None)) for a in meta.axes]
+                     **({"discrete": a.discrete} if hasattr(a, "discrete") else {}))
+                for a in meta.axes]
         datasets = [Dataset(path=ds.path, coordinateTransformations=[
             Scale(scale=[float(im.scale.get(d, 1.0)) for d in dims]),
             Translation(translation=[float(im.translation.get(d, 0.0)) for d in dims])])
