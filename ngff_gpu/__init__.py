@@ -14,6 +14,7 @@ stages before it (``tests/test_layers.py`` enforces the rule; docs/design.md exp
 from ngff_gpu.compute.methods import Methods
 from ngff_gpu.errors import (
     ArgumentError,
+    ArrayWriteError,
     ArgumentTypeError,
     BackendFallbackWarning,
     BackendUnavailableError,
@@ -27,6 +28,7 @@ from ngff_gpu.errors import (
     RemoteStoreError,
     ScaleFactorError,
     StoreAccessDeniedError,
+    StoreBackendMissingError,
     StoreExistsError,
     StoreLockedError,
     StoreNotFoundError,
@@ -99,6 +101,7 @@ __all__ = [
     "AnatomicalOrientation",
     "AnatomicalOrientationValues",
     "ArgumentError",
+    "ArrayWriteError",
     "ArgumentTypeError",
     "Axis",
     "BackendFallbackWarning",
@@ -149,6 +152,7 @@ __all__ = [
     "Scale",
     "ScaleFactorError",
     "StoreAccessDeniedError",
+    "StoreBackendMissingError",
     "StoreExistsError",
     "StoreLockedError",
     "StoreNotFoundError",

@@ -4,6 +4,9 @@
   ``memory://`` fsspec store, a dict) cannot be written by ``dask.distributed``
   workers that run in other processes (each would write into its own copy and the
   caller's store would stay empty); refused before anything is written.
+* :func:`naming_arrays`: an ``OSError`` raised while the levels' arrays are written
+  (reading a corrupt source, writing the store) becomes
+  :class:`~ngff_gpu.errors.ArrayWriteError` naming the arrays and the store.
 * :func:`disk_full`: recognise "no space left on device" wherever it comes from
   (an ``OSError`` with ``ENOSPC``, or the text of an error raised by the Rust
   ``zarrs`` pipeline) and turn it into :class:`~ngff_gpu.errors.DiskFullError`
@@ -14,9 +17,11 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from ngff_gpu.errors import DiskFullError, StoreUnreachableError
+from ngff_gpu.errors import ArrayWriteError, DiskFullError, NgffGpuError, StoreUnreachableError
 
 _NO_SPACE = ("no space left on device", "disk quota exceeded", "enospc")
 
@@ -99,3 +104,24 @@ def disk_full(exc: BaseException, path: Any) -> DiskFullError | None:
         return None
     where = os.fspath(path) if isinstance(path, str | os.PathLike) else repr(path)
     return DiskFullError(errno.ENOSPC, "no space left on device", where)
+
+
+@contextmanager
+def naming_arrays(store: Any, paths: Sequence[str]) -> Iterator[None]:
+    """Raise an untyped ``OSError`` of the block (not a full disk, nor an error of ours,
+    such as a remote store's) as :class:`ArrayWriteError` naming ``paths`` in
+    ``store``, the original as its cause."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, NgffGpuError) or is_disk_full(exc):
+            raise
+        names = ", ".join(repr(p) for p in paths)
+        err = ArrayWriteError(
+            f"Failed to write data to the zarr array{'s' if len(paths) > 1 else ''} {names} "
+            f"of {os.fspath(store) if isinstance(store, str | os.PathLike) else store!r}: "
+            f"{type(exc).__name__}: {exc} (reading the source or writing the store failed; "
+            "a corrupted or truncated source file, e.g. a TIFF with invalid page offsets, "
+            "fails this way)")
+        err.errno = exc.errno
+        raise err from exc
