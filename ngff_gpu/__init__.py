@@ -14,8 +14,8 @@ stages before it (``tests/test_layers.py`` enforces the rule; docs/design.md exp
 from ngff_gpu.compute.methods import Methods
 from ngff_gpu.errors import (
     ArgumentError,
-    ArrayWriteError,
     ArgumentTypeError,
+    ArrayWriteError,
     BackendFallbackWarning,
     BackendUnavailableError,
     CpuKernelFallbackWarning,

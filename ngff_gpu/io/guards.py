@@ -117,9 +117,10 @@ def naming_arrays(store: Any, paths: Sequence[str]) -> Iterator[None]:
         if isinstance(exc, NgffGpuError) or is_disk_full(exc):
             raise
         names = ", ".join(repr(p) for p in paths)
+        where = os.fspath(store) if isinstance(store, str | os.PathLike) else repr(store)
         err = ArrayWriteError(
             f"Failed to write data to the zarr array{'s' if len(paths) > 1 else ''} {names} "
-            f"of {os.fspath(store) if isinstance(store, str | os.PathLike) else store!r}: "
+            f"of {where}: "
             f"{type(exc).__name__}: {exc} (reading the source or writing the store failed; "
             "a corrupted or truncated source file, e.g. a TIFF with invalid page offsets, "
             "fails this way)")

@@ -378,6 +378,8 @@ def _unresolved(e: BaseException) -> bool:
 def _verdict(e: BaseException) -> str | None:
     if _unresolved(e):
         return UNRESOLVED
+    if isinstance(e, socket.gaierror) and e.errno == socket.EAI_AGAIN:
+        return UNAVAILABLE  # the lookup could not be made (yet)
     status, code = _status(e)
     if status is not None or code is not None:
         if status == 429 or code in _THROTTLE_CODES or status == 503:
