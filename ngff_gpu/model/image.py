@@ -232,7 +232,9 @@ def as_dask(data: Any) -> tuple[da.Array, Any]:
 
     Dask arrays are returned as they are; zarr arrays, other region arrays (input
     readers, see :func:`~ngff_gpu.namespace.is_region_array`) and memory maps are read
-    lazily; CuPy arrays (and CUDA tensors) keep CuPy chunks.
+    lazily; CuPy arrays (and CUDA tensors) keep CuPy chunks. ngff-zarr's array nodes
+    are read through their ``to_dask``; an array-like whose ``dtype`` only names a NumPy
+    dtype (zarrista's ``DataType('uint16')``) lazily through :class:`_NumpyFace`.
 
     Returns
     -------
@@ -366,7 +368,8 @@ def to_ngff_image(
     Parameters
     ----------
     data : array-like
-        NumPy, CuPy, torch, Dask, zarr or any Array API array.
+        NumPy, CuPy, torch, Dask, zarr or any Array API array; an array-like whose
+        ``dtype`` names a NumPy dtype (zarrista's arrays, which ngff-zarr takes).
     dims : sequence of str, optional
         Dim names (kept as given); default, as ngff-zarr: ``("y", "x")``,
         ``("z", "y", "x")``, ``("z", "y", "x", "c")`` or ``("t", "z", "y", "x", "c")``
