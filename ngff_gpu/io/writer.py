@@ -527,15 +527,13 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                     with naming_arrays(session.store, [job.path(seg.first + i) for i in sorted(
                             level_arrays) if i <= p.last and (i > p.source or i == 0)]):
                         if client is not None:
-                            run_distributed(client, seg.levels, p, src, level_arrays,
-                                            flag.array, flag.done, device, bar.advance,
-                                            write=write)
+                            run_distributed(client, seg.levels, p, src, level_arrays, flag.array,
+                                            flag.done, device, bar.advance, write=write)
                         else:
-                            engine = Engine(backend, budget, on_brick=bar.advance, write=write,
-                                            read_cache=read_cache)
-                            engine.run_pass(seg.levels, p, parallel_source(src), level_arrays,
-                                            flag.done, flag.mark, cost,
-                                            handover=planned.handover)
+                            Engine(backend, budget, on_brick=bar.advance, write=write,
+                                   read_cache=read_cache).run_pass(
+                                seg.levels, p, parallel_source(src), level_arrays, flag.done,
+                                flag.mark, cost, handover=planned.handover)
             return arrays
 
         arrays = run_with_fallback(write_levels, backend,

@@ -423,7 +423,7 @@ def metadata_from_json(entry: Any, version: str,
                                     "with scale, translation, identity or a sequence of them")
         datasets.append(Dataset(path=path, coordinateTransformations=parsed))
     if unplaced:
-        # As ngff-zarr 0.50 reads them (a validate=True read refuses them, as its does).
+        # As ngff-zarr 0.50 reads them (a validate=True read refuses them, as ngff-zarr's does).
         warnings.warn(f"{', '.join(unplaced)}: missing key 'coordinateTransformations' "
                       f"(required by OME-Zarr {version}); read with scale 1 and translation "
                       "0 on every axis, at every level without it, as ngff-zarr does",
