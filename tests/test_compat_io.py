@@ -298,3 +298,22 @@ def test_overwriting_the_store_being_read_writes_what_it_read(tmp_path, version)
     assert len(back.images) == 2
     for ours, want in zip(back.images, expected.images, strict=True):
         np.testing.assert_array_equal(np.asarray(ours.data), np.asarray(want.data))
+
+
+def test_a_level_read_alone_from_the_store_being_overwritten_is_copied_whole(tmp_path):
+    """ngff-zarr refuses this (its overwrite deletes first); ours writes beside the old
+    store and swaps it in, so the level read from it arrives whole."""
+    path = str(tmp_path / "image.ome.zarr")
+    rng = np.random.default_rng(2)
+    old = nz.to_multiscales(nz.to_ngff_image(rng.random((32, 32), dtype=np.float32)),
+                            scale_factors=[2], chunks=16)
+    nz.to_ome_zarr(path, old)
+    kept = np.asarray(nz.from_ome_zarr(path).images[1].data)
+    new = nz.to_multiscales(nz.to_ngff_image(rng.random((32, 32), dtype=np.float32)),
+                            scale_factors=[2], chunks=16)
+    new.images[1].data = nz.from_ome_zarr(path).images[1].data
+    nz.to_ome_zarr(path, new, overwrite=True)
+    back = nz.from_ome_zarr(path)
+    np.testing.assert_array_equal(np.asarray(back.images[0].data),
+                                  np.asarray(new.images[0].data))
+    np.testing.assert_array_equal(np.asarray(back.images[1].data), kept)
