@@ -191,6 +191,13 @@ class DiskFullError(NgffGpuError, OSError):
     """The output's file system is full ("no space left on device"); names the path."""
 
 
+class ArrayWriteError(NgffGpuError, OSError):
+    """Writing a level's array failed on an ``OSError`` (reading the source, a corrupt
+    or truncated file for instance, or writing the store): names the array(s) and the
+    store; the original error is its ``__cause__`` and its ``errno``. An ``OSError``,
+    as ngff-zarr's error for the same failure is."""
+
+
 class StoreUnreachableError(NgffGpuError, ValueError):
     """The store cannot be written from where the work runs (an in-process store
     such as a ``MemoryStore`` with ``dask.distributed`` worker processes)."""
@@ -201,6 +208,13 @@ class RemoteStoreError(NgffGpuError, OSError):
     good; the message names the store, the key, what failed in our words and how many
     attempts it took. This class itself: the store rejected a request (HTTP 400 or
     another client error that retrying cannot fix)."""
+
+
+class StoreBackendMissingError(NgffGpuError, ImportError):
+    """The package that reads a URL's protocol (``s3fs``, ``gcsfs``, ``aiohttp``...) is
+    not installed; names the URL, the package and the ``[remote]`` extra. Raised before
+    anything is read or written; an ``ImportError``, as ngff-zarr's error for a missing
+    remote back-end is."""
 
 
 class StoreThrottledError(RemoteStoreError):

@@ -94,8 +94,6 @@ EDITS = {
     "dataset path a number": (_set("datasets", 0, "path", value=0), "datasets[0].path"),
     "dataset path missing": (_set("datasets", 1, "path", value="nothing/here"), "nothing/here"),
     "dataset path a group": (_set("datasets", 1, "path", value="scale1"), "scale1"),
-    "dataset without transforms": (_delete("datasets", 0, "coordinateTransformations"),
-                                   "coordinateTransformations"),
     "transforms a string": (_set("datasets", 0, "coordinateTransformations", value="scale"),
                             "datasets[0].coordinateTransformations"),
     "transform unknown type": (_set("datasets", 1, "coordinateTransformations", 0, "type",
@@ -145,6 +143,24 @@ def test_malformed_metadata_is_invalid_store_error_naming_the_key(tmp_path, stor
     shutil.copytree(stores[version], path)
     _edit(path, version, edit)
     _check_every_reader(path, word)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_a_dataset_without_transforms_reads_with_a_warning_and_fails_validation(
+        tmp_path, stores, version):
+    """As ngff-zarr reads it: scale 1, translation 0 (tests/test_compat_io.py); a warning
+    names it, and validation refuses it."""
+    path = tmp_path / "s.ome.zarr"
+    shutil.copytree(stores[version], path)
+    _edit(path, version, _delete("datasets", 0, "coordinateTransformations"))
+    for name, read in _readers(path):
+        if name == "validate_store":
+            with pytest.raises(nz.InvalidStoreError, match="coordinateTransformations"):
+                read()
+            continue
+        with pytest.warns(UserWarning, match=r"datasets\[0\]: missing key "
+                          "'coordinateTransformations'"):
+            read()
 
 
 @pytest.mark.parametrize("version", ["0.4", "0.5"])

@@ -99,6 +99,11 @@ def read_ome_attrs(group: zarr.Group) -> tuple[str, dict[str, Any]]:
     if isinstance(ome, dict) and "multiscales" in ome:
         # A missing or null ome.version is 0.5, as ngff-zarr reads it (the ome block is 0.5's).
         version, holder, key = ome.get("version") or "0.5", ome, "ome.multiscales"
+        if version in ("0.1", "0.2", "0.3", "0.4"):  # refused as ngff-zarr refuses it
+            raise InvalidStoreError(
+                f"{_where(group)}: the 'ome' key says version {version!r}, but OME-Zarr "
+                f"{version} keeps 'multiscales' in the group's attributes, not under 'ome' "
+                "(a 0.5-style store with another version?)")
     elif "multiscales" in attrs:
         entries = attrs["multiscales"]
         first = entries[0] if isinstance(entries, list) and entries else {}

@@ -4,6 +4,9 @@
   ``memory://`` fsspec store, a dict) cannot be written by ``dask.distributed``
   workers that run in other processes (each would write into its own copy and the
   caller's store would stay empty); refused before anything is written.
+* :func:`naming_arrays`: an ``OSError`` raised while the levels' arrays are written
+  (reading a corrupt source, writing the store) becomes
+  :class:`~ngff_gpu.errors.ArrayWriteError` naming the arrays and the store.
 * :func:`disk_full`: recognise "no space left on device" wherever it comes from
   (an ``OSError`` with ``ENOSPC``, or the text of an error raised by the Rust
   ``zarrs`` pipeline) and turn it into :class:`~ngff_gpu.errors.DiskFullError`
@@ -18,10 +21,17 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from ngff_gpu.errors import DiskFullError, StoreExistsError, StoreUnreachableError
+from ngff_gpu.errors import (
+    ArrayWriteError,
+    DiskFullError,
+    NgffGpuError,
+    StoreExistsError,
+    StoreUnreachableError,
+)
 from ngff_gpu.io.replace import local_path
 
 _NO_SPACE = ("no space left on device", "disk quota exceeded", "enospc")
@@ -167,3 +177,25 @@ def refuse_foreign_directory(store: Any, adding: Collection[str] | None = None,
         raise StoreExistsError(
             f"{path} already holds Zarr node(s) {taken} that this write would create; "
             "refusing to overwrite them")
+
+
+@contextmanager
+def naming_arrays(store: Any, paths: Sequence[str]) -> Iterator[None]:
+    """Raise an untyped ``OSError`` of the block (not a full disk, nor an error of ours,
+    such as a remote store's) as :class:`ArrayWriteError` naming ``paths`` in
+    ``store``, the original as its cause."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, NgffGpuError) or is_disk_full(exc):
+            raise
+        names = ", ".join(repr(p) for p in paths)
+        where = os.fspath(store) if isinstance(store, str | os.PathLike) else repr(store)
+        err = ArrayWriteError(
+            f"Failed to write data to the zarr array{'s' if len(paths) > 1 else ''} {names} "
+            f"of {where}: "
+            f"{type(exc).__name__}: {exc} (reading the source or writing the store failed; "
+            "a corrupted or truncated source file, e.g. a TIFF with invalid page offsets, "
+            "fails this way)")
+        err.errno = exc.errno
+        raise err from exc

@@ -17,7 +17,10 @@ by :func:`classify`:
   refusals, timeouts, and short reads (a body that ends before its length);
 * not retried: 403 and 401 (denied, also missing credentials), 404 (a missing key
   is an answer: zarr reads it as "no chunk"), any other 4xx (a bad request), TLS
-  errors, and every error that does not come from the store.
+  errors, a host name that does not exist (the name server's answer ``EAI_NONAME`` or
+  ``EAI_NODATA``, a typo in the URL: a :class:`~ngff_gpu.errors.StoreUnavailableError`
+  after one attempt; a lookup that could not be made, ``EAI_AGAIN``, is retried), and
+  every error that does not come from the store.
 
 An operation that runs out of attempts, or is denied, raises a
 :class:`~ngff_gpu.errors.RemoteStoreError` subclass whose one line names the store,
@@ -37,6 +40,7 @@ import asyncio
 import functools
 import json
 import random
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -51,6 +55,7 @@ from ngff_gpu.errors import (
     ArgumentTypeError,
     RemoteStoreError,
     StoreAccessDeniedError,
+    StoreBackendMissingError,
     StoreThrottledError,
     StoreUnavailableError,
 )
@@ -62,8 +67,8 @@ RETRY_KEY = "retry"
 #: URL schemes that are local or in-process: no retries there.
 LOCAL_PROTOCOLS = ("file", "local", "memory")
 
-THROTTLED, UNAVAILABLE, DENIED, REJECTED, MISSING = (
-    "throttled", "unavailable", "denied", "rejected", "missing")
+THROTTLED, UNAVAILABLE, DENIED, REJECTED, MISSING, UNRESOLVED = (
+    "throttled", "unavailable", "denied", "rejected", "missing", "unresolved")
 RETRIED = (THROTTLED, UNAVAILABLE)
 
 _THROTTLE_CODES = {"SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling",
@@ -212,8 +217,7 @@ def is_remote_url(store: Any) -> bool:
     """True for an fsspec URL string of a store that is not local or in-process."""
     if not isinstance(store, str) or "://" not in store:
         return False
-    protocol = store.split("::")[-1].split("://", 1)[0].lower()
-    return protocol not in LOCAL_PROTOCOLS
+    return _protocol(store) not in LOCAL_PROTOCOLS
 
 
 def open_url_store(url: str, storage_options: Mapping[str, Any] | None = None, *,
@@ -223,16 +227,29 @@ def open_url_store(url: str, storage_options: Mapping[str, Any] | None = None, *
     Raises
     ------
     ArgumentError, ArgumentTypeError
-        For bad storage options (before anything is read or written).
+        For bad storage options, or a protocol fsspec does not know (before anything
+        is read or written).
+    StoreBackendMissingError
+        When the package of the URL's protocol (s3fs, gcsfs, aiohttp...) is not
+        installed (an ``ImportError``).
     """
     options, policy = split_storage_options(storage_options)
     return RetryingStore(url, options, policy, read_only=read_only)
 
 
+#: Protocols whose fsspec package the ``[remote]`` extra installs; Azure's (adlfs) it does not.
+_REMOTE_EXTRA = ("s3", "s3a", "gs", "gcs", "http", "https")
+_AZURE = ("az", "abfs", "abfss", "adl")
+
+
+def _protocol(url: str) -> str:
+    return url.split("::")[-1].split("://", 1)[0].lower()
+
+
 def _filesystem_options(url: str, options: dict[str, Any]) -> dict[str, Any]:
     """fsspec options for ``url`` with the S3 client's own retries turned off (ours
     count every attempt); a ``config_kwargs["retries"]`` the caller gives is kept."""
-    protocol = url.split("::")[-1].split("://", 1)[0].lower()
+    protocol = _protocol(url)
     out = dict(options)
     if protocol in ("s3", "s3a"):
         config = dict(out.get("config_kwargs") or {})
@@ -247,8 +264,21 @@ def _build(url: str, options: dict[str, Any], read_only: bool) -> FsspecStore:
                                      read_only=read_only)
     except TypeError as exc:  # an option the filesystem does not take
         raise ArgumentError(f"storage_options for {url}: {exc}") from None
-    except ImportError as exc:
-        raise ArgumentError(f"{url}: {exc} (pip install 'ngff-gpu[remote]')") from None
+    except ImportError as exc:  # fsspec knows the protocol; its package is missing
+        protocol = _protocol(url)
+        hint = ("pip install 'ngff-gpu[remote]'" if protocol in _REMOTE_EXTRA else
+                "pip install adlfs" if protocol in _AZURE else
+                f"install the fsspec implementation of {protocol}://")
+        raise StoreBackendMissingError(f"{url}: {exc} ({hint})") from None
+    except ValueError as exc:
+        if "Protocol not known" not in str(exc):
+            raise
+        protocol = _protocol(url)
+        hint = (" (Azure Blob Storage is az:// or abfs:// through adlfs: pip install adlfs)"
+                if protocol == "azure" else "")
+        raise ArgumentError(f"{url}: no fsspec file system reads {protocol}:// URLs; "
+                            f"ngff_gpu reads and writes s3://, gs://, http(s):// (pip install "
+                            f"'ngff-gpu[remote]') and any protocol fsspec knows{hint}") from None
     fs = store.fs
     if "s3" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)) \
             and hasattr(fs, "retries"):
@@ -331,7 +361,25 @@ def _status(e: BaseException) -> tuple[int | None, str | None]:
     return None, None
 
 
+#: ``getaddrinfo``'s answers that the host does not exist (not ``EAI_AGAIN``: no answer).
+_NO_SUCH_HOST = tuple(getattr(socket, n) for n in ("EAI_NONAME", "EAI_NODATA")
+                      if hasattr(socket, n))
+
+
+def _unresolved(e: BaseException) -> bool:
+    """A name lookup answered that the host does not exist (``EAI_NONAME``,
+    ``EAI_NODATA``; not ``EAI_AGAIN``, a lookup that could not be made)."""
+    for cand in (e, getattr(e, "os_error", None)):  # aiohttp keeps it in ``os_error``
+        if isinstance(cand, socket.gaierror) and cand.errno in _NO_SUCH_HOST:
+            return True
+    return False
+
+
 def _verdict(e: BaseException) -> str | None:
+    if _unresolved(e):
+        return UNRESOLVED
+    if isinstance(e, socket.gaierror) and e.errno == socket.EAI_AGAIN:
+        return UNAVAILABLE  # the lookup could not be made (yet)
     status, code = _status(e)
     if status is not None or code is not None:
         if status == 429 or code in _THROTTLE_CODES or status == 503:
@@ -354,15 +402,16 @@ def _verdict(e: BaseException) -> str | None:
 
 def classify(exc: BaseException) -> str | None:
     """What a store error means: ``"throttled"``, ``"unavailable"`` (both retried),
-    ``"denied"``, ``"rejected"`` (a bad request), ``"missing"``, or None (not an
-    error of the store: raised as it is).
+    ``"denied"``, ``"rejected"`` (a bad request), ``"missing"``, ``"unresolved"`` (no
+    such host: a name lookup's answer, not retried), or None (not an error of the
+    store: raised as it is).
 
     The whole chain of causes is read (fsspec wraps an HTTP 503 in a
     ``FileNotFoundError``, s3fs a ``SlowDown`` in an ``OSError``): a transient cause
     anywhere makes the error transient.
     """
     verdicts = [v for v in (_verdict(e) for e in _chain(exc)) if v is not None]
-    for v in (THROTTLED, UNAVAILABLE, DENIED, REJECTED, MISSING):
+    for v in (UNRESOLVED, THROTTLED, UNAVAILABLE, DENIED, REJECTED, MISSING):
         if v in verdicts:
             return v
     return None
@@ -393,6 +442,10 @@ def store_error(url: str, what: str, key: str, verdict: str, exc: BaseException,
     if verdict == THROTTLED:
         return StoreThrottledError(f"{url}: the store is throttling requests ({detail}); gave "
                                    f"up {where} {tried}")
+    if verdict == UNRESOLVED:
+        return StoreUnavailableError(f"{url}: the store's host name does not resolve "
+                                     f"({detail}); gave up {where} {tried}, not retried: the "
+                                     "name server answered that no such host exists")
     if verdict == UNAVAILABLE:
         return StoreUnavailableError(f"{url}: the store is unreachable or failing ({detail}); "
                                      f"gave up {where} {tried}")

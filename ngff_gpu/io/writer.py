@@ -45,7 +45,7 @@ from ngff_gpu.io.append import (
     refuse_reading_replaced,
 )
 from ngff_gpu.io.codecs import compressors_for, user_compressors
-from ngff_gpu.io.guards import disk_full, refuse_unreachable_store
+from ngff_gpu.io.guards import disk_full, naming_arrays, refuse_unreachable_store
 from ngff_gpu.io.labels import (
     colors_for,
     image_label,
@@ -526,14 +526,16 @@ def _write(session: StoreSession, report: WriteReport, jobs: list[_Job], image: 
                     bar.start_pass(p)
                     if again:  # a resume: show the bricks an earlier run finished
                         bar.skip(sum(flag.done(j) for j in range(len(flag))))
-                    if client is not None:
-                        run_distributed(client, seg.levels, p, src, level_arrays, flag.array,
-                                        flag.done, device, bar.advance, write=write)
-                    else:
-                        engine = Engine(backend, budget, on_brick=bar.advance, write=write,
-                                        read_cache=read_cache)
-                        engine.run_pass(seg.levels, p, parallel_source(src), level_arrays,
-                                        flag.done, flag.mark, cost, handover=planned.handover)
+                    with naming_arrays(session.store, [job.path(seg.first + i) for i in sorted(
+                            level_arrays) if i <= p.last and (i > p.source or i == 0)]):
+                        if client is not None:
+                            run_distributed(client, seg.levels, p, src, level_arrays, flag.array,
+                                            flag.done, device, bar.advance, write=write)
+                        else:
+                            Engine(backend, budget, on_brick=bar.advance, write=write,
+                                   read_cache=read_cache).run_pass(
+                                seg.levels, p, parallel_source(src), level_arrays, flag.done,
+                                flag.mark, cost, handover=planned.handover)
             return arrays
 
         arrays = run_with_fallback(write_levels, backend,

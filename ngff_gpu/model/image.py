@@ -172,12 +172,69 @@ def _open_stored(data: Any) -> Any:
     return data
 
 
+def _named_dtype(dtype: Any) -> np.dtype | None:
+    """The NumPy dtype that a dtype object NumPy cannot take names (zarrista's
+    ``DataType('uint16')``, by its ``name``); None for one NumPy takes, or none."""
+    if dtype is None:
+        return None
+    try:
+        np.dtype(dtype)
+        return None
+    except (TypeError, ValueError):
+        pass
+    for name in (getattr(dtype, "name", None), str(dtype)):
+        try:
+            return np.dtype(name) if isinstance(name, str) else None
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+class _NumpyFace:
+    """A read-only array with a NumPy ``dtype``, tuple ``shape``, ``chunks`` and NumPy
+    indexing over an array-like whose ``dtype`` only names a NumPy dtype (zarrista's
+    arrays, which ngff-zarr takes; their integer index keeps its axis, so it is read as
+    a length-1 slice and squeezed here)."""
+
+    def __init__(self, data: Any, dtype: np.dtype) -> None:
+        self._data = data
+        self.dtype = dtype
+        self.shape = tuple(int(n) for n in data.shape)
+        self.ndim = len(self.shape)
+        chunks = getattr(data, "chunks", None)
+        if chunks is None and callable(getattr(data, "chunk_shape", None)):  # zarrista
+            chunks = (data.subchunk_shape if getattr(data, "is_sharded", False)
+                      else data.chunk_shape([0] * self.ndim))
+        self.chunks = tuple(int(c) for c in chunks) if chunks is not None else "auto"
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        if len(key) > self.ndim or not all(isinstance(k, slice | int | np.integer)
+                                           for k in key):  # ..., None, arrays: via NumPy
+            return np.asarray(self._data[tuple(slice(0, n) for n in self.shape)])[key]
+        read, then = [], []
+        for k, n in zip(key + (slice(None),) * (self.ndim - len(key)), self.shape):
+            if isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                read.append(slice(start, max(start, stop)) if step == 1 else slice(0, n))
+                then.append(slice(None) if step == 1 else k)
+            else:
+                i = int(k) + n if int(k) < 0 else int(k)
+                if not 0 <= i < n:
+                    raise IndexError(f"index {int(k)} is out of bounds for an axis of size {n}")
+                read.append(slice(i, i + 1))
+                then.append(0)
+        return np.asarray(self._data[tuple(read)])[tuple(then)]
+
+
 def as_dask(data: Any) -> tuple[da.Array, Any]:
     """Wrap ``data`` in a lazy dask array without copying it.
 
     Dask arrays are returned as they are; zarr arrays, other region arrays (input
     readers, see :func:`~ngff_gpu.namespace.is_region_array`) and memory maps are read
-    lazily; CuPy arrays (and CUDA tensors) keep CuPy chunks.
+    lazily; CuPy arrays (and CUDA tensors) keep CuPy chunks. ngff-zarr's array nodes
+    are read through their ``to_dask``; an array-like whose ``dtype`` only names a NumPy
+    dtype (zarrista's ``DataType('uint16')``) lazily through :class:`_NumpyFace`.
 
     Returns
     -------
@@ -189,6 +246,10 @@ def as_dask(data: Any) -> tuple[da.Array, Any]:
     data = _open_stored(data)
     if not is_region_array(data) and callable(getattr(data, "to_dask", None)):
         return data.to_dask(), None  # ngff-zarr's own lazy array handles
+    named = _named_dtype(getattr(data, "dtype", None)) if hasattr(data, "shape") else None
+    if named is not None:  # a dtype that only names a NumPy one: read through a face
+        face = _NumpyFace(data, named)
+        return da.from_array(face, chunks=face.chunks), None
     if type(data).__module__.split(".")[0] in ("ngff_zarr", "zarrista") and hasattr(
             data, "shape") and hasattr(data, "dtype"):  # their array nodes: read lazily
         return da.from_array(data, chunks=getattr(data, "chunks", "auto")), None
@@ -314,7 +375,8 @@ def to_ngff_image(
     Parameters
     ----------
     data : array-like
-        NumPy, CuPy, torch, Dask, zarr or any Array API array.
+        NumPy, CuPy, torch, Dask, zarr or any Array API array; an array-like whose
+        ``dtype`` names a NumPy dtype (zarrista's arrays, which ngff-zarr takes).
     dims : sequence of str, optional
         Dim names (kept as given); default, as ngff-zarr: ``("y", "x")``,
         ``("z", "y", "x")``, ``("z", "y", "x", "c")`` or ``("t", "z", "y", "x", "c")``

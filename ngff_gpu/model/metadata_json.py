@@ -13,6 +13,7 @@ multiscale-level transformation names the systems it joins and fits them.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from ngff_gpu.model.omero import MethodMetadata, method_from_json, method_json
 from ngff_gpu.model.transforms import (
     MAX_AXES,
     CoordinateSystemIdentifier,
+    Scale,
     TransformSequence,
     is_placement,
     scale_translation,
@@ -376,7 +378,9 @@ def metadata_from_json(entry: Any, version: str,
     InvalidStoreError
         Naming the key (``multiscales[0].datasets[2].path``...) when anything is
         missing, of the wrong type, or (0.6) a transformation does not fit the systems
-        it joins.
+        it joins. A 0.4/0.5 dataset without ``coordinateTransformations`` is read, as
+        ngff-zarr reads it, with scale 1 and translation 0, and a ``UserWarning``
+        naming it (the structural rules of a ``validate=True`` read refuse it).
     """
     if not isinstance(entry, dict):
         raise bad(where, "expected an object", entry)
@@ -397,7 +401,8 @@ def metadata_from_json(entry: Any, version: str,
     raw_ds = entry.get("datasets")
     if not isinstance(raw_ds, list) or not raw_ds:
         raise bad(f"{where}.datasets", "expected a non-empty list of datasets", raw_ds)
-    datasets = []
+    datasets: list[Dataset] = []
+    unplaced: list[str] = []  # 0.4/0.5 datasets without the (required) key
     for i, d in enumerate(raw_ds):
         key = f"{where}.datasets[{i}]"
         if not isinstance(d, dict):
@@ -406,7 +411,12 @@ def metadata_from_json(entry: Any, version: str,
         if not isinstance(path, str) or not path:
             raise bad(f"{key}.path", "expected a non-empty string", path)
         if "coordinateTransformations" not in d:
-            raise InvalidStoreError(f"{key}: missing key 'coordinateTransformations'")
+            if rfc5:
+                raise InvalidStoreError(f"{key}: missing key 'coordinateTransformations'")
+            unplaced.append(key)
+            datasets.append(Dataset(path=path, coordinateTransformations=[
+                Scale(scale=[1.0] * ndim)]))
+            continue
         parsed = transforms_from_json(d["coordinateTransformations"], ndim,
                                       f"{key}.coordinateTransformations",
                                       version if rfc5 else "0.5")
@@ -414,6 +424,12 @@ def metadata_from_json(entry: Any, version: str,
             raise InvalidStoreError(f"{key}.coordinateTransformations: a dataset maps its array "
                                     "with scale, translation, identity or a sequence of them")
         datasets.append(Dataset(path=path, coordinateTransformations=parsed))
+    if unplaced:
+        # As ngff-zarr 0.50 reads them (a validate=True read refuses them, as ngff-zarr's does).
+        warnings.warn(f"{', '.join(unplaced)}: missing key 'coordinateTransformations' "
+                      f"(required by OME-Zarr {version}); read with scale 1 and translation "
+                      "0 on every axis, at every level without it, as ngff-zarr does",
+                      UserWarning, stacklevel=3)
     top = entry.get("coordinateTransformations")
     name = entry.get("name", "image")
     if not isinstance(name, str):
