@@ -65,6 +65,7 @@ from ngff_gpu.model.metadata import (
     Metadata,
     Metadata06,
     Metadata09,
+    NgffVersion,
 )
 from ngff_gpu.model.multiscales import Multiscales, NgffMultiscales
 from ngff_gpu.model.omero import MethodMetadata, Omero, OmeroChannel, OmeroWindow
@@ -137,6 +138,7 @@ __all__ = [
     "NgffImage",
     "NgffMultiscales",
     "NgffScene",
+    "NgffVersion",
     "Omero",
     "OmeroChannel",
     "OmeroWindow",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import InitVar, dataclass, field, fields
+from enum import StrEnum
 from typing import Any
 
 from ngff_gpu.errors import ArgumentError
@@ -34,8 +35,21 @@ from ngff_gpu.model.transforms import (
     is_placement,
 )
 
-#: The OME-Zarr versions the model takes (``Metadata.version``, ``to_version``).
-SUPPORTED_VERSIONS = ("0.4", "0.5", "0.6", "0.9.dev1")
+
+class NgffVersion(StrEnum):
+    """An OME-Zarr version ngff_gpu reads and writes: ngff-zarr's ``NgffVersion`` members
+    from 0.4 on (0.1 to 0.3 are neither read nor written here). Members are strings, so
+    ``NgffVersion.V05 == "0.5"`` and ``"0.5" in SUPPORTED_VERSIONS``."""
+
+    V04 = "0.4"
+    V05 = "0.5"
+    V06 = "0.6"
+    V09dev1 = "0.9.dev1"
+
+
+#: The OME-Zarr versions the model takes (``Metadata.version``, ``to_version``), as
+#: ngff-zarr's ``SUPPORTED_VERSIONS``: a tuple of :class:`NgffVersion` members.
+SUPPORTED_VERSIONS: tuple[NgffVersion, ...] = tuple(NgffVersion)
 #: The development version that adopts RFC-3 (any axis count, names, types and order):
 #: OME-Zarr 0.6 plus RFC-3, written only when asked for (never a default).
 RFC3_VERSION = "0.9.dev1"
@@ -54,7 +68,7 @@ def check_version(version: Any, param: str = "version") -> str:
     value = str(getattr(version, "value", version))
     if value not in SUPPORTED_VERSIONS:
         raise ArgumentError(f"{param}: unsupported OME-Zarr version {version!r}; use one of "
-                            f"{SUPPORTED_VERSIONS}")
+                            f"{', '.join(SUPPORTED_VERSIONS)}")
     return value
 
 

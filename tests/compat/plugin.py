@@ -7,10 +7,10 @@ Environment:
 
 ``NGFF_COMPAT_MODE``
     ``control``: ngff-zarr's public names stay ngff-zarr's (each wrapped only to record
-    that a test called it). ``ours``: the names in :data:`SERVED` are replaced, in the
-    ``ngff_zarr`` module namespace, by ngff_gpu's (also recorded); everything else
-    stays ngff-zarr's. This is what a user does by changing ``import ngff_zarr`` to
-    ``import ngff_gpu``.
+    that a test called it). ``ours``: the names of :func:`served_names` (every name both
+    packages export at their top level) are replaced, in the ``ngff_zarr`` module
+    namespace, by ngff_gpu's (also recorded); everything else stays ngff-zarr's. This is
+    what a user does by changing ``import ngff_zarr`` to ``import ngff_gpu``.
 ``NGFF_COMPAT_OUT``
     JSON file written at the end: per test node id its outcome, the served names it
     called, and the first line of its failure.
@@ -25,7 +25,9 @@ of the served functions or constructed one of the served classes.
 
 from __future__ import annotations
 
+import enum
 import functools
+import importlib
 import json
 import os
 import signal
@@ -35,22 +37,48 @@ from typing import Any
 
 import pytest
 
-#: ngff-zarr 0.50's public names that ngff_gpu serves (deliverable 1 of issue 19): the
-#: names that make, write, read and upgrade pyramids, and the model dataclasses.
-SERVED_FUNCTIONS = (
-    "to_ngff_image",
-    "to_multiscales",
-    "to_ngff_zarr",
-    "to_ome_zarr",
-    "from_ngff_zarr",
-    "from_ome_zarr",
-    "compute_omero_from_multiscales",
-    "upgrade_ome_zarr",
-)
-SERVED_CLASSES = ("NgffImage", "Multiscales", "NgffMultiscales", "NgffScene")
-#: Served too, but not counted as a call (an enum and a constant).
-SERVED_VALUES = ("Methods", "SUPPORTED_VERSIONS")
-SERVED = SERVED_FUNCTIONS + SERVED_CLASSES + SERVED_VALUES
+#: The pyramid names of issue 19's first measurement; every one must be served (a check
+#: that the shared-name computation below has not lost one of them).
+CORE_NAMES = ("to_ngff_image", "to_multiscales", "to_ngff_zarr", "from_ngff_zarr",
+              "NgffImage", "Multiscales", "Methods")
+
+
+#: ngff-zarr submodules that ngff_gpu mirrors at the same path (``ngff_gpu.rfc4``): the
+#: names of the mirror's ``__all__`` are served in ngff-zarr's submodule too, so that a
+#: test's ``from ngff_zarr.rfc4 import X`` gets ours, as the user's renamed import does.
+MIRRORED_MODULES = ("rfc4",)
+
+
+def _kind(value: Any) -> str:
+    """``class`` (constructions are recorded), ``function`` (calls are recorded) or
+    ``value`` (an enum or a constant: served, not recorded)."""
+    if isinstance(value, type):
+        return "value" if issubclass(value, enum.Enum) else "class"
+    return "function" if callable(value) else "value"
+
+
+@functools.cache
+def served_names() -> dict[str, str]:
+    """Every public name that both ngff-zarr and ngff_gpu export at their top level
+    (``ngff_gpu.__all__`` and ngff-zarr's module attributes), with the kind of ours
+    (each run records by the kind of the value it serves).
+
+    These are the names a user who changes ``import ngff_zarr`` to ``import ngff_gpu``
+    gets from us and that ngff-zarr's tests can reach through ``ngff_zarr.X``: the
+    pyramid functions, the model dataclasses, the HCS names, the RFC-4 orientation
+    names, the enums. Names imported from ngff-zarr's submodules
+    (``ngff_zarr.v06.zarr_metadata``...) stay ngff-zarr's.
+    """
+    import ngff_zarr
+
+    import ngff_gpu
+
+    shared = sorted(n for n in ngff_gpu.__all__ if hasattr(ngff_zarr, n))
+    missing = [n for n in CORE_NAMES if n not in shared]
+    if missing:
+        raise RuntimeError(f"ngff_gpu or ngff-zarr no longer exports {missing}")
+    return {n: _kind(getattr(ngff_gpu, n)) for n in shared}
+
 
 _INTERNAL = ("ngff_zarr", "ngff_gpu")
 _current: set[str] | None = None
@@ -102,26 +130,23 @@ def _serve(mode: str) -> None:
         source = ngff_gpu
     elif mode != "control":
         raise pytest.UsageError(f"NGFF_COMPAT_MODE must be 'control' or 'ours', got {mode!r}")
-    missing = [n for n in SERVED if not hasattr(source, n)]
-    for name in SERVED:
-        if name in missing:
-            continue  # ours lacks it: the tests that need it fail (and say so)
-        value = getattr(source, name)
-        if name in SERVED_FUNCTIONS:
-            value = _wrap_function(name, value)
-        setattr(ngff_zarr, name, value)
     watched: set[int] = set()
-    for name in SERVED_CLASSES:
-        if name in missing:
-            continue
-        cls = getattr(source, name)
-        if id(cls) not in watched:  # Multiscales is NgffMultiscales
-            watched.add(id(cls))
-            _watch_class(name, cls)
-    # Tests of ours that lack a served name fail on it: make that visible.
-    for name in missing:
-        if hasattr(ngff_zarr, name):
-            delattr(ngff_zarr, name)
+    for name in served_names():
+        value = getattr(source, name)
+        kind = _kind(value)
+        if kind == "function":
+            value = _wrap_function(name, value)
+        elif kind == "class" and id(value) not in watched:  # Multiscales is NgffMultiscales
+            watched.add(id(value))
+            _watch_class(name, value)
+        setattr(ngff_zarr, name, value)
+    if mode == "ours":
+        for module in MIRRORED_MODULES:
+            theirs = importlib.import_module(f"ngff_zarr.{module}")
+            mirror = importlib.import_module(f"ngff_gpu.{module}")
+            for name in mirror.__all__:
+                # The same objects as the package's names: classes already watched.
+                setattr(theirs, name, getattr(mirror, name))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -6,7 +6,7 @@ source distribution from the package index at test time
 (``$NGFF_GPU_COMPAT_CACHE``, default ``~/.cache/ngff_gpu/compat``) and unpacks its
 ``test/`` folder there once. :func:`run_both` runs those files twice in pytest
 subprocesses (at the same time, one per core) with :mod:`tests.compat.plugin`: once with
-ngff-zarr's names as they are, once with the names of ``plugin.SERVED`` taken from
+ngff-zarr's names as they are, once with the names of ``plugin.served_names()`` taken from
 ngff_gpu. :func:`compare` keeps the tests that pass in the control run *and* call a
 served name, and sorts the ones that fail against ngff_gpu by cause
 (:mod:`tests.compat.causes`).
@@ -104,7 +104,7 @@ def fetch_tests(where: Path | None = None) -> Path:
 
 def test_files(test_dir: Path) -> list[str]:
     """The test files that name a served function or class (the others cannot call one)."""
-    names = plugin.SERVED_FUNCTIONS + plugin.SERVED_CLASSES
+    names = [n for n, kind in plugin.served_names().items() if kind != "value"]
     out = []
     for path in sorted(test_dir.glob("test_*.py")):
         if path.name in SKIPPED_FILES:
