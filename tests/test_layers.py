@@ -22,7 +22,7 @@ ROOT = "ngff_gpu"
 
 #: Stage of each top-level name in the package; a higher rank may import a lower one.
 LAYERS = {"errors": 0, "dims": 0, "namespace": 0, "compute": 1, "model": 2, "rfc4": 2,
-          "levels": 3, "io": 4, "cli": 5}
+          "levels": 3, "io": 4, "hcs": 4, "cli": 5}
 FACADE = ROOT
 
 

@@ -43,6 +43,7 @@ from ngff_gpu.io.ozx import is_ozx, zip_store
 from ngff_gpu.io.replace import WriteTarget
 from ngff_gpu.io.session import IN_PROGRESS_ATTR, refuse_foreign_directory
 from ngff_gpu.io.write_api import to_ngff_zarr
+from ngff_gpu.model.metadata import RFC3_VERSION
 from ngff_gpu.model.plate import (
     Well,
     WellImage,
@@ -56,9 +57,10 @@ from ngff_gpu.model.plate import (
 _LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
-#: The OME-Zarr versions plates are written at (0.6 keeps 0.5's layout: only the version
-#: tag differs; its fields are 0.6 images).
-SUPPORTED_VERSIONS = ("0.4", "0.5", "0.6")
+#: The OME-Zarr versions plates are written at (0.6 and 0.9.dev1 keep 0.5's layout: only
+#: the version tag differs; their fields are 0.6 or 0.9.dev1 images), as ngff-zarr 0.50's
+#: ``WRITABLE_VERSIONS``.
+SUPPORTED_VERSIONS = ("0.4", "0.5", "0.6", RFC3_VERSION)
 
 
 def _lock(store: str, key: str) -> threading.Lock:

@@ -19,7 +19,9 @@ from ngff_gpu.errors import InvalidStoreError
 from ngff_gpu.io.group import open_group
 from ngff_gpu.io.reader import from_ngff_zarr
 from ngff_gpu.io.session import IN_PROGRESS_ATTR
+from ngff_gpu.model.metadata import RFC3_VERSION
 from ngff_gpu.model.plate import NAME, Plate, ome_document, plate_from_json, well_from_json
+from ngff_gpu.model.schema import validate_document
 
 WELL_CACHE_SIZE = 500
 IMAGE_CACHE_SIZE = 100
@@ -210,15 +212,21 @@ class HCSPlate:
 
 
 def validate_plate(group: zarr.Group, version: str) -> None:
-    """Validate a plate, its wells and their images with ``ome-zarr-models``.
+    """Validate a plate: its document against the official plate schema of its version
+    (bundled, offline), then its wells and their images (``ome-zarr-models`` for 0.4 and
+    0.5; our checks for 0.6 and 0.9.dev1). A well the plate lists but the store does not
+    hold yet (a plate being filled, as ngff-zarr's writers leave one) is not checked.
 
     Raises
     ------
+    SchemaValidationError
+        (a ``jsonschema.ValidationError``) for the schema's most relevant error.
     InvalidStoreError
         With the validator's reason; for a version it does not know.
     """
-    if version == "0.6":
-        _validate_06(group)
+    validate_document(group.attrs.asdict(), "plate", str(group.store))
+    if version in ("0.6", RFC3_VERSION):
+        _validate_06(group, version)
         return
     try:
         if version == "0.4":
@@ -242,11 +250,11 @@ def validate_plate(group: zarr.Group, version: str) -> None:
         raise InvalidStoreError(f"OME-Zarr {version} plate validation failed: {msg}") from exc
 
 
-def _validate_06(group: zarr.Group) -> None:
-    """An OME-Zarr 0.6 plate (ome-zarr-models has no 0.6 model yet): every listed well
-    holds a 0.6 well document, and every field it lists is a complete 0.6 image
-    (:func:`~ngff_gpu.io.validate.validate_store`). Tests check the JSON against the
-    official 0.6 schema."""
+def _validate_06(group: zarr.Group, version: str) -> None:
+    """An OME-Zarr 0.6 or 0.9.dev1 plate (ome-zarr-models has no model for them yet):
+    every listed well the store holds has a well document of the plate's version that
+    the official well schema accepts, and every field it lists is a complete image of
+    that version (:func:`~ngff_gpu.io.validate.validate_store`)."""
     from ngff_gpu.io.validate import validate_store
 
     doc, _ = ome_document(group.attrs.asdict(), "plate")
@@ -255,12 +263,12 @@ def _validate_06(group: zarr.Group) -> None:
         try:
             node = group[path]
         except (KeyError, TypeError):
-            raise InvalidStoreError(f"{group.store}: well {path!r} listed in the plate is "
-                                    "missing") from None
+            continue  # listed, not written yet
         wdoc, wversion = ome_document(node.attrs.asdict(), "well")
-        if not isinstance(wdoc, dict) or wversion != "0.6":
-            raise InvalidStoreError(f"{group.store}: well {path!r} holds no OME-Zarr 0.6 well "
-                                    f"document (found version {wversion!r})")
+        if not isinstance(wdoc, dict) or wversion != version:
+            raise InvalidStoreError(f"{group.store}: well {path!r} holds no OME-Zarr {version} "
+                                    f"well document (found version {wversion!r})")
+        validate_document(node.attrs.asdict(), "well", f"{group.store}/{path}")
         for image in wdoc.get("images", []):
             field = image.get("path") if isinstance(image, dict) else None
             try:
@@ -268,9 +276,9 @@ def _validate_06(group: zarr.Group) -> None:
             except (KeyError, TypeError):
                 raise InvalidStoreError(f"{group.store}: field {path}/{field} listed in the "
                                         "well is missing") from None
-            if found != "0.6":
+            if found != version:
                 raise InvalidStoreError(f"{group.store}: field {path}/{field} is OME-Zarr "
-                                        f"{found} in a 0.6 plate")
+                                        f"{found} in a {version} plate")
 
 
 def from_hcs_zarr(store: Any, validate: bool = False, well_cache_size: int | None = None,
@@ -282,7 +290,8 @@ def from_hcs_zarr(store: Any, validate: bool = False, well_cache_size: int | Non
     store : str, pathlib.Path, zarr store or group, fsspec URL, or ``.ozx`` path
         The plate's root.
     validate : bool
-        Validate the plate, its wells and images with ``ome-zarr-models`` first.
+        Validate the plate first (:func:`validate_plate`: the official plate schema,
+        then its wells and images).
     well_cache_size, image_cache_size : int, optional
         How many wells (per plate) and images (per well) to keep opened.
 
@@ -292,6 +301,8 @@ def from_hcs_zarr(store: Any, validate: bool = False, well_cache_size: int | Non
 
     Raises
     ------
+    SchemaValidationError
+        With ``validate``, for a plate document the official schema refuses.
     InvalidStoreError
         When the root has no plate document ("No plate metadata found"), is a plate
         still being written or interrupted, or the document is malformed.

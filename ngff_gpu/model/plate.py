@@ -3,9 +3,12 @@
 ``Plate(columns, rows, wells, version="0.4", acquisitions, field_count, name)`` and
 ``Well(images=[WellImage(path, acquisition)], version="0.4")`` have ngff-zarr 0.50's
 fields and defaults (its ``ngff_zarr.v04.zarr_metadata``), so code that builds them
-runs unchanged. They are plain dataclasses, as ngff-zarr's are (tests and user code
-set and append to their fields); :func:`check_plate` validates one where it is used,
-and reads any object with the same attributes (ngff-zarr's own instances too).
+runs unchanged. They are mutable dataclasses, as ngff-zarr's are (tests and user code
+set and append to their fields), and compare by value, also with ngff-zarr's instance of
+the same class (:class:`~ngff_gpu.model.pretty.ValueEq`), so that a plate read by
+ngff_gpu equals the one a user built with ngff-zarr's classes; :func:`check_plate`
+validates one where it is used, and reads any object with the same attributes
+(ngff-zarr's own instances too).
 
 :func:`plate_to_json` / :func:`well_to_json` give the attributes of the plate's root
 group and of a well group: at 0.4 the document sits at the top level with its own
@@ -15,17 +18,19 @@ group and of a well group: at 0.4 the document sits at the top level with its ow
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from ngff_gpu.errors import ArgumentError, ArgumentTypeError, InvalidStoreError
+from ngff_gpu.model.pretty import ValueEq
 
 #: The spec's pattern for a row, column or field name (and each part of a well path).
 NAME = re.compile(r"^[A-Za-z0-9]+$")
 
 
-@dataclass
-class PlateAcquisition:
+@dataclass(eq=False)
+class PlateAcquisition(ValueEq):
     """One acquisition of a plate (``id`` unique within the plate)."""
 
     id: int
@@ -36,22 +41,22 @@ class PlateAcquisition:
     endtime: int | None = None
 
 
-@dataclass
-class PlateColumn:
+@dataclass(eq=False)
+class PlateColumn(ValueEq):
     """A column of the plate (``"1"``, ``"2"``...)."""
 
     name: str
 
 
-@dataclass
-class PlateRow:
+@dataclass(eq=False)
+class PlateRow(ValueEq):
     """A row of the plate (``"A"``, ``"B"``...)."""
 
     name: str
 
 
-@dataclass
-class PlateWell:
+@dataclass(eq=False)
+class PlateWell(ValueEq):
     """A well of the plate: its group ``path`` (``"A/1"``) and its row and column."""
 
     path: str
@@ -59,8 +64,8 @@ class PlateWell:
     columnIndex: int  # noqa: N815 - OME-NGFF name
 
 
-@dataclass
-class Plate:
+@dataclass(eq=False)
+class Plate(ValueEq):
     """A plate's layout: rows, columns, the wells that hold images, acquisitions."""
 
     columns: list[PlateColumn]
@@ -72,16 +77,16 @@ class Plate:
     name: str | None = None
 
 
-@dataclass
-class WellImage:
+@dataclass(eq=False)
+class WellImage(ValueEq):
     """One field of view of a well: its group ``path`` and its acquisition."""
 
     path: str
     acquisition: int | None = None
 
 
-@dataclass
-class Well:
+@dataclass(eq=False)
+class Well(ValueEq):
     """A well's fields of view."""
 
     images: list[WellImage]
@@ -212,13 +217,23 @@ def ome_document(attrs: dict[str, Any], key: str) -> tuple[dict[str, Any] | None
 def plate_from_json(doc: dict[str, Any], version: str, where: str) -> Plate:
     """A :class:`Plate` from a stored plate document.
 
+    A document without ``rows``, ``columns`` or ``wells`` (which the schema requires,
+    so ``validate=True`` refuses it first) reads, as ngff-zarr reads it, with that list
+    empty, and a ``UserWarning`` naming the key.
+
     Raises
     ------
     InvalidStoreError
-        Naming ``where`` and the key, for a document missing its rows, columns or wells.
+        Naming ``where`` and the key, for rows, columns or wells that are not a list of
+        objects.
     """
     def entries(key: str) -> list[dict[str, Any]]:
         value = doc.get(key)
+        if value is None:
+            warnings.warn(f"{where}: the plate document has no {key!r} (the OME-Zarr plate "
+                          f"schema requires it); read with no {key}", UserWarning,
+                          stacklevel=4)
+            return []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise InvalidStoreError(f"{where}: plate.{key} must be a list of objects, "
                                     f"got {value!r:.60}")

@@ -133,6 +133,9 @@ def _recorded_version(document: Mapping[str, Any]) -> Any:
     ome = document.get("ome")
     if isinstance(ome, Mapping):
         return ome.get("version") or "0.5"  # a missing or null ome.version reads as 0.5
+    for key in ("plate", "well"):  # 0.4 plates and wells carry their own version
+        if isinstance(document.get(key), Mapping):
+            return document[key].get("version") or "0.4"
     entries = document.get("multiscales")
     first = entries[0] if isinstance(entries, list) and entries else {}
     return (first.get("version") if isinstance(first, Mapping) else None) or "0.4"

@@ -43,10 +43,11 @@ CORE_NAMES = ("to_ngff_image", "to_multiscales", "to_ngff_zarr", "from_ngff_zarr
               "NgffImage", "Multiscales", "Methods")
 
 
-#: ngff-zarr submodules that ngff_gpu mirrors at the same path (``ngff_gpu.rfc4``): the
+#: ngff-zarr submodules that ngff_gpu mirrors at the same path (``ngff_gpu.rfc4``,
+#: ``ngff_gpu.hcs``): the
 #: names of the mirror's ``__all__`` are served in ngff-zarr's submodule too, so that a
-#: test's ``from ngff_zarr.rfc4 import X`` gets ours, as the user's renamed import does.
-MIRRORED_MODULES = ("rfc4",)
+#: test's ``from ngff_zarr.hcs import X`` gets ours, as the user's renamed import does.
+MIRRORED_MODULES = ("rfc4", "hcs")
 
 
 def _kind(value: Any) -> str:
