@@ -59,7 +59,9 @@ def local_directory(store: Any, what: str) -> str:
     """
     path = local_path(store)
     if path is None:
-        raise ArgumentTypeError(f"{what} are written to local directories; got {store!r}")
+        raise ArgumentTypeError(f"{what} are written to local directories; got {store!r} "
+                                "(zarr-python store objects are no longer accepted here, as "
+                                "in ngff-zarr)")
     return path
 
 
