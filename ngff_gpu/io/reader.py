@@ -11,7 +11,7 @@ from ngff_gpu.io.group import open_group
 from ngff_gpu.io.image_read import read_image_group
 from ngff_gpu.io.scene import read_scene
 from ngff_gpu.io.transform_store import held_kind, read_transformation
-from ngff_gpu.model.multiscales import Multiscales
+from ngff_gpu.model.multiscales import STORE_IO, Multiscales
 
 
 def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = None,
@@ -98,3 +98,4 @@ def from_ngff_zarr(store: Any, validate: bool = False, version: str | None = Non
 
 #: ngff-zarr 0.50's name of :func:`from_ngff_zarr`.
 from_ome_zarr = from_ngff_zarr
+STORE_IO["read"] = from_ome_zarr

@@ -12,7 +12,7 @@ from ngff_gpu.errors import ArgumentError, ArgumentTypeError
 from ngff_gpu.io.scene_write import is_scene, write_scene
 from ngff_gpu.io.transform_store import is_transformation, write_transformation
 from ngff_gpu.io.writer import write_multiscales
-from ngff_gpu.model.multiscales import Multiscales
+from ngff_gpu.model.multiscales import STORE_IO, Multiscales
 
 
 def _check_chain(serializer: Any, filters: Any) -> None:
@@ -263,3 +263,4 @@ def refuse_keywords(kwargs: Mapping[str, Any]) -> None:
 
 #: ngff-zarr 0.50's name of :func:`to_ngff_zarr`.
 to_ome_zarr = to_ngff_zarr
+STORE_IO["write"] = to_ome_zarr

@@ -132,6 +132,20 @@ class Metadata(ValueEq, PrettyRepr):
         """The coordinate system the datasets map to (0.6 view)."""
         return self.coordinateSystems[0]
 
+    @classmethod
+    def from_version(cls, metadata: Any) -> Metadata:
+        """``metadata`` of any version in this (0.4/0.5) form, as ngff-zarr's
+        ``Metadata.from_version``: a 0.4/0.5 one keeps its version, a 0.6 or 0.9.dev1
+        one becomes 0.5 (:meth:`to_version`).
+
+        Raises
+        ------
+        ArgumentError
+            (a ``ValueError``, as ngff-zarr raises) when ``metadata`` is not one of ours.
+        """
+        return _converted(metadata, cls, getattr(metadata, "version", None)
+                          if isinstance(metadata, Metadata) else "0.5")
+
     def to_version(self, version: str) -> Metadata | Metadata06:
         """This metadata for OME-Zarr ``version``: a copy with ``version`` set for
         0.4/0.5, a :class:`Metadata06` for 0.6.
@@ -289,6 +303,18 @@ class Metadata06(ValueEq, PrettyRepr):
         out.coordinateSystems[1:] = self.coordinateSystems[1:]
         return out
 
+    @classmethod
+    def from_version(cls, metadata: Any) -> Metadata06:
+        """``metadata`` of any version as this class (0.6, or 0.9.dev1 for
+        :class:`Metadata09`), as ngff-zarr's ``Metadata.from_version``.
+
+        Raises
+        ------
+        ArgumentError
+            (a ``ValueError``, as ngff-zarr raises) when ``metadata`` is not one of ours.
+        """
+        return _converted(metadata, cls, RFC3_VERSION if issubclass(cls, Metadata09) else "0.6")
+
     def to_version(self, version: str) -> Metadata | Metadata06:
         """This metadata for OME-Zarr ``version`` (0.4/0.5: :class:`Metadata`; 0.6:
         :class:`Metadata06`; 0.9.dev1: :class:`Metadata09`)."""
@@ -307,6 +333,14 @@ class Metadata09(Metadata06):
     RFC-3 (any count, names, types and order)."""
 
     version = RFC3_VERSION
+
+
+def _converted(metadata: Any, cls: type, version: str) -> Any:
+    if not isinstance(metadata, (Metadata, Metadata06)):
+        raise ArgumentError(f"{cls.__name__}.from_version: unsupported metadata type "
+                                f"{type(metadata).__name__} (a Metadata, Metadata06 or "
+                                "Metadata09 of ngff_gpu)")
+    return metadata.to_version(version)
 
 
 def between_systems(t: Any) -> bool:

@@ -108,6 +108,24 @@ class Multiscales(PrettyRepr):
         """The dims of level 0."""
         return tuple(self.images[0].dims)
 
+    def to_ome_zarr(self, store: Any, **kwargs: Any) -> None:
+        """Write this multiscale image: :func:`~ngff_gpu.to_ome_zarr` ``(store, self,
+        **kwargs)`` (ngff-zarr 0.50's convenience method)."""
+        STORE_IO["write"](store, self, **kwargs)
+
+    @classmethod
+    def from_ome_zarr(cls, store: Any, **kwargs: Any) -> Multiscales:
+        """Read an OME-Zarr store: :func:`~ngff_gpu.from_ome_zarr` ``(store, **kwargs)``
+        (ngff-zarr 0.50's convenience classmethod)."""
+        return STORE_IO["read"](store, **kwargs)
+
+
+#: The store functions behind :meth:`Multiscales.to_ome_zarr` and
+#: :meth:`Multiscales.from_ome_zarr`. The model stage may not import the io stage (the
+#: layer rule), so :mod:`ngff_gpu.io.write_api` and :mod:`ngff_gpu.io.reader` put
+#: their functions here when they are imported (``import ngff_gpu`` imports both).
+STORE_IO: dict[str, Any] = {}
+
 
 #: ngff-zarr 0.50's name of :class:`Multiscales`.
 NgffMultiscales = Multiscales

@@ -22,7 +22,8 @@ checked and written the same way. JSON is in :mod:`ngff_gpu.model.transforms_jso
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,13 +65,41 @@ def _ends() -> Any:
 
 
 class _Transform(ValueEq, PrettyRepr):
-    """What every transformation class shares: :meth:`validate` (JSON: see
+    """What every transformation class shares: :meth:`validate`, and ngff-zarr's
+    :meth:`to_dict` / :meth:`from_dict` (JSON: see
     :func:`ngff_gpu.model.transforms_json.transform_json`)."""
 
     def validate(self, coordinateSystems: Sequence[Any] | None = None,  # noqa: N803
                  version: Any = None) -> None:
         """Check this transformation's RFC-5 rules (see :func:`validate_transform`)."""
         validate_transform(self, coordinateSystems, version)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, nested transformations and ``input``/``output`` as dicts too
+        (``dataclasses.asdict``, as ngff-zarr's ``to_dict``; unset fields are None)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+        """This transformation from a dict of its fields, as :meth:`to_dict` gives them
+        or OME-Zarr JSON holds them (ngff-zarr's ``from_dict``): nested transformations
+        and ``input``/``output`` may be dicts (a bare string ``input`` names a
+        coordinate system); ``byDimension`` items also take ngff-zarr 0.43's
+        ``input_axes``/``output_axes``.
+
+        Raises
+        ------
+        ArgumentError
+            (a ``ValueError``) when ``data`` names another ``type``, or breaks the
+            class's own rules.
+        TypeError
+            For a key that is not a field of the class, as ``cls(**data)`` raises.
+        """
+        kind = data.get("type", cls.type)
+        if kind != cls.type:
+            raise ArgumentError(f"{cls.__name__}.from_dict: the dict is of type {kind!r}, "
+                                f"not {cls.type!r}")
+        return cls(**{k: _field_from_dict(k, v) for k, v in data.items()})
 
 
 @dataclass(repr=False, eq=False)
@@ -250,6 +279,12 @@ class ByDimensionItem(ValueEq, PrettyRepr):
     def __post_init__(self) -> None:
         _check_item(self.transformation, self.inputAxes, self.outputAxes)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ByDimensionItem:
+        """An item from a dict (ngff-zarr's ``from_dict``): its ``transformation`` may be
+        a dict; ngff-zarr 0.43's ``input_axes``/``output_axes`` are read too."""
+        return _item_from_dict(data)
+
 
 def _check_by_dimension(items: Sequence[Any]) -> None:
     seen: set[int] = set()
@@ -274,6 +309,11 @@ class ByDimension(_Transform):
 
     def __post_init__(self) -> None:
         _check_by_dimension(self.transformations)
+
+    @property
+    def produced_outputAxes(self) -> set[int]:  # noqa: N802 - ngff-zarr's name
+        """The output axis indices the items produce, taken together."""
+        return {axis for item in self.transformations for axis in item.outputAxes}
 
 
 @dataclass(repr=False, eq=False)
@@ -311,6 +351,43 @@ TRANSFORM_TYPES: dict[str, type] = {
     "bijection": Bijection, "sequence": TransformSequence}
 #: The types whose parameters are a matrix (stored in an array in a multiscales).
 MATRIX_TYPES = ("rotation", "affine")
+
+
+def transform_from_dict(data: Any) -> Any:
+    """A transformation given as a dict (by its ``type``); any other value as it is."""
+    if not isinstance(data, Mapping):
+        return data
+    kind = data.get("type")
+    if kind not in TRANSFORM_TYPES:
+        raise ArgumentError(f"unknown transformation type {kind!r}; one of "
+                            f"{', '.join(TRANSFORM_TYPES)}")
+    return TRANSFORM_TYPES[kind].from_dict(data)
+
+
+def _item_from_dict(item: Any) -> Any:
+    if not isinstance(item, Mapping):
+        return item
+    data = {_LEGACY_ITEM_KEYS.get(k, k): v for k, v in item.items()
+            if not (k in _LEGACY_ITEM_KEYS and _LEGACY_ITEM_KEYS[k] in item)}
+    return ByDimensionItem(**{**data, "transformation": transform_from_dict(
+        data.get("transformation"))})
+
+
+#: ngff-zarr 0.43 wrote these ``byDimension`` item keys in snake_case (read, as it does).
+_LEGACY_ITEM_KEYS = {"input_axes": "inputAxes", "output_axes": "outputAxes"}
+
+
+def _field_from_dict(key: str, value: Any) -> Any:
+    if key in ("input", "output"):
+        if isinstance(value, str):
+            return CoordinateSystemIdentifier(name=value)
+        return CoordinateSystemIdentifier(**value) if isinstance(value, Mapping) else value
+    if key in ("forward", "inverse"):
+        return transform_from_dict(value)
+    if key == "transformations" and isinstance(value, list):
+        return [_item_from_dict(v) if isinstance(v, Mapping) and "type" not in v
+                else transform_from_dict(v) for v in value]
+    return value
 
 
 def _count(ident: Any, systems: Sequence[Any] | None) -> int | None:
