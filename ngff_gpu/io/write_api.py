@@ -47,7 +47,7 @@ def to_ngff_zarr(
     overwrite: bool | str = True,
     use_tensorstore: bool = False,
     chunk_store: Any = None,
-    progress: Any = False,
+    progress: Any = None,
     chunks_per_shard: int | Mapping[str, int] | None = None,
     scale_strategy: str = "pad",
     metadata_only: bool = False,

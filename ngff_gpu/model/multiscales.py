@@ -54,11 +54,11 @@ class Multiscales(PrettyRepr):
     scale_factors: Any = None
     method: Methods | None = None
     chunks: dict[str, int] | None = None
-    root_attributes: dict[str, Any] | None = field(default=None, repr=False)
     #: ngff-zarr's record of each generated level's dask key. Ours is not needed (a
     #: level knows whether it is still the downsample of the one before it, see
     #: :mod:`ngff_gpu.levels.derive`): accepted, kept, never read.
     generated_data_keys: list[str] | None = field(default=None, repr=False, compare=False)
+    root_attributes: dict[str, Any] | None = field(default=None, repr=False)
 
     @classmethod
     def adopt(cls, other: Any) -> Multiscales:
