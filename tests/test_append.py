@@ -17,7 +17,9 @@ from zarr.storage import MemoryStore
 import ngff_gpu as nz
 from ngff_gpu.io.session import has_consolidated_metadata
 from ngff_gpu.io.validate import validate_store
-from ngff_gpu.io.writer import Seams, write_multiscales, write_region
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import write_multiscales
+from ngff_gpu.levels.engine import write_region
 
 
 def _image(shape=(1, 40, 36, 44), dtype=np.uint16, seed=0):

@@ -37,7 +37,8 @@ from ngff_gpu.errors import (
     StoreBackendMissingError,
     StoreUnavailableError,
 )
-from ngff_gpu.io.remote import RetryingStore, RetryPolicy, classify, open_url_store
+from ngff_gpu.io.remote import RetryingStore, open_url_store
+from ngff_gpu.io.remote_retry import RetryPolicy, classify
 
 AXES = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
 

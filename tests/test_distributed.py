@@ -11,7 +11,8 @@ import pytest
 import zarr
 
 import ngff_gpu as nz
-from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import write_multiscales
 from ngff_gpu.levels.bricks import count_bricks, iter_bricks
 
 distributed = pytest.importorskip("distributed")

@@ -22,7 +22,8 @@ import ngff_gpu as nz
 from ngff_gpu.compute.methods import Methods, compute_dtype
 from ngff_gpu.compute.reduce_numpy import reduce_full
 from ngff_gpu.io.session import IN_PROGRESS_ATTR, PROGRESS_GROUP
-from ngff_gpu.io.writer import Seams, shard_shapes, write_multiscales
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import shard_shapes, write_multiscales
 from ngff_gpu.levels.bricks import alignment_unit, count_bricks, iter_bricks, plan_passes
 from ngff_gpu.levels.derive import level_plans
 from ngff_gpu.levels.engine import write_region

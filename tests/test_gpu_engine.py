@@ -41,7 +41,8 @@ def test_small_brick_budget_equals_the_cpu_store(tmp_path, cuda_backend_kind, so
     import zarr
     from zarr.storage import MemoryStore
 
-    from ngff_gpu.io.writer import Seams, write_multiscales
+    from ngff_gpu.io.write_passes import Seams
+    from ngff_gpu.io.writer import write_multiscales
 
     pixels = np.random.default_rng(5).integers(0, 4000, (37, 45, 50)).astype(np.uint16)
     if source == "cupy":

@@ -18,7 +18,8 @@ from zarr.storage import MemoryStore
 
 import ngff_gpu as nz
 from ngff_gpu.compute.methods import Methods
-from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import write_multiscales
 from ngff_gpu.levels.assemble import CellAssembler, hold_peak
 from ngff_gpu.levels.bricks import Pass, iter_bricks, iter_handover_bricks
 from ngff_gpu.levels.engine import write_region

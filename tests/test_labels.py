@@ -9,7 +9,8 @@ import zarr
 
 import ngff_gpu as nz
 from ngff_gpu.io.session import StoreSession
-from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import write_multiscales
 
 SHAPE = (10, 36, 44)
 

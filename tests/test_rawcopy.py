@@ -33,7 +33,8 @@ from zarr.storage import MemoryStore
 import ngff_gpu as nz
 from ngff_gpu.io.chunk_layout import IndexFormat, chunk_layout, matching_codecs, raw_copy_reason
 from ngff_gpu.io.rawcopy import EMPTY, RawCopier, copy_file, pack_shard, parse_index
-from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import write_multiscales
 from ngff_gpu.levels.engine import write_region
 
 SHAPE = (20, 24, 28)

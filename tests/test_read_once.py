@@ -28,7 +28,8 @@ import ngff_gpu as nz
 from ngff_gpu.io.inputs import open_input
 from ngff_gpu.io.inputs.common import RegionArray
 from ngff_gpu.io.inputs.tiff_tiles import TiffTiles
-from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import write_multiscales
 from ngff_gpu.levels.bricks import iter_bricks, plan_passes
 from ngff_gpu.levels.derive import level_plans
 from ngff_gpu.levels.source import Grid, ReadPlan, SourceReader, _boxes, decode_parallelism

@@ -37,7 +37,8 @@ from ngff_gpu.errors import (
     StoreThrottledError,
     StoreUnavailableError,
 )
-from ngff_gpu.io.remote import RetryPolicy, classify, open_url_store, parse_storage_options_json
+from ngff_gpu.io.remote import open_url_store, parse_storage_options_json
+from ngff_gpu.io.remote_retry import RetryPolicy, classify
 
 pytest.importorskip("aiohttp")
 pytest.importorskip("s3fs")
@@ -466,7 +467,8 @@ KILL_SCRIPT = r"""
 import json, sys
 import numpy as np
 import ngff_gpu as nz
-from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import write_multiscales
 sys.path.insert(0, sys.argv[3])
 from test_remote_faults import multiscales
 write_multiscales(sys.argv[1], multiscales(), storage_options=json.loads(sys.argv[2]),

@@ -22,7 +22,8 @@ import zarr
 
 import ngff_gpu as nz
 from ngff_gpu.io.session import StoreSession
-from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import write_multiscales
 
 ROOT = Path(__file__).resolve().parents[1]
 # zarr's LocalStore writes each key to "<key>.<uuid4 hex>.partial" and renames it; a SIGKILL
@@ -40,7 +41,8 @@ store, version, cps, plan_budget, resume, n, hold_at = sys.argv[1:8]
 cps, plan_budget, n, hold_at = int(cps) or None, int(plan_budget), int(n), int(hold_at)
 import numpy as np
 import ngff_gpu as nz
-from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import write_multiscales
 from ngff_gpu.levels.engine import write_region
 lock, writes, never = threading.Lock(), [0], threading.Event()
 def write(array, region, data):

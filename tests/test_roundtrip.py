@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ngff_gpu as nz
-from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import write_multiscales
 from ngff_gpu.levels.derive import level_plans
 
 nzr = pytest.importorskip("ngff_zarr")

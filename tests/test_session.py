@@ -10,7 +10,8 @@ import zarr
 
 import ngff_gpu as nz
 from ngff_gpu.io.session import IN_PROGRESS_ATTR, StoreSession
-from ngff_gpu.io.writer import Seams, write_multiscales
+from ngff_gpu.io.write_passes import Seams
+from ngff_gpu.io.writer import write_multiscales
 
 
 def _ms():
