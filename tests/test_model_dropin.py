@@ -92,6 +92,8 @@ def test_to_dict_and_from_dict_as_ngff_zarrs(spec):
     assert again == ours and again == theirs
     assert type(again) is type(ours)
     assert type(ours).from_dict(ours.to_dict()) == ours
+    systems = [v06.CoordinateSystem(name="a", axes=[v06.Axis(name="x", type="space")])]
+    assert type(ours).from_dict(theirs.to_dict(), systems) == ours  # ngff-zarr's signature
 
 
 def test_from_dict_takes_json_strings_and_legacy_keys_and_refuses_other_types():

@@ -80,12 +80,15 @@ class _Transform(ValueEq, PrettyRepr):
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Any:
+    def from_dict(cls, data: Mapping[str, Any],
+                  coordinateSystems: Sequence[Any] | None = None) -> Any:  # noqa: N803
         """This transformation from a dict of its fields, as :meth:`to_dict` gives them
         or OME-Zarr JSON holds them (ngff-zarr's ``from_dict``): nested transformations
         and ``input``/``output`` may be dicts (a bare string ``input`` names a
         coordinate system); ``byDimension`` items also take ngff-zarr 0.43's
-        ``input_axes``/``output_axes``.
+        ``input_axes``/``output_axes``. ``coordinateSystems`` is taken as ngff-zarr's
+        ``Bijection``/``ByDimension`` take it; identifiers are kept by name, so it is
+        not needed here (:meth:`validate` checks against systems).
 
         Raises
         ------
@@ -280,9 +283,11 @@ class ByDimensionItem(ValueEq, PrettyRepr):
         _check_item(self.transformation, self.inputAxes, self.outputAxes)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ByDimensionItem:
+    def from_dict(cls, data: Mapping[str, Any],
+                  coordinateSystems: Sequence[Any] | None = None) -> ByDimensionItem:  # noqa: N803
         """An item from a dict (ngff-zarr's ``from_dict``): its ``transformation`` may be
-        a dict; ngff-zarr 0.43's ``input_axes``/``output_axes`` are read too."""
+        a dict; ngff-zarr 0.43's ``input_axes``/``output_axes`` are read too
+        (``coordinateSystems`` as in :meth:`_Transform.from_dict`)."""
         return _item_from_dict(data)
 
 
