@@ -104,7 +104,9 @@ class Metadata(ValueEq, PrettyRepr):
     coordinateTransformations: list[Any] | None = None  # noqa: N815
     omero: Omero | None = optional()
     name: str = "image"
-    version: str = "0.5"
+    #: "0.4" unless given, as ngff-zarr's top-level ``Metadata`` (its 0.4 class); the
+    #: writer's ``version`` argument, not this, decides what is written.
+    version: str = "0.4"
     type: str | None = field(default=None, repr=False, compare=False)
     metadata: MethodMetadata | None = field(default=None, repr=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -89,7 +89,10 @@ class Multiscales(PrettyRepr):
             Translation(translation=[float(im.translation.get(d, 0.0)) for d in dims])])
             for ds, im in zip(meta.datasets, ours)]
         kind = getattr(meta, "type", None)
+        version = getattr(meta, "version", None)
+        version = str(getattr(version, "value", version))  # ngff-zarr's may be an enum
         metadata = Metadata(axes=axes, datasets=datasets, name=getattr(meta, "name", "image"),
+                            version=version if version in ("0.4", "0.5") else "0.5",
                             omero=omero_from_json(omero_json(getattr(meta, "omero", None))),
                             type=str(kind) if kind is not None else None)
         systems = getattr(meta, "coordinateSystems", None)
