@@ -22,8 +22,18 @@ def pytest_configure(config):
                      "distributed.deploy.lost-worker-timeout": "300s"})
 
 
+#: Test files that take the longest (2-core CI machine, ``--durations``, 2026-12): collected
+#: first, so that pytest-xdist (``--dist loadfile``, which hands out files in collection
+#: order) starts them at once instead of leaving one of them to run alone at the end.
+LONGEST_FIRST = ("test_ngff_zarr_compat.py", "test_resume_kill.py", "test_reliability.py",
+                 "test_remote_faults.py")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Skip tests marked ``gpu`` unless CuPy imports and sees a CUDA device."""
+    """Put :data:`LONGEST_FIRST` first (order only; every test still runs), and skip tests
+    marked ``gpu`` unless CuPy imports and sees a CUDA device."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable
     from ngff_gpu.compute.backends import cuda_available
 
     if cuda_available():
