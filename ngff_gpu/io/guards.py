@@ -139,13 +139,19 @@ def zarr_children(path: str, zarr_format: int) -> list[str] | None:
 
 
 def refuse_foreign_directory(store: Any, adding: Collection[str] | None = None,
-                             zarr_format: int = 3) -> None:
+                             zarr_format: int = 3) -> list[str] | None:
     """Never touch a local file, or a non-empty directory that is not a Zarr store.
 
     With ``adding`` (the top-level names a write with ``overwrite=False`` creates), a
     directory whose every entry is a Zarr node of ``zarr_format``
     (:func:`zarr_children`) is accepted when no entry has one of those names: the
     write adds its nodes and the root metadata beside them and removes none.
+
+    Returns
+    -------
+    list of str or None
+        The user's nodes such an accepted write goes beside; None for anything else
+        (not local, absent, empty, or a store with root metadata).
 
     Raises
     ------
@@ -155,12 +161,12 @@ def refuse_foreign_directory(store: Any, adding: Collection[str] | None = None,
     """
     path = local_path(store)
     if path is None:
-        return
+        return None
     if os.path.isfile(path):
         raise StoreExistsError(f"{path} is a file, not a Zarr store; refusing to overwrite it")
     entries = [e for e in os.listdir(path) if not PARTIAL.search(e)] if os.path.isdir(path) else []
     if not entries or any(os.path.exists(os.path.join(path, m)) for m in ROOT_FILES):
-        return
+        return None
     children = zarr_children(path, zarr_format)
     if adding is None:
         nodes = children or zarr_children(path, {2: 3, 3: 2}[zarr_format])
@@ -177,6 +183,7 @@ def refuse_foreign_directory(store: Any, adding: Collection[str] | None = None,
         raise StoreExistsError(
             f"{path} already holds Zarr node(s) {taken} that this write would create; "
             "refusing to overwrite them")
+    return children
 
 
 @contextmanager

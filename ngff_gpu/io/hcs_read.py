@@ -264,11 +264,12 @@ def _validate_06(group: zarr.Group, version: str) -> None:
             node = group[path]
         except (KeyError, TypeError):
             continue  # listed, not written yet
-        wdoc, wversion = ome_document(node.attrs.asdict(), "well")
+        attrs = node.attrs.asdict()
+        wdoc, wversion = ome_document(attrs, "well")
         if not isinstance(wdoc, dict) or wversion != version:
             raise InvalidStoreError(f"{group.store}: well {path!r} holds no OME-Zarr {version} "
                                     f"well document (found version {wversion!r})")
-        validate_document(node.attrs.asdict(), "well", f"{group.store}/{path}")
+        validate_document(attrs, "well", f"{group.store}/{path}")
         for image in wdoc.get("images", []):
             field = image.get("path") if isinstance(image, dict) else None
             try:

@@ -41,12 +41,7 @@ import numpy as np
 import zarr
 
 from ngff_gpu.errors import ArgumentError, InvalidStoreError, StoreExistsError
-from ngff_gpu.io.guards import (  # noqa: F401 - refuse_foreign_directory re-exported
-    PARTIAL,
-    ROOT_FILES,
-    refuse_foreign_directory,
-    zarr_children,
-)
+from ngff_gpu.io.guards import PARTIAL, ROOT_FILES, refuse_foreign_directory
 from ngff_gpu.io.read_pipeline import ZARR_CONFIG_LOCK
 from ngff_gpu.io.remote import RetryingStore
 from ngff_gpu.io.replace import WriteTarget, local_path, refuse_replacing_valid
@@ -198,9 +193,10 @@ class StoreSession:
     nodes : collection of str
         The top-level names this write creates. With ``overwrite=False``, a local
         directory whose every entry is a Zarr node (a hierarchy without root metadata,
-        :func:`zarr_children`) is written into when none of its entries has one of
-        these names: the root and these nodes are added, nothing is removed, and a
-        failed write (not an interrupt, kept for resume) removes what it added.
+        :func:`~ngff_gpu.io.guards.zarr_children`) is written into when none of its
+        entries has one of these names: the root and these nodes are added, nothing is
+        removed, and a failed write (not an interrupt, kept for resume) removes what it
+        added.
 
     The root attributes of an existing store that are not the OME writer's
     (:func:`foreign_attrs`) are kept: written again under the new ones by
@@ -254,13 +250,8 @@ class StoreSession:
         StoreLockedError
             Another live process writes the store.
         """
-        adding = self._adding()
-        refuse_foreign_directory(self.store, adding, self.zarr_format)
+        refuse_foreign_directory(self.store, self._adding(), self.zarr_format)
         self._out = self._replace.open()
-        path = local_path(self.store)
-        if adding is not None and path is not None and os.path.isdir(path) and not any(
-                os.path.exists(os.path.join(path, m)) for m in ROOT_FILES):
-            self.beside = zarr_children(path, self.zarr_format) or None
 
     def _adding(self) -> frozenset[str] | None:
         """The names this write adds beside a hierarchy without root metadata: only
@@ -334,7 +325,9 @@ class StoreSession:
         """
         self._acquire()
         self.fingerprint = fingerprint
-        refuse_foreign_directory(self.store, self._adding(), self.zarr_format)
+        # again once the lock is held (and what a killed run left recovered); this also
+        # says which of the user's nodes a write with overwrite=False goes beside
+        self.beside = refuse_foreign_directory(self.store, self._adding(), self.zarr_format)
         target = self._target()
         existing = self._existing(target)
         if existing is not None and not (self.overwrite or self.resume or self.append):

@@ -257,8 +257,9 @@ def refuse_keywords(kwargs: Mapping[str, Any]) -> None:
             "to_ngff_zarr() does not accept 'chunks': the stored chunk shape comes from the "
             "dask chunking of the images. Set it with to_multiscales(..., chunks=...), or "
             "rechunk NgffImage.data before writing; chunks_per_shard sets sharding")
-    for name in kwargs:
-        raise ArgumentTypeError(f"to_ngff_zarr() got an unexpected keyword argument {name!r}")
+    if kwargs:
+        raise ArgumentTypeError("to_ngff_zarr() got an unexpected keyword argument "
+                                f"{next(iter(kwargs))!r}")
 
 
 #: ngff-zarr 0.50's name of :func:`to_ngff_zarr`.

@@ -340,8 +340,8 @@ class Metadata09(Metadata06):
 def _converted(metadata: Any, cls: type, version: str) -> Any:
     if not isinstance(metadata, (Metadata, Metadata06)):
         raise ArgumentError(f"{cls.__name__}.from_version: unsupported metadata type "
-                                f"{type(metadata).__name__} (a Metadata, Metadata06 or "
-                                "Metadata09 of ngff_gpu)")
+                            f"{type(metadata).__name__} (a Metadata, Metadata06 or "
+                            "Metadata09 of ngff_gpu)")
     return metadata.to_version(version)
 
 

@@ -358,6 +358,10 @@ TRANSFORM_TYPES: dict[str, type] = {
 MATRIX_TYPES = ("rotation", "affine")
 
 
+#: ngff-zarr 0.43 wrote these ``byDimension`` item keys in snake_case (read, as it does).
+_LEGACY_ITEM_KEYS = {"input_axes": "inputAxes", "output_axes": "outputAxes"}
+
+
 def transform_from_dict(data: Any) -> Any:
     """A transformation given as a dict (by its ``type``); any other value as it is."""
     if not isinstance(data, Mapping):
@@ -376,10 +380,6 @@ def _item_from_dict(item: Any) -> Any:
             if not (k in _LEGACY_ITEM_KEYS and _LEGACY_ITEM_KEYS[k] in item)}
     return ByDimensionItem(**{**data, "transformation": transform_from_dict(
         data.get("transformation"))})
-
-
-#: ngff-zarr 0.43 wrote these ``byDimension`` item keys in snake_case (read, as it does).
-_LEGACY_ITEM_KEYS = {"input_axes": "inputAxes", "output_axes": "outputAxes"}
 
 
 def _field_from_dict(key: str, value: Any) -> Any:

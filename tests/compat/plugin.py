@@ -44,9 +44,9 @@ CORE_NAMES = ("to_ngff_image", "to_multiscales", "to_ngff_zarr", "from_ngff_zarr
 
 
 #: ngff-zarr submodules that ngff_gpu mirrors at the same path (``ngff_gpu.rfc4``,
-#: ``ngff_gpu.hcs``): the
-#: names of the mirror's ``__all__`` are served in ngff-zarr's submodule too, so that a
-#: test's ``from ngff_zarr.hcs import X`` gets ours, as the user's renamed import does.
+#: ``ngff_gpu.hcs``): the names of the mirror's ``__all__`` are served in ngff-zarr's
+#: submodule too, so that a test's ``from ngff_zarr.hcs import X`` gets ours, as the
+#: user's renamed import does.
 MIRRORED_MODULES = ("rfc4", "hcs")
 
 
@@ -146,7 +146,8 @@ def _serve(mode: str) -> None:
             theirs = importlib.import_module(f"ngff_zarr.{module}")
             mirror = importlib.import_module(f"ngff_gpu.{module}")
             for name in mirror.__all__:
-                # The same objects as the package's names: classes already watched.
+                # Not wrapped: what a test calls is recorded in the control run alone,
+                # which selects the tests (and leaves ngff-zarr's submodules as they are).
                 setattr(theirs, name, getattr(mirror, name))
 
 
